@@ -1,0 +1,10 @@
+/** Jest: TypeScript through ts-jest, one throw-away database per test file (see test/support). */
+module.exports = {
+  preset: "ts-jest",
+  testEnvironment: "node",
+  roots: ["<rootDir>/test"],
+  setupFiles: ["reflect-metadata"],
+  globalSetup: "<rootDir>/test/support/global-setup.ts",
+  globalTeardown: "<rootDir>/test/support/global-teardown.ts",
+  testTimeout: 60000,
+};

@@ -1,0 +1,29 @@
+/**
+ * Errors this package throws. Every one names the entity and the field it is about and says how to fix
+ * it; none ever carries the value of a secret column (password hash, TOTP secrets, recovery codes,
+ * uniquifiers), so they are safe to log.
+ */
+
+/** Base class of every error thrown by typeorm-security-models, so an app can catch them as one kind. */
+export class SecurityModelError extends Error {
+  /** The entity class or table the problem is in, e.g. `User`. */
+  readonly entity: string;
+  /** The property or column the problem is in, e.g. `permissions`. */
+  readonly field: string;
+  /** The rule that was broken, as a short stable identifier apps can branch on (`list-item-comma`). */
+  readonly rule: string;
+
+  constructor(entity: string, field: string, rule: string, message: string) {
+    super(`${entity}.${field}: ${message}`);
+    this.name = new.target.name;
+    this.entity = entity;
+    this.field = field;
+    this.rule = rule;
+  }
+}
+
+/** A comma-list column (permissions, recovery codes, transports) was given an item it cannot store. */
+export class InvalidListItemError extends SecurityModelError {}
+
+/** A role check ran on a user whose `roles` relation was not loaded, which would silently answer "no". */
+export class RolesNotLoadedError extends SecurityModelError {}

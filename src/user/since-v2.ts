@@ -1,0 +1,56 @@
+/**
+ * UserSinceV2: the columns fsqla v2 added that keep their options in every later version, plus the token
+ * uniquifier. Shared by UserMixinV2 and later versions; not exported from the package root.
+ *
+ * FROZEN as part of every released version from v2 on.
+ */
+import { Column } from "typeorm";
+import { IsOptional, Length, MaxLength } from "class-validator";
+import { UserBase } from "./base";
+import { varcharColumn } from "./columns";
+import { newIdentityToken } from "../tokens";
+
+export abstract class UserSinceV2 extends UserBase {
+  // ---- Username (unique from v2 on) ----------------------------------------------------------------
+
+  /** Optional sign-in name (Flask-Security's `SECURITY_USERNAME_ENABLE`); unique from v2 on, null allowed. */
+  @IsOptional()
+  @MaxLength(255)
+  @Column(varcharColumn("username", 255, { unique: true }))
+  username!: string | null;
+
+  // ---- Unified sign in (SECURITY_UNIFIED_SIGNIN) ---------------------------------------------------
+
+  /** The encrypted TOTP secrets of unified sign in, a JSON object by method. Secret: never in `toJSON()`. */
+  @IsOptional()
+  @Column({ name: "us_totp_secrets", type: "text", nullable: true })
+  usTotpSecrets!: string | null;
+
+  // ---- Separate identity domains -------------------------------------------------------------------
+
+  /**
+   * Token identity: auth tokens carry it instead of `fs_uniquifier`, so rotating it invalidates tokens
+   * without ending sessions. Unique; a random 64-hex token is set on insert when left unset. Not in any
+   * fsqla version: a Flask-Security app sharing the table declares the column in its own model. Secret.
+   */
+  @IsOptional()
+  @Length(1, 64)
+  @Column(varcharColumn("fs_token_uniquifier", 64, { unique: true, nullable: false }))
+  fsTokenUniquifier!: string;
+
+  protected override assignSecurityDefaults(): void {
+    super.assignSecurityDefaults();
+    if (!this.fsTokenUniquifier) this.fsTokenUniquifier = newIdentityToken();
+  }
+
+  /** Signs the user out everywhere: new session and token identities. Save to apply. */
+  override rotateUniquifier(): void {
+    super.rotateUniquifier();
+    this.rotateTokenUniquifier();
+  }
+
+  /** Invalidates the user's auth tokens only; sessions stay. Save to apply. */
+  rotateTokenUniquifier(): void {
+    this.fsTokenUniquifier = newIdentityToken();
+  }
+}

@@ -1,0 +1,26 @@
+/** class-validator rules shared by the entities, so `validate(entity)` reports every invalid field at once. */
+import { ValidateBy, ValidationOptions, buildMessage } from "class-validator";
+import { listItemProblem } from "./lists";
+
+/**
+ * The property is null/undefined or an array of strings that a comma list can store (no commas, no empty
+ * or blank items, no surrounding whitespace, no NUL). The message names the item's position, never its value.
+ */
+export function IsCommaList(options?: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: "isCommaList",
+      validator: {
+        validate: (value: unknown) =>
+          value === null || value === undefined || (Array.isArray(value) && value.every((item) => !listItemProblem(item))),
+        defaultMessage: buildMessage((prefix, args) => {
+          const value = args?.value;
+          if (!Array.isArray(value)) return `${prefix}$property must be an array of strings`;
+          const index = value.findIndex((item) => listItemProblem(item));
+          return `${prefix}$property item ${index + 1} ${listItemProblem(value[index])?.reason}`;
+        }, options),
+      },
+    },
+    options,
+  );
+}

@@ -1,0 +1,108 @@
+/**
+ * Throw-away databases: each test file gets its own database (PostgreSQL, MariaDB) or file (SQLite), with a
+ * random name, dropped afterwards, so suites run side by side and a failed run leaves nothing behind.
+ */
+import { randomBytes } from "crypto";
+import { mkdtempSync, rmSync } from "fs";
+import { tmpdir } from "os";
+import { join } from "path";
+import { Client } from "pg";
+import { createConnection } from "mysql2/promise";
+import { DataSource, DataSourceOptions } from "typeorm";
+import { withNaiveUtc } from "../../src";
+import { DATABASE_KINDS, DatabaseKind, MYSQL_URL, PG_URL, skipReason } from "./servers";
+
+type EntityList = NonNullable<DataSourceOptions["entities"]>;
+type ExtraOptions = Partial<Pick<DataSourceOptions, "synchronize" | "migrations" | "migrationsRun" | "logging">>;
+
+function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${database}`;
+  return parsed.toString();
+}
+
+export class TestDatabase {
+  private readonly opened: DataSource[] = [];
+  private sqliteDir?: string;
+  readonly name = `tsm_${process.pid}_${randomBytes(4).toString("hex")}`;
+
+  constructor(readonly kind: DatabaseKind) {}
+
+  async create(): Promise<void> {
+    if (this.kind === "sqlite") {
+      this.sqliteDir = mkdtempSync(join(tmpdir(), "tsm-"));
+    } else if (this.kind === "postgres") {
+      await withPg((c) => c.query(`CREATE DATABASE ${this.name}`));
+    } else {
+      await withMysql((c) => c.query(`CREATE DATABASE ${this.name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`));
+    }
+  }
+
+  /** DataSource options for this database, with the package's naive-UTC settings applied. */
+  options(entities: EntityList, extra: ExtraOptions = {}): DataSourceOptions {
+    const common = { entities, ...extra };
+    switch (this.kind) {
+      case "sqlite":
+        return { type: "better-sqlite3", database: join(this.sqliteDir!, "test.db"), ...common };
+      case "postgres":
+        return withNaiveUtc({ type: "postgres", url: withDatabase(PG_URL, this.name), ...common });
+      case "mariadb":
+        return withNaiveUtc({ type: "mariadb", url: withDatabase(MYSQL_URL, this.name), ...common });
+    }
+  }
+
+  /** Opens (and later closes) a DataSource on this database. */
+  async dataSource(entities: EntityList, extra: ExtraOptions = {}): Promise<DataSource> {
+    const ds = new DataSource(this.options(entities, extra));
+    await ds.initialize();
+    this.opened.push(ds);
+    return ds;
+  }
+
+  async drop(): Promise<void> {
+    await Promise.all(this.opened.filter((ds) => ds.isInitialized).map((ds) => ds.destroy()));
+    if (this.kind === "sqlite") {
+      if (this.sqliteDir) rmSync(this.sqliteDir, { recursive: true, force: true });
+    } else if (this.kind === "postgres") {
+      await withPg((c) => c.query(`DROP DATABASE IF EXISTS ${this.name} WITH (FORCE)`));
+    } else {
+      await withMysql((c) => c.query(`DROP DATABASE IF EXISTS ${this.name}`));
+    }
+  }
+}
+
+async function withPg<T>(fn: (client: Client) => Promise<T>): Promise<T> {
+  const client = new Client({ connectionString: PG_URL });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+async function withMysql<T>(fn: (c: Awaited<ReturnType<typeof createConnection>>) => Promise<T>): Promise<T> {
+  const connection = await createConnection({ uri: MYSQL_URL });
+  try {
+    return await fn(connection);
+  } finally {
+    await connection.end();
+  }
+}
+
+/**
+ * Registers the body once per database kind, inside `describe("<title> [<kind>]")`; a kind whose server
+ * the global setup found unreachable is skipped, and its title says why.
+ */
+export function describeEachDatabase(title: string, body: (db: TestDatabase) => void): void {
+  for (const kind of DATABASE_KINDS) {
+    const reason = skipReason(kind);
+    const describeOrSkip = reason ? describe.skip : describe;
+    describeOrSkip(reason ? `${title} [${kind}] SKIPPED: ${reason}` : `${title} [${kind}]`, () => {
+      const db = new TestDatabase(kind);
+      beforeAll(() => db.create());
+      afterAll(() => db.drop());
+      body(db);
+    });
+  }
+}

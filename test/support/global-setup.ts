@@ -1,0 +1,14 @@
+/** Jest global setup: checks the servers once per run and decides which database suites run. */
+import { probeServers } from "./servers";
+
+export default async function globalSetup(): Promise<void> {
+  const down = await probeServers();
+  const reasons = Object.values(down);
+  if (reasons.length > 0 && process.env.CI === "true") {
+    throw new Error(`CI=true requires every database suite, but:\n- ${reasons.join("\n- ")}`);
+  }
+  process.env.TSM_SERVERS_DOWN = JSON.stringify(down);
+  for (const reason of reasons) {
+    process.stderr.write(`\nSKIPPING a database suite: ${reason}\n`);
+  }
+}
