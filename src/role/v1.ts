@@ -6,7 +6,7 @@
  *
  * Columns: id, name, description, permissions (comma list), update_datetime.
  */
-import { Column, PrimaryGeneratedColumn, UpdateDateColumn } from "typeorm";
+import { Column, Index, PrimaryGeneratedColumn, UpdateDateColumn } from "typeorm";
 import { IsNotEmpty, IsOptional, MaxLength } from "class-validator";
 import { commaListTransformer } from "../lists";
 import { IsCommaList } from "../validation";
@@ -23,7 +23,8 @@ export abstract class RoleMixinV1 {
   /** The role's name, what `hasRole("admin")` compares against. Unique. Always needed. */
   @IsNotEmpty()
   @MaxLength(80)
-  @Column({ name: "name", type: "varchar", length: 80, unique: true })
+  @Index({ unique: true })
+  @Column({ name: "name", type: "varchar", length: 80 })
   name!: string;
 
   /** Free text for administrators. Always present in Flask-Security's model. */

@@ -11,6 +11,7 @@ import {
   BeforeInsert,
   Column,
   CreateDateColumn,
+  Index,
   JoinTable,
   ManyToMany,
   PrimaryGeneratedColumn,
@@ -56,7 +57,8 @@ export abstract class UserBase {
   /** Sign-in identity and where mail goes. Unique; the datastore compares it case-insensitively. */
   @IsEmail({}, { message: "email must be an email address" })
   @MaxLength(255)
-  @Column(varcharColumn("email", 255, { unique: true, nullable: false }))
+  @Index({ unique: true })
+  @Column(varcharColumn("email", 255, { nullable: false }))
   email!: string;
 
   /** Whether the user may sign in; deactivating keeps the row. Set to `true` on insert when left unset. */
@@ -71,7 +73,8 @@ export abstract class UserBase {
    */
   @IsOptional()
   @Length(1, 64)
-  @Column(varcharColumn("fs_uniquifier", 64, { unique: true, nullable: false }))
+  @Index({ unique: true })
+  @Column(varcharColumn("fs_uniquifier", 64, { nullable: false }))
   fsUniquifier!: string;
 
   // ---- Confirmable (SECURITY_CONFIRMABLE) ----------------------------------------------------------

@@ -1,5 +1,11 @@
 /**
- * Column options shared by several user versions, so each type is spelled once. A datetime is written
+ * Column options shared by several user versions, so each type is spelled once.
+ *
+ * Uniqueness is declared with `@Index({ unique: true })`, never `unique: true`: every database then holds a
+ * unique index (not a table constraint), which SQLite can add to a live table in place; a UNIQUE table
+ * constraint would make every later version that adds one rebuild the whole table on SQLite.
+ *
+ * A datetime is written
  * `type: Date` so every driver picks its naive type (SQLite `datetime`, PostgreSQL `timestamp without time
  * zone`, MariaDB/MySQL `datetime(6)`, keeping the microseconds Flask-Security writes); see `withNaiveUtc`.
  */

@@ -4,7 +4,7 @@
  *
  * FROZEN as part of every released version from v2 on.
  */
-import { Column } from "typeorm";
+import { Column, Index } from "typeorm";
 import { IsOptional, Length, MaxLength } from "class-validator";
 import { UserBase } from "./base";
 import { varcharColumn } from "./columns";
@@ -16,7 +16,8 @@ export abstract class UserSinceV2 extends UserBase {
   /** Optional sign-in name (Flask-Security's `SECURITY_USERNAME_ENABLE`); unique from v2 on, null allowed. */
   @IsOptional()
   @MaxLength(255)
-  @Column(varcharColumn("username", 255, { unique: true }))
+  @Index({ unique: true })
+  @Column(varcharColumn("username", 255))
   username!: string | null;
 
   // ---- Unified sign in (SECURITY_UNIFIED_SIGNIN) ---------------------------------------------------
@@ -35,7 +36,8 @@ export abstract class UserSinceV2 extends UserBase {
    */
   @IsOptional()
   @Length(1, 64)
-  @Column(varcharColumn("fs_token_uniquifier", 64, { unique: true, nullable: false }))
+  @Index({ unique: true })
+  @Column(varcharColumn("fs_token_uniquifier", 64, { nullable: false }))
   fsTokenUniquifier!: string;
 
   protected override assignSecurityDefaults(): void {
