@@ -1,6 +1,15 @@
 /**
  * The shipped migrations, in the order they must run. Spread them into a DataSource's `migrations` beside
- * the app's own: `migrations: [...securityMigrations, "migrations/*.ts"]`.
+ * the app's own: `migrations: [...securityMigrations, "migrations/*.ts"]`. They take the table names from
+ * the app's User and Role entities, which must be registered in the same DataSource.
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const securityMigrations: Array<new () => any> = [];
+import { SecurityV1CreateTables1795737600000 } from "./1795737600000-SecurityV1CreateTables";
+import { SecurityV2TokenUniquifierUniqueUsername1795737660000 } from "./1795737660000-SecurityV2TokenUniquifierUniqueUsername";
+
+export { SecurityV1CreateTables1795737600000, SecurityV2TokenUniquifierUniqueUsername1795737660000 };
+
+/** Every shipped migration, oldest first. */
+export const securityMigrations = [SecurityV1CreateTables1795737600000, SecurityV2TokenUniquifierUniqueUsername1795737660000];
+
+/** The migrations up to and including schema version 1, for an app that stays on UserMixinV1. */
+export const securityMigrationsV1 = [SecurityV1CreateTables1795737600000];

@@ -1,0 +1,54 @@
+/**
+ * The released schema versions as TypeORM metadata, built from the frozen mixin classes with the app's table
+ * names, naming strategy and driver. Migrations take their column types and index names from here, so
+ * the tables they make are exactly what TypeORM expects of an entity of that version: zero drift, on every
+ * database and with any naming strategy.
+ */
+import { Entity, EntityMetadata, ManyToMany } from "typeorm";
+import type { DataSource } from "typeorm";
+import { ConnectionMetadataBuilder } from "typeorm/connection/ConnectionMetadataBuilder";
+import { RoleMixinV1 } from "../role/v1";
+import { UserMixinV1 } from "../user/v1";
+import { UserMixinV2 } from "../user/v2";
+import type { SecurityTableNames } from "./app-tables";
+
+/** The user mixin of each released schema version. */
+const USER_MIXINS = { 1: UserMixinV1, 2: UserMixinV2 } as const;
+export type SchemaVersion = keyof typeof USER_MIXINS;
+
+/** One version's tables as metadata. */
+export interface FrozenSchema {
+  user: EntityMetadata;
+  role: EntityMetadata;
+  links: EntityMetadata;
+}
+
+const entityCache = new Map<string, Function[]>();
+
+/** Concrete entity classes of `version` in the app's tables (made once per version and names). */
+function frozenEntities(version: SchemaVersion, names: SecurityTableNames): Function[] {
+  const key = `${version}:${names.user}:${names.role}`;
+  let entities = entityCache.get(key);
+  if (!entities) {
+    @Entity(names.role)
+    class FrozenRole extends RoleMixinV1 {}
+    const Mixin = USER_MIXINS[version];
+    @Entity(names.user)
+    class FrozenUser extends Mixin {
+      @ManyToMany(() => FrozenRole) declare roles: FrozenRole[];
+    }
+    entities = [FrozenUser, FrozenRole];
+    entityCache.set(key, entities);
+  }
+  return entities;
+}
+
+/** The metadata of schema `version` with the app's table names, naming strategy and driver. */
+export async function frozenSchema(connection: DataSource, version: SchemaVersion, names: SecurityTableNames): Promise<FrozenSchema> {
+  const [FrozenUser, FrozenRole] = frozenEntities(version, names);
+  const metadatas = await new ConnectionMetadataBuilder(connection).buildEntityMetadatas(frozenEntities(version, names));
+  const user = metadatas.find((m) => m.target === FrozenUser)!;
+  const role = metadatas.find((m) => m.target === FrozenRole)!;
+  const links = metadatas.find((m) => m.isJunction)!;
+  return { user, role, links };
+}

@@ -1,0 +1,5 @@
+/** Schema machinery shared by the shipped migrations. */
+export { appSecurityTables, SecurityEntitiesNotFoundError } from "./app-tables";
+export type { SecurityTableNames } from "./app-tables";
+export { frozenSchema } from "./frozen";
+export { addColumns, createTables, dropColumns, dropTables, refuseDuplicates, MigrationBlockedError } from "./operations";

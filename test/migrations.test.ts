@@ -1,0 +1,120 @@
+/**
+ * The shipped migrations through TypeORM's own runner: drift-free after each step and after `down` (default
+ * and custom table names, with the app's own migration beside them), blocked with a listing when the data
+ * forbids the change, and a clear error when the app registered no User entity.
+ */
+import { DataSource } from "typeorm";
+import type { DataSourceOptions } from "typeorm";
+import { securityMigrations, securityMigrationsV1 } from "../migrations";
+import * as v1 from "./fixtures/app-v1";
+import * as v2 from "./fixtures/app-v2";
+import * as renamedV1 from "./fixtures/app-renamed-v1";
+import * as renamedV2 from "./fixtures/app-renamed";
+import { appAddDisplayName } from "./fixtures/app-migrations";
+import { describeEachDatabase, TestDatabase } from "./support/database";
+import { introspect } from "./support/introspect";
+
+const apps = [
+  { label: "user/role", v1: [v1.User, v1.Role], v2: [v2.User, v2.Role], userTable: "user", roleTable: "role" },
+  { label: "accounts/groups", v1: [renamedV1.Account, renamedV1.Group], v2: [renamedV2.Account, renamedV2.Group], userTable: "accounts", roleTable: "groups" },
+];
+
+async function drift(ds: DataSource): Promise<string[]> {
+  return (await ds.driver.createSchemaBuilder().log()).upQueries.map((q) => q.query);
+}
+
+async function appliedMigrations(ds: DataSource): Promise<string[]> {
+  return (await ds.query(`SELECT name FROM migrations ORDER BY id`)).map((r: { name: string }) => r.name);
+}
+
+describeEachDatabase("shipped migrations", (db: TestDatabase) => {
+  describe.each(apps)("tables $label", (app) => {
+    const v2Migrations = [...securityMigrations, appAddDisplayName(app.userTable)];
+    let current: DataSource | undefined;
+    const open = async (entities: Function[], migrations: DataSourceOptions["migrations"]) => {
+      if (current?.isInitialized) await current.destroy();
+      current = await db.dataSource(entities, { migrations });
+      return current;
+    };
+    afterAll(async () => {
+      const ds = await open(app.v1, []);
+      await ds.dropDatabase();
+    });
+
+    it("V1: creates user, role and roles_users; a V1 entity then needs no change", async () => {
+      const ds = await open(app.v1, securityMigrationsV1);
+      await ds.runMigrations({ transaction: "all" });
+      expect(await drift(ds)).toEqual([]);
+      const links = await introspect(ds, db.kind, "roles_users");
+      expect(links.primaryKey).toEqual(["user_id", "role_id"]);
+      const fks = links.foreignKeys.map((f) => `${f.column}->${f.referencedTable} ON DELETE ${f.onDelete.toUpperCase()}`).sort();
+      expect(fks).toEqual([`role_id->${app.roleTable} ON DELETE CASCADE`, `user_id->${app.userTable} ON DELETE CASCADE`]);
+    });
+
+    it("V1 to V2 with the app's own migration beside: a V2 entity with its own column needs no change", async () => {
+      const ds = await open(app.v2, v2Migrations);
+      const ran = await ds.runMigrations({ transaction: "all" });
+      expect(ran.map((m) => m.name)).toEqual(["SecurityV2TokenUniquifierUniqueUsername1795737660000", "AppAddDisplayName1800000000000"]);
+      expect(await drift(ds)).toEqual([]);
+      const user = await introspect(ds, db.kind, app.userTable);
+      expect(user.uniqueColumns.has("username")).toBe(true);
+      expect(user.uniqueColumns.has("fs_token_uniquifier")).toBe(true);
+      expect(user.columns.get("fs_token_uniquifier")!.nullable).toBe(false);
+    });
+
+    it("down to V1: the V1 entity needs no change again, and up again works", async () => {
+      let ds = await open(app.v2, v2Migrations);
+      await ds.undoLastMigration({ transaction: "all" });
+      await ds.undoLastMigration({ transaction: "all" });
+      expect(await appliedMigrations(ds)).toEqual(["SecurityV1CreateTables1795737600000"]);
+      ds = await open(app.v1, securityMigrationsV1);
+      expect(await drift(ds)).toEqual([]);
+      ds = await open(app.v2, v2Migrations);
+      await ds.runMigrations({ transaction: "all" });
+      expect(await drift(ds)).toEqual([]);
+    });
+
+    it("down from V1 removes the tables", async () => {
+      const ds = await open(app.v2, v2Migrations);
+      for (let i = 0; i < 3; i++) await ds.undoLastMigration({ transaction: "all" });
+      const tables = await Promise.all([app.userTable, app.roleTable, "roles_users"].map((t) => ds.createQueryRunner().hasTable(t)));
+      expect(tables).toEqual([false, false, false]);
+    });
+  });
+
+  describe("data the new schema forbids", () => {
+    it("two users with one username stop V1 to V2 before anything changes, listing them", async () => {
+      const before = await db.dataSource([v1.User, v1.Role], { migrations: securityMigrationsV1 });
+      await before.runMigrations();
+      const users = before.getRepository(v1.User);
+      await users.save(["Ann", "ann", "bob", "bob", "carl", "carl", "dora"].map((username, i) => users.create({ email: `u${i}@example.com`, password: "hash", username })));
+      const columnsBefore = [...(await introspect(before, db.kind, "user")).columns.keys()].sort();
+      await before.destroy();
+
+      const ds = await db.dataSource([v2.User, v2.Role], { migrations: securityMigrations });
+      const error = await ds.runMigrations({ transaction: "all" }).catch((e) => e);
+      expect(error).toMatchObject({ name: "MigrationBlockedError", entity: "user", field: "username", rule: "duplicate-values" });
+      // MariaDB's default collation compares case-insensitively, as its unique index would: Ann = ann there.
+      const listed = db.kind === "mariadb" ? /"Ann" \(ids 1, 2\); "bob" \(ids 3, 4\); "carl" \(ids 5, 6\)/ : /"bob" \(ids 3, 4\); "carl" \(ids 5, 6\)\. Nothing was changed/;
+      expect(error.message).toMatch(/^user\.username: schema version 2 makes username unique, and \d value\(s\) are held by more than one row: /);
+      expect(error.message).toMatch(listed);
+      expect(error.message).toMatch(/Give each of these rows a distinct username \(or NULL\), then run the migrations again\.$/);
+      expect([...(await introspect(ds, db.kind, "user")).columns.keys()].sort()).toEqual(columnsBefore);
+      expect(await appliedMigrations(ds)).toEqual(["SecurityV1CreateTables1795737600000"]);
+      await ds.dropDatabase();
+    });
+  });
+
+  describe("an app that registered no User entity", () => {
+    it("is told what to register", async () => {
+      const ds = await db.dataSource([v2.Role], { migrations: securityMigrations });
+      const error = await ds.runMigrations().catch((e) => e);
+      expect(error.name).toBe("SecurityEntitiesNotFoundError");
+      expect(error.message).toBe(
+        "DataSource.entities: the security migrations need the app's User entity, and no entity registered in the DataSource extends UserMixinV1 or UserMixinV2. " +
+          "Register it beside the migrations: new DataSource({ entities: [User, Role], migrations: [...securityMigrations] })",
+      );
+      expect(await ds.createQueryRunner().hasTable("role")).toBe(false);
+    });
+  });
+});
