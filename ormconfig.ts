@@ -1,30 +1,35 @@
 /**
  * The DataSource of the demo and of the TypeORM CLI (`npx typeorm-ts-node-commonjs migration:run -d
- * ormconfig.ts`). An SQLite file (`demo.sqlite`) by default; DATABASE_URL switches database:
- * `postgres://user@host:5432/db`, `mysql://root@host:3306/db` or `mariadb://root@host:3306/db`.
+ * ormconfig.ts`): the demo app's entities, the shipped migrations and the app's own. An SQLite file
+ * (`demo.sqlite`) by default; DATABASE_URL switches database: `postgres://user@host:5432/db`,
+ * `mysql://root@host:3306/db` or `mariadb://root@host:3306/db`.
  */
 import "reflect-metadata";
 import { DataSource, DataSourceOptions } from "typeorm";
 import { withNaiveUtc } from "./src";
+import { securityMigrations } from "./migrations";
 import { Role, User } from "./examples/demo/entities";
+import { AddUserName1800000000000 } from "./examples/demo/migrations/1800000000000-AddUserName";
 
-const entities = [User, Role];
+type Extra = Pick<DataSourceOptions, "entities" | "migrations">;
 
-/** The options for `url` (DATABASE_URL), or for the SQLite demo file when it is unset. */
-export function optionsFor(url: string | undefined): DataSourceOptions {
-  if (!url) return { type: "better-sqlite3", database: "demo.sqlite", entities };
+/** Options for the database at `url` (DATABASE_URL), or for the SQLite demo file when it is unset. */
+export function optionsFor(url: string | undefined, extra: Extra): DataSourceOptions {
+  if (!url) return { type: "better-sqlite3", database: "demo.sqlite", ...extra };
   const scheme = url.split(":", 1)[0];
   switch (scheme) {
     case "postgres":
     case "postgresql":
-      return withNaiveUtc({ type: "postgres", url, entities });
+      return withNaiveUtc({ type: "postgres", url, ...extra });
     case "mysql":
-      return withNaiveUtc({ type: "mysql", url, entities });
+      return withNaiveUtc({ type: "mysql", url, ...extra });
     case "mariadb":
-      return withNaiveUtc({ type: "mariadb", url: url.replace(/^mariadb:/, "mysql:"), entities });
+      return withNaiveUtc({ type: "mariadb", url: url.replace(/^mariadb:/, "mysql:"), ...extra });
     default:
       throw new Error(`DATABASE_URL: unsupported scheme "${scheme}:"; use postgres://, mysql:// or mariadb://, or unset it for the SQLite demo file`);
   }
 }
 
-export default new DataSource(optionsFor(process.env.DATABASE_URL));
+export default new DataSource(
+  optionsFor(process.env.DATABASE_URL, { entities: [User, Role], migrations: [...securityMigrations, AddUserName1800000000000] }),
+);

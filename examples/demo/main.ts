@@ -1,44 +1,82 @@
 /**
- * The demo (`npm run demo`): an app that extends the base entities, creates roles and users, and prints what
- * they look like, the checks an app makes, and what its JSON leaves out. Runs on the SQLite file
- * `demo.sqlite` (ormconfig.ts), which it rebuilds each time.
+ * The demo (`npm run demo`): an app's life with the package. It creates the V1 schema with the shipped
+ * migrations, signs up users with roles, upgrades to V2 (the shipped migration and the app's own, which adds
+ * a `name` column), shows that every user and link survived, and prints what the users look like: their
+ * JSON (no secrets), their security payload and role checks. Runs on the SQLite file `demo.sqlite`, which
+ * it rebuilds each time.
  */
 import "reflect-metadata";
-import dataSource from "../../ormconfig";
+import { DataSource } from "typeorm";
+import { securityMigrationsV1 } from "../../migrations";
+import dataSource, { optionsFor } from "../../ormconfig";
 import { Role, User } from "./entities";
+import { RoleAtV1, UserAtV1 } from "./entities-v1";
+
+const DEMO_HASH = "$2b$12$demo-hash-not-a-password"; // a real app stores its password hasher's output
+
+async function rolesByUser(ds: DataSource): Promise<string[]> {
+  const rows: Array<{ email: string; name: string }> = await ds.query(
+    `SELECT u.email AS email, r.name AS name FROM ${ds.driver.escape("user")} u JOIN roles_users l ON l.user_id = u.id JOIN role r ON r.id = l.role_id ORDER BY u.email, r.name`,
+  );
+  return rows.map((row) => `${row.email}:${row.name}`);
+}
 
 async function main(): Promise<void> {
   if (dataSource.options.type !== "better-sqlite3" && process.env.DEMO_ALLOW_RESET !== "yes") {
     throw new Error("The demo drops and rebuilds its database. Unset DATABASE_URL, or set DEMO_ALLOW_RESET=yes for a database you can lose.");
   }
-  await dataSource.initialize();
-  await dataSource.synchronize(true); // until the shipped migrations land: build the V2 schema from the entities
 
-  const roles = dataSource.getRepository(Role);
-  const users = dataSource.getRepository(User);
+  // 1. The app at schema version 1: the shipped V1 migration builds the tables.
+  const atV1 = new DataSource(optionsFor(process.env.DATABASE_URL, { entities: [UserAtV1, RoleAtV1], migrations: securityMigrationsV1 }));
+  await atV1.initialize();
+  await atV1.dropDatabase();
+  await atV1.runMigrations();
+  const roles = atV1.getRepository(RoleAtV1);
+  const users = atV1.getRepository(UserAtV1);
   const [admin, editor] = await roles.save([
     roles.create({ name: "admin", description: "Runs the site", permissions: ["user-admin", "post-write", "post-read"] }),
     roles.create({ name: "editor", description: "Writes posts", permissions: ["post-write", "post-read"] }),
   ]);
   await users.save([
-    users.create({ email: "ada@example.com", password: "$2b$12$demo-hash-not-a-password", name: "Ada", roles: [admin], confirmedAt: new Date() }),
-    users.create({ email: "grace@example.com", username: "grace", password: "$2b$12$demo-hash-not-a-password", name: "Grace", roles: [editor] }),
+    users.create({ email: "ada@example.com", password: DEMO_HASH, roles: [admin, editor], confirmedAt: new Date() }),
+    users.create({ email: "grace@example.com", username: "grace", password: DEMO_HASH, roles: [editor] }),
+    users.create({ email: "linus@example.com", password: DEMO_HASH, roles: [] }),
   ]);
+  const linksAtV1 = await rolesByUser(atV1);
+  console.log(`At V1: ${await users.count()} users, ${linksAtV1.length} role links (${linksAtV1.join(", ")})`);
+  await atV1.destroy();
 
-  for (const user of await users.find({ relations: { roles: true }, order: { id: "ASC" } })) {
+  // 2. The app upgrades to V2: the shipped V1-to-V2 migration, then the app's own.
+  await dataSource.initialize();
+  const ran = await dataSource.runMigrations({ transaction: "all" });
+  console.log(`Upgraded with: ${ran.map((m) => m.name).join(", ")}`);
+  const linksAtV2 = await rolesByUser(dataSource);
+  const v2users = dataSource.getRepository(User);
+  const same = JSON.stringify(linksAtV1) === JSON.stringify(linksAtV2);
+  console.log(`At V2: ${await v2users.count()} users, ${linksAtV2.length} role links, ${same ? "identical to V1" : "DIFFERENT from V1"}`);
+
+  const ada = await v2users.findOneByOrFail({ email: "ada@example.com" });
+  ada.name = "Ada";
+  await v2users.save(ada);
+
+  // 3. What the users look like now.
+  for (const user of await v2users.find({ relations: { roles: true }, order: { id: "ASC" } })) {
     console.log(`\n${user.calcUsername()} (id ${user.id})`);
     console.log("  JSON (no password hash, no uniquifiers):", JSON.stringify(user));
     console.log("  security payload:", JSON.stringify(user.getSecurityPayload()));
-    console.log(`  hasRole("admin"): ${user.hasRole("admin")}   hasPermission("post-write"): ${user.hasPermission("post-write")}   hasPermission("user-admin"): ${user.hasPermission("user-admin")}`);
+    console.log(
+      `  hasRole("admin"): ${user.hasRole("admin")}   hasPermission("post-write"): ${user.hasPermission("post-write")}   hasPermission("user-admin"): ${user.hasPermission("user-admin")}`,
+    );
   }
 
   const userTable = dataSource.driver.escape(dataSource.getMetadata(User).tableName);
   const [row] = await dataSource.query(
-    `SELECT email, LENGTH(fs_uniquifier) AS fs_uniquifier_length, LENGTH(fs_token_uniquifier) AS fs_token_uniquifier_length, create_datetime FROM ${userTable} WHERE email = 'ada@example.com'`,
+    `SELECT COUNT(DISTINCT fs_token_uniquifier) AS distinct_token_uniquifiers, MIN(LENGTH(fs_token_uniquifier)) AS token_length FROM ${userTable}`,
   );
-  console.log("\nIn the row, beside what the JSON shows (tokens are secrets: only their lengths are printed):", row);
-  console.log("Roles as stored:", await dataSource.query(`SELECT name, permissions FROM role ORDER BY id`));
+  console.log("\nToken uniquifiers the upgrade gave the existing users (secrets: only counted):", row);
+  console.log("Roles as stored:", await dataSource.query(`SELECT name, permissions FROM ${dataSource.driver.escape(dataSource.getMetadata(Role).tableName)} ORDER BY id`));
   await dataSource.destroy();
+  if (!same) process.exit(1);
 }
 
 main().catch((error) => {
