@@ -12,7 +12,7 @@
  * added: the unified sign-in secrets, phone numbers and token uniquifiers are lost, everything else stays.
  */
 import type { MigrationInterface, QueryRunner } from "typeorm";
-import { addColumns, appSecurityTables, dropColumns, frozenSchema, refuseDuplicates } from "../src/schema";
+import { addColumns, appSecurityTables, dropColumns, frozenSchema } from "../src/schema";
 
 const ADDED_COLUMNS = ["us_totp_secrets", "us_phone_number", "fs_token_uniquifier"];
 const NEW_UNIQUE_COLUMNS = ["username", "fs_token_uniquifier"];
@@ -22,12 +22,12 @@ export class SecurityV2TokenUniquifierUniqueUsername1795737660000 implements Mig
 
   async up(queryRunner: QueryRunner): Promise<void> {
     const { user } = await frozenSchema(queryRunner.connection, 2, appSecurityTables(queryRunner.connection));
-    await refuseDuplicates(queryRunner, user, "username", "schema version 2 makes username unique");
     await addColumns(queryRunner, {
       table: user,
       columns: ADDED_COLUMNS.map((name) => user.findColumnWithDatabaseName(name)!),
       token: user.findColumnWithDatabaseName("fs_token_uniquifier")!,
       indexes: user.indices.filter((index) => NEW_UNIQUE_COLUMNS.includes(index.columns[0].databaseName)),
+      uniqueBecause: "schema version 2 makes username unique",
     });
   }
 

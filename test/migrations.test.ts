@@ -82,8 +82,44 @@ describeEachDatabase("shipped migrations", (db: TestDatabase) => {
     });
   });
 
+  describe("the runner's other ways in", () => {
+    it("migrationsRun: initialize() runs them, and a V2 entity needs no change", async () => {
+      const ds = await db.dataSource([v2.User, v2.Role], { migrations: [...securityMigrations, appAddDisplayName("user")], migrationsRun: true });
+      expect(await appliedMigrations(ds)).toEqual([
+        "SecurityV1CreateTables1795737600000",
+        "SecurityV2TokenUniquifierUniqueUsername1795737660000",
+        "AppAddDisplayName1800000000000",
+      ]);
+      expect(await drift(ds)).toEqual([]);
+      await ds.dropDatabase();
+    });
+  });
+
+  if (db.kind === "sqlite") {
+    it("SQLite: V1 to V2 and back alter the user table in place (no rebuild), with foreign keys on", async () => {
+      const ds = await db.dataSource([v1.User, v1.Role], { migrations: securityMigrationsV1 });
+      await ds.runMigrations();
+      const users = ds.getRepository(v1.User);
+      const role = await ds.getRepository(v1.Role).save({ name: "kept" });
+      await users.save(users.create({ email: "links@example.com", password: "hash", roles: [role] }));
+      const rootpage = async () => (await ds.query(`SELECT rootpage FROM sqlite_master WHERE type = 'table' AND name = 'user'`))[0].rootpage;
+      const before = await rootpage();
+      await ds.destroy();
+
+      const up = await db.dataSource([v2.User, v2.Role], { migrations: securityMigrations });
+      await up.query(`PRAGMA foreign_keys = ON`);
+      await up.runMigrations({ transaction: "all" });
+      expect((await up.query(`SELECT rootpage FROM sqlite_master WHERE type = 'table' AND name = 'user'`))[0].rootpage).toBe(before);
+      await up.undoLastMigration({ transaction: "all" });
+      expect((await up.query(`SELECT rootpage FROM sqlite_master WHERE type = 'table' AND name = 'user'`))[0].rootpage).toBe(before);
+      expect((await up.query(`SELECT COUNT(*) AS n FROM roles_users`))[0].n).toBe(1);
+      expect((await up.query(`PRAGMA integrity_check`))[0].integrity_check).toBe("ok");
+      await up.dropDatabase();
+    });
+  }
+
   describe("data the new schema forbids", () => {
-    it("two users with one username stop V1 to V2 before anything changes, listing them", async () => {
+    it.each(["all", "none"] as const)("two users with one username stop V1 to V2, changing nothing, listing them (transaction: %s)", async (transaction) => {
       const before = await db.dataSource([v1.User, v1.Role], { migrations: securityMigrationsV1 });
       await before.runMigrations();
       const users = before.getRepository(v1.User);
@@ -92,7 +128,7 @@ describeEachDatabase("shipped migrations", (db: TestDatabase) => {
       await before.destroy();
 
       const ds = await db.dataSource([v2.User, v2.Role], { migrations: securityMigrations });
-      const error = await ds.runMigrations({ transaction: "all" }).catch((e) => e);
+      const error = await ds.runMigrations({ transaction }).catch((e) => e);
       expect(error).toMatchObject({ name: "MigrationBlockedError", entity: "user", field: "username", rule: "duplicate-values" });
       // MariaDB's default collation compares case-insensitively, as its unique index would: Ann = ann there.
       const listed = db.kind === "mariadb" ? /"Ann" \(ids 1, 2\); "bob" \(ids 3, 4\); "carl" \(ids 5, 6\)/ : /"bob" \(ids 3, 4\); "carl" \(ids 5, 6\)\. Nothing was changed/;

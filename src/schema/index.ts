@@ -2,4 +2,4 @@
 export { appSecurityTables, SecurityEntitiesNotFoundError } from "./app-tables";
 export type { SecurityTableNames } from "./app-tables";
 export { frozenSchema } from "./frozen";
-export { addColumns, createTables, dropColumns, dropTables, refuseDuplicates, MigrationBlockedError } from "./operations";
+export { addColumns, createTables, dropColumns, dropTables, explainDuplicates, MigrationBlockedError } from "./operations";

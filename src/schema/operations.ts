@@ -73,10 +73,11 @@ export async function createTables(queryRunner: QueryRunner, metadatas: EntityMe
 }
 
 /**
- * Stops with a MigrationBlockedError when some non-null value of `column` is held by more than one row, as the
- * database itself compares them (its collation), so the unique index about to be built cannot fail halfway.
+ * Throws a MigrationBlockedError listing the rows when some non-null value of `column` is held by more than
+ * one row, as the database itself compares them (its collation, so MariaDB's case-insensitive default too).
+ * Returns quietly when there are none.
  */
-export async function refuseDuplicates(queryRunner: QueryRunner, metadata: EntityMetadata, column: string, why: string): Promise<void> {
+export async function explainDuplicates(queryRunner: QueryRunner, metadata: EntityMetadata, column: string, why: string): Promise<void> {
   const connection = queryRunner.connection;
   const col = escape(connection, column);
   const id = escape(connection, "id");
@@ -131,33 +132,69 @@ export interface AddColumns {
   token?: ColumnMetadata;
   /** Unique indexes to build, on new or existing columns, after the data is in. */
   indexes: IndexMetadata[];
+  /** Why the version makes existing columns unique, for the message when existing rows break that. */
+  uniqueBecause: string;
 }
 
 /**
- * Adds columns and unique indexes to a live table, filling `token` for every row in one set-based statement:
+ * Adds columns and unique indexes to a live table, filling `token` for every row in one set-based statement.
+ * All or nothing: on SQLite and PostgreSQL inside a transaction (the runner's, or its own), on MariaDB/MySQL
+ * in one ALTER. When existing rows break a new unique index, the database's own index build is the check (no
+ * extra pass over the table); only then are the duplicates looked up, listed, and nothing is changed.
  * - SQLite: ADD COLUMN in place (the token column with a placeholder DEFAULT ''), one UPDATE, the indexes,
- *   then the placeholder default removed from the stored schema as SQLite documents for default changes.
+ *   and the placeholder default removed from the stored schema as SQLite documents for default changes.
  *   No rebuild, so no cascade can touch the join table.
  * - PostgreSQL: one ALTER whose volatile default fills the token during the single table rewrite, DROP
- *   DEFAULT, then the indexes (in the migration's transaction).
+ *   DEFAULT, then the indexes.
  * - MariaDB/MySQL: one ALTER … ALGORITHM=COPY with the columns, the token default and the indexes (one copy,
  *   no UPDATE, so ON UPDATE CURRENT_TIMESTAMP cannot move `update_datetime`), then DROP DEFAULT. Skipped
- *   when already done, because MariaDB commits DDL at once and a rerun must be able to finish.
+ *   when already done: MariaDB commits DDL at once, and a rerun after a crash must be able to finish.
  */
 export async function addColumns(queryRunner: QueryRunner, change: AddColumns): Promise<void> {
+  const dialect = dialectOf(queryRunner.connection);
+  if (dialect === "mysql" || queryRunner.isTransactionActive) return addColumnsNow(queryRunner, change, dialect);
+  await queryRunner.startTransaction();
+  try {
+    await addColumnsNow(queryRunner, change, dialect);
+    await queryRunner.commitTransaction();
+  } catch (error) {
+    await queryRunner.rollbackTransaction();
+    throw error;
+  }
+}
+
+async function addColumnsNow(queryRunner: QueryRunner, change: AddColumns, dialect: Dialect): Promise<void> {
   const connection = queryRunner.connection;
-  const dialect = dialectOf(connection);
   const table = quotedTable(connection, change.table);
   const q = (name: string) => escape(connection, name);
   const token = change.token;
   const random = token ? await randomTokenSql(queryRunner, dialect) : "";
-  const indexSql = (index: IndexMetadata) => `${q(index.name)} (${index.columns.map((c) => q(c.databaseName)).join(", ")})`;
+  const isNew = (index: IndexMetadata) => index.columns.some((c) => change.columns.includes(c));
+  const onExisting = change.indexes.filter((index) => !isNew(index));
+  const onNew = change.indexes.filter(isNew);
   const createIndex = (index: IndexMetadata) =>
     `CREATE UNIQUE INDEX ${[change.table.schema, index.name].filter(Boolean).map((p) => q(p!)).join(".")} ON ${table} (${index.columns
       .map((c) => q(c.databaseName))
       .join(", ")})`;
+  /** Runs `step`; when it fails because existing rows break a unique index, says which rows instead. */
+  const guarded = async (step: () => Promise<void>) => {
+    if (dialect === "postgres") await queryRunner.query(`SAVEPOINT tsm_unique_check`);
+    try {
+      await step();
+      if (dialect === "postgres") await queryRunner.query(`RELEASE SAVEPOINT tsm_unique_check`);
+    } catch (error) {
+      if (dialect === "postgres") await queryRunner.query(`ROLLBACK TO SAVEPOINT tsm_unique_check`);
+      for (const index of onExisting) {
+        for (const column of index.columns) await explainDuplicates(queryRunner, change.table, column.databaseName, change.uniqueBecause);
+      }
+      throw error;
+    }
+  };
 
   if (dialect === "sqlite") {
+    await guarded(async () => {
+      for (const index of onExisting) await queryRunner.query(createIndex(index));
+    });
     for (const column of change.columns) {
       const placeholder = column === token ? ` DEFAULT ''` : "";
       await queryRunner.query(`ALTER TABLE ${table} ADD COLUMN ${columnDefinition(connection, column)}${placeholder}`);
@@ -166,21 +203,25 @@ export async function addColumns(queryRunner: QueryRunner, change: AddColumns): 
       await queryRunner.query(`UPDATE ${table} SET ${q(token.databaseName)} = ${random}`);
       await removeSqliteDefault(queryRunner, change.table, `${columnDefinition(connection, token)} DEFAULT ''`);
     }
-    for (const index of change.indexes) await queryRunner.query(createIndex(index));
+    for (const index of onNew) await queryRunner.query(createIndex(index));
   } else if (dialect === "postgres") {
+    // Indexes after the rewrite: an index built before it would be rebuilt by it.
     const adds = change.columns.map((column) => `ADD COLUMN ${columnDefinition(connection, column)}${column === token ? ` DEFAULT ${random}` : ""}`);
     await queryRunner.query(`ALTER TABLE ${table} ${adds.join(", ")}`);
     if (token) await queryRunner.query(`ALTER TABLE ${table} ALTER COLUMN ${q(token.databaseName)} DROP DEFAULT`);
-    for (const index of change.indexes) await queryRunner.query(createIndex(index));
+    await guarded(async () => {
+      for (const index of onExisting) await queryRunner.query(createIndex(index));
+    });
+    for (const index of onNew) await queryRunner.query(createIndex(index));
   } else {
     const existing = await queryRunner.getTable(change.table.tablePath);
     const missingColumns = change.columns.filter((c) => !existing?.findColumnByName(c.databaseName));
     const missingIndexes = change.indexes.filter((i) => !existing?.indices.some((e) => e.name === i.name));
     const parts = [
       ...missingColumns.map((column) => `ADD COLUMN ${columnDefinition(connection, column)}${column === token ? ` DEFAULT (${random})` : ""}`),
-      ...missingIndexes.map((index) => `ADD UNIQUE INDEX ${indexSql(index)}`),
+      ...missingIndexes.map((index) => `ADD UNIQUE INDEX ${q(index.name)} (${index.columns.map((c) => q(c.databaseName)).join(", ")})`),
     ];
-    if (parts.length > 0) await queryRunner.query(`ALTER TABLE ${table} ${parts.join(", ")}, ALGORITHM=COPY`);
+    if (parts.length > 0) await guarded(() => queryRunner.query(`ALTER TABLE ${table} ${parts.join(", ")}, ALGORITHM=COPY`));
     if (token) await queryRunner.query(`ALTER TABLE ${table} ALTER COLUMN ${q(token.databaseName)} DROP DEFAULT`);
   }
   // The query runner caches table definitions; raw DDL makes them stale.
