@@ -27,3 +27,31 @@ export class InvalidListItemError extends SecurityModelError {}
 
 /** A role check ran on a user whose `roles` relation was not loaded, which would silently answer "no". */
 export class RolesNotLoadedError extends SecurityModelError {}
+
+/** One field that failed a rule: what the datastore reports for each invalid field of an input. */
+export interface FieldProblem {
+  field: string;
+  rule: string;
+  message: string;
+}
+
+/**
+ * Input failed the entity's validation rules. `problems` lists every invalid field; `field` names the first.
+ * Messages never quote the value.
+ */
+export class InvalidFieldsError extends SecurityModelError {
+  readonly problems: FieldProblem[];
+  constructor(entity: string, problems: FieldProblem[]) {
+    super(entity, problems.map((p) => p.field).join(", "), problems[0].rule, problems.map((p) => p.message).join("; "));
+    this.problems = problems;
+  }
+}
+
+/** A role was named that does not exist; nothing was written. */
+export class UnknownRoleError extends SecurityModelError {}
+
+/** The value is already taken by another row (compared as the datastore compares it, e.g. any letter case). */
+export class DuplicateValueError extends SecurityModelError {}
+
+/** The operation needs a column the entity's schema version does not have (e.g. a token uniquifier on V1). */
+export class MissingColumnError extends SecurityModelError {}

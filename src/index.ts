@@ -6,3 +6,8 @@ export { withNaiveUtc } from "./datetime";
 export { parseCommaList, formatCommaList } from "./lists";
 export { newIdentityToken } from "./tokens";
 export { SecurityModelError, InvalidListItemError, RolesNotLoadedError } from "./errors";
+export { SecurityDatastore } from "./datastore/datastore";
+export type { FindOptions, NewUser, NewRole } from "./datastore/datastore";
+export { InvalidFieldsError, UnknownRoleError, DuplicateValueError, MissingColumnError } from "./errors";
+export type { FieldProblem } from "./errors";
+export { MigrationBlockedError, SecurityEntitiesNotFoundError } from "./schema";

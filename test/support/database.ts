@@ -13,7 +13,7 @@ import { withNaiveUtc } from "../../src";
 import { DATABASE_KINDS, DatabaseKind, MYSQL_URL, PG_URL, skipReason } from "./servers";
 
 type EntityList = NonNullable<DataSourceOptions["entities"]>;
-type ExtraOptions = Partial<Pick<DataSourceOptions, "synchronize" | "migrations" | "migrationsRun" | "logging">>;
+type ExtraOptions = Partial<Pick<DataSourceOptions, "synchronize" | "migrations" | "migrationsRun" | "logging" | "logger" | "poolSize">>;
 
 function withDatabase(url: string, database: string): string {
   const parsed = new URL(url);
@@ -42,8 +42,10 @@ export class TestDatabase {
   options(entities: EntityList, extra: ExtraOptions = {}): DataSourceOptions {
     const common = { entities, ...extra };
     switch (this.kind) {
-      case "sqlite":
-        return { type: "better-sqlite3", database: join(this.sqliteDir!, "test.db"), ...common };
+      case "sqlite": {
+        const { poolSize: _single, ...sqlite } = common; // one connection: SQLite has no pool
+        return { type: "better-sqlite3", database: join(this.sqliteDir!, "test.db"), ...sqlite };
+      }
       case "postgres":
         return withNaiveUtc({ type: "postgres", url: withDatabase(PG_URL, this.name), ...common });
       case "mariadb":
