@@ -1,12 +1,14 @@
 /**
  * The demo (`npm run demo`): an app's life with the package. It creates the V1 schema with the shipped
- * migrations, signs up users with roles, upgrades to V2 (the shipped migration and the app's own, which adds
- * a `name` column), shows that every user and link survived, and prints what the users look like: their
- * JSON (no secrets), their security payload and role checks. Runs on the SQLite file `demo.sqlite`, which
+ * migrations, signs up users with roles through the datastore, upgrades to V2 (the shipped migration and the
+ * app's own, which adds a `name` column), shows that every user and link survived, uses the datastore
+ * (lookups, sign-ins, role changes, refused input), and prints what the users look like: their JSON (no
+ * secrets), their security payload and role checks. Runs on the SQLite file `demo.sqlite`, which
  * it rebuilds each time.
  */
 import "reflect-metadata";
 import { DataSource } from "typeorm";
+import { SecurityDatastore, SecurityModelError } from "../../src";
 import { securityMigrationsV1 } from "../../migrations";
 import dataSource, { optionsFor } from "../../ormconfig";
 import { Role, User } from "./entities";
@@ -31,17 +33,13 @@ async function main(): Promise<void> {
   await atV1.initialize();
   await atV1.dropDatabase();
   await atV1.runMigrations();
-  const roles = atV1.getRepository(RoleAtV1);
+  const storeAtV1 = new SecurityDatastore(atV1, UserAtV1, RoleAtV1);
+  await storeAtV1.createRole({ name: "admin", description: "Runs the site", permissions: "user-admin, post-write, post-read" });
+  await storeAtV1.createRole({ name: "editor", description: "Writes posts", permissions: ["post-write", "post-read"] });
+  await storeAtV1.createUser({ email: "ada@example.com", password: DEMO_HASH, roles: ["admin", "editor"], confirmedAt: new Date() });
+  await storeAtV1.createUser({ email: "grace@example.com", username: "grace", password: DEMO_HASH, roles: ["editor"] });
+  await storeAtV1.createUser({ email: "linus@example.com", password: DEMO_HASH });
   const users = atV1.getRepository(UserAtV1);
-  const [admin, editor] = await roles.save([
-    roles.create({ name: "admin", description: "Runs the site", permissions: ["user-admin", "post-write", "post-read"] }),
-    roles.create({ name: "editor", description: "Writes posts", permissions: ["post-write", "post-read"] }),
-  ]);
-  await users.save([
-    users.create({ email: "ada@example.com", password: DEMO_HASH, roles: [admin, editor], confirmedAt: new Date() }),
-    users.create({ email: "grace@example.com", username: "grace", password: DEMO_HASH, roles: [editor] }),
-    users.create({ email: "linus@example.com", password: DEMO_HASH, roles: [] }),
-  ]);
   const linksAtV1 = await rolesByUser(atV1);
   console.log(`At V1: ${await users.count()} users, ${linksAtV1.length} role links (${linksAtV1.join(", ")})`);
   await atV1.destroy();
@@ -55,11 +53,21 @@ async function main(): Promise<void> {
   const same = JSON.stringify(linksAtV1) === JSON.stringify(linksAtV2);
   console.log(`At V2: ${await v2users.count()} users, ${linksAtV2.length} role links, ${same ? "identical to V1" : "DIFFERENT from V1"}`);
 
-  const ada = await v2users.findOneByOrFail({ email: "ada@example.com" });
+  // 3. The datastore at V2: lookups in any letter case, sign-ins, role changes, refused input.
+  const store = new SecurityDatastore(dataSource, User, Role);
+  const ada = (await store.findUserByEmail("ADA@example.com"))!;
   ada.name = "Ada";
   await v2users.save(ada);
+  await store.recordLogin(ada, "192.0.2.10");
+  await store.recordLogin(ada, "192.0.2.11");
+  const grace = (await store.findUserByUsername("Grace"))!;
+  console.log(`addRoleToUser(grace, "admin"): ${await store.addRoleToUser(grace, "admin")}, again: ${await store.addRoleToUser(grace, "admin")}`);
+  for (const bad of [{ email: "Ada@Example.COM", password: DEMO_HASH }, { email: "not-an-email", password: DEMO_HASH }, { email: "new@example.com", password: DEMO_HASH, roles: ["root"] }]) {
+    const refused = await store.createUser(bad).catch((error: SecurityModelError) => error);
+    console.log(`createUser(${JSON.stringify(bad.email)}) refused: ${refused.name}: ${(refused as Error).message}`);
+  }
 
-  // 3. What the users look like now.
+  // 4. What the users look like now.
   for (const user of await v2users.find({ relations: { roles: true }, order: { id: "ASC" } })) {
     console.log(`\n${user.calcUsername()} (id ${user.id})`);
     console.log("  JSON (no password hash, no uniquifiers):", JSON.stringify(user));
