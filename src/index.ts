@@ -11,3 +11,8 @@ export type { FindOptions, NewUser, NewRole } from "./datastore/datastore";
 export { InvalidFieldsError, UnknownRoleError, DuplicateValueError, MissingColumnError } from "./errors";
 export type { FieldProblem } from "./errors";
 export { MigrationBlockedError, SecurityEntitiesNotFoundError } from "./schema";
+export { checkSecurityModels, checkSecurityDatabase, assertSecurityModels, SecurityModelsCheckError } from "./checks/check";
+export type { SecurityModelProblem, CheckOptions } from "./checks/check";
+export type { SecurityFeatures, FeatureName } from "./checks/features";
+export { securitySchemaStatus } from "./checks/status";
+export type { SecuritySchemaStatus } from "./checks/status";

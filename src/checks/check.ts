@@ -1,0 +1,222 @@
+/**
+ * Feature checks: tell an app at start-up, field by field, what its models (and its database) lack for the
+ * security features it enables, instead of failing later at a user's sign-in. Works on any entities, by column
+ * name, whether or not they extend the mixins.
+ */
+import type { DataSource, EntityMetadata, EntityTarget } from "typeorm";
+import type { Table } from "typeorm";
+import { SecurityModelError } from "../errors";
+import { RoleMixinV1 } from "../role/v1";
+import { UserBase } from "../user/base";
+import { ColumnRequirement, enabledFeatures, FEATURE_REQUIREMENTS, FeatureName, SecurityFeatures, typeIsKind } from "./features";
+
+/** One thing a model or table lacks for a feature. */
+export interface SecurityModelProblem {
+  /** Where it was seen: the entity definitions, or the tables in the database. */
+  source: "entity" | "database";
+  /** The entity class (or `User` / `Role` when none was found). */
+  entity: string;
+  table: string;
+  /** The column (database name), or `(entity)` / `(table)` when the whole thing is missing. */
+  field: string;
+  /** The feature that needs it (`core`: always needed). */
+  feature: FeatureName;
+  problem: "missing" | "wrong-type" | "nullable" | "not-unique" | "missing-entity" | "missing-table";
+  /** One line: what is wrong and how to fix it. */
+  message: string;
+}
+
+/** Which entities hold users and roles, when the check cannot tell by itself. */
+export interface CheckOptions {
+  user?: EntityTarget<unknown>;
+  role?: EntityTarget<unknown>;
+}
+
+/** Thrown by `assertSecurityModels`: every problem found, one per line. */
+export class SecurityModelsCheckError extends SecurityModelError {
+  readonly problems: SecurityModelProblem[];
+  constructor(problems: SecurityModelProblem[]) {
+    const first = problems[0];
+    super(first.entity, first.field, first.problem, `${problems.length} problem(s) with the security models:\n${problems.map((p) => `- ${p.message}`).join("\n")}`);
+    this.problems = problems;
+  }
+}
+
+interface ColumnFacts {
+  type: string;
+  nullable: boolean;
+  unique: boolean;
+}
+
+interface ModelFacts {
+  entity: string;
+  table: string;
+  columns: Map<string, ColumnFacts> | null; // null: not found
+}
+
+/** Every problem of the app's User and Role entities for `features` (no database access). */
+export async function checkSecurityModels(dataSource: DataSource, features: SecurityFeatures = {}, options: CheckOptions = {}): Promise<SecurityModelProblem[]> {
+  const metadatas = await entityMetadatas(dataSource);
+  const { user, role } = findModels(dataSource, metadatas, options);
+  const facts = { User: entityFacts(dataSource, user, "User", "user"), Role: entityFacts(dataSource, role, "Role", "role") };
+  const problems = evaluate("entity", facts, features);
+  if (features.webauthn && !metadatas.some((m) => m.tableName === "web_authn" || m.findColumnWithDatabaseName("credential_id"))) {
+    problems.push(problem("entity", "WebAuthn", "web_authn", "(entity)", "webauthn", "missing-entity", "missing; webauthn needs a WebAuthn entity (table web_authn with credential_id, public_key, sign_count, …, user_id). No released mixin carries it yet (WebAuthnMixinV1 will): declare it as Flask-Security's fsqla v3 does"));
+  }
+  return problems;
+}
+
+/** Every problem of the tables in the database for `features`, with the table names of the app's entities. */
+export async function checkSecurityDatabase(dataSource: DataSource, features: SecurityFeatures = {}, options: CheckOptions = {}): Promise<SecurityModelProblem[]> {
+  const metadatas = await entityMetadatas(dataSource);
+  const { user, role } = findModels(dataSource, metadatas, options);
+  const runner = dataSource.createQueryRunner();
+  try {
+    const userTable = user?.tablePath ?? "user";
+    const roleTable = role?.tablePath ?? "role";
+    const facts = {
+      User: tableFacts(await runner.getTable(userTable), user?.name ?? "User", userTable),
+      Role: tableFacts(await runner.getTable(roleTable), role?.name ?? "Role", roleTable),
+    };
+    const problems = evaluate("database", facts, features);
+    if (features.webauthn && !(await runner.hasTable("web_authn"))) {
+      problems.push(problem("database", "WebAuthn", "web_authn", "(table)", "webauthn", "missing-table", "missing; webauthn needs the web_authn table. No shipped migration creates it yet (version 3 will): create it as Flask-Security's fsqla v3 does"));
+    }
+    return problems;
+  } finally {
+    await runner.release();
+  }
+}
+
+/**
+ * Throws one SecurityModelsCheckError listing every problem of the entities and, with `live: true`, of the
+ * database; returns quietly when there are none. Call it at start-up, after `initialize()`.
+ */
+export async function assertSecurityModels(dataSource: DataSource, features: SecurityFeatures = {}, options: CheckOptions & { live?: boolean } = {}): Promise<void> {
+  const problems = [
+    ...(await checkSecurityModels(dataSource, features, options)),
+    ...(options.live ? await checkSecurityDatabase(dataSource, features, options) : []),
+  ];
+  if (problems.length > 0) throw new SecurityModelsCheckError(problems);
+}
+
+async function entityMetadatas(dataSource: DataSource): Promise<EntityMetadata[]> {
+  if (dataSource.entityMetadatas.length === 0 && !dataSource.isInitialized) {
+    // Not initialized: build the metadata without connecting, as initialize() would.
+    await (dataSource as unknown as { buildMetadatas(): Promise<void> }).buildMetadatas();
+  }
+  return dataSource.entityMetadatas.filter((m) => !m.isJunction);
+}
+
+const USER_COLUMN_NAMES = ["email", "password", "active", "fs_uniquifier", "confirmed_at", "login_count", "tf_primary_method", "us_totp_secrets", "fs_token_uniquifier"];
+const ROLE_COLUMN_NAMES = ["name", "description", "permissions"];
+
+/**
+ * The User and Role entities: given, else extending the mixins, else by table name, else the entity with the
+ * most of the model's column names (at least two), so a model missing one column is still found.
+ */
+function findModels(dataSource: DataSource, metadatas: EntityMetadata[], options: CheckOptions) {
+  const byColumns = (names: string[], except?: EntityMetadata) =>
+    metadatas
+      .filter((m) => m !== except)
+      .map((m) => ({ m, score: names.filter((name) => m.findColumnWithDatabaseName(name)).length }))
+      .filter(({ score }) => score >= 2)
+      .sort((a, b) => b.score - a.score)[0]?.m;
+  const pick = (given: EntityTarget<unknown> | undefined, base: abstract new () => unknown, table: string, names: string[], except?: EntityMetadata) =>
+    given
+      ? dataSource.getMetadata(given)
+      : (metadatas.find((m) => typeof m.target === "function" && m.target.prototype instanceof base) ?? metadatas.find((m) => m.tableName === table) ?? byColumns(names, except));
+  const user = pick(options.user, UserBase, "user", USER_COLUMN_NAMES);
+  return { user, role: pick(options.role, RoleMixinV1, "role", ROLE_COLUMN_NAMES, user) };
+}
+
+function entityFacts(dataSource: DataSource, metadata: EntityMetadata | undefined, fallbackName: string, fallbackTable: string): ModelFacts {
+  if (!metadata) return { entity: fallbackName, table: fallbackTable, columns: null };
+  const columns = new Map<string, ColumnFacts>();
+  for (const column of metadata.columns) {
+    const unique =
+      column.isPrimary ||
+      metadata.indices.some((i) => i.isUnique && i.columns.length === 1 && i.columns[0] === column) ||
+      metadata.uniques.some((u) => u.columns.length === 1 && u.columns[0] === column);
+    columns.set(column.databaseName, { type: String(dataSource.driver.normalizeType(column)), nullable: column.isNullable, unique });
+  }
+  return { entity: metadata.name, table: metadata.tableName, columns };
+}
+
+function tableFacts(table: Table | undefined, entity: string, tableName: string): ModelFacts {
+  if (!table) return { entity, table: tableName, columns: null };
+  const columns = new Map<string, ColumnFacts>();
+  for (const column of table.columns) {
+    const unique =
+      column.isPrimary ||
+      column.isUnique ||
+      table.indices.some((i) => i.isUnique && i.columnNames.length === 1 && i.columnNames[0] === column.name) ||
+      table.uniques.some((u) => u.columnNames.length === 1 && u.columnNames[0] === column.name);
+    columns.set(column.name, { type: column.type, nullable: column.isNullable, unique });
+  }
+  return { entity, table: tableName, columns };
+}
+
+/** Mixins that exist in this release; fixes name only these. */
+const RELEASED_MIXINS: readonly string[] = ["UserMixinV1", "UserMixinV2", "RoleMixinV1"];
+
+const KIND_WORDS: Record<ColumnRequirement["kind"], string> = {
+  integer: "an integer",
+  string: "a string",
+  text: "an arbitrarily long text",
+  boolean: "a boolean",
+  datetime: "a datetime",
+};
+
+function problem(
+  source: SecurityModelProblem["source"],
+  entity: string,
+  table: string,
+  field: string,
+  feature: FeatureName,
+  kind: SecurityModelProblem["problem"],
+  text: string,
+): SecurityModelProblem {
+  const where = source === "entity" ? "entity" : `table ${table}`;
+  const subject = field.startsWith("(") ? `${entity} (${where})` : `${entity}.${field} (${where})`;
+  return { source, entity, table, field, feature, problem: kind, message: `${subject}: ${text}` };
+}
+
+function evaluate(source: SecurityModelProblem["source"], facts: Record<"User" | "Role", ModelFacts>, features: SecurityFeatures): SecurityModelProblem[] {
+  const problems: SecurityModelProblem[] = [];
+  const reported = new Set<string>();
+  for (const feature of enabledFeatures(features)) {
+    for (const need of FEATURE_REQUIREMENTS[feature](features)) {
+      const model = facts[need.model];
+      const where = source === "entity" ? "entity" : "table";
+      if (!model.columns) {
+        if (!reported.has(need.model)) {
+          reported.add(need.model);
+          const fix = need.model === "User" ? "register an entity extending UserMixinV2 (or one with the columns Flask-Security's Models page lists)" : "register an entity extending RoleMixinV1";
+          problems.push(problem(source, model.entity, model.table, `(${where})`, "core", source === "entity" ? "missing-entity" : "missing-table", `no ${need.model} ${where} was found; ${source === "entity" ? fix : "run the shipped migrations"}`));
+        }
+        continue;
+      }
+      const column = model.columns.get(need.column);
+      const needed = `${feature === "core" ? "always needed" : `needed by ${feature}`}`;
+      const declare = `${source === "entity" ? "declare" : "add"} the column ${need.definition}`;
+      const fix = RELEASED_MIXINS.includes(need.since) ? `extend ${need.since} or later, or ${declare}` : `${declare} (no released mixin carries it yet; ${need.since} will)`;
+      const say = (kind: SecurityModelProblem["problem"], what: string, how: string) =>
+        problems.push(problem(source, model.entity, model.table, need.column, feature, kind, `${what} (${needed}). Fix: ${how}.`));
+      if (!column) {
+        say("missing", "missing", fix);
+        continue;
+      }
+      if (!typeIsKind(column.type, need.kind)) {
+        say("wrong-type", `is ${column.type}, must be ${KIND_WORDS[need.kind]}`, `change the column to ${need.definition}`);
+      }
+      const v3Shaped = need.column === "password" && model.columns.has("fs_webauthn_user_handle");
+      if (need.notNull && column.nullable && !v3Shaped) {
+        const why = need.column === "password" ? " (a null password is allowed only from version 3, UserMixinV3)" : "";
+        say("nullable", `allows NULL, must be NOT NULL${why}`, `change the column to ${need.definition}`);
+      }
+      if (need.unique && !column.unique) say("not-unique", "is not unique, must be", `add a unique index on ${need.column}`);
+    }
+  }
+  return problems;
+}

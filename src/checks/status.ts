@@ -1,0 +1,61 @@
+/**
+ * Schema status: which version the database is at (this package's V1/V2/V3, a Flask-Security fsqla v1/v2/v3
+ * schema, or unknown), which shipped migrations are pending, and whether TypeORM's schema builder sees drift.
+ */
+import type { DataSource } from "typeorm";
+import { securityMigrations } from "../../migrations";
+import { appSecurityTables } from "../schema/app-tables";
+
+/** What `securitySchemaStatus` found. */
+export interface SecuritySchemaStatus {
+  /** `ours`: made by this package's migrations; `flask-security`: an fsqla schema; `empty`: no user table. */
+  family: "ours" | "flask-security" | "unknown" | "empty";
+  /** The schema version within the family (1, 2, 3), or null. */
+  version: 1 | 2 | 3 | null;
+  /** One line for people, e.g. `typeorm-security-models V2` or `Flask-Security fsqla v2`. */
+  label: string;
+  /** Shipped migrations recorded as applied, and those still to run, in order. */
+  appliedMigrations: string[];
+  pendingMigrations: string[];
+  /** The SQL TypeORM's schema builder would run to match the app's entities (empty: no drift). */
+  drift: string[];
+  /** True when the schema is ours, nothing shipped is pending and there is no drift. */
+  ok: boolean;
+}
+
+/** Reads the schema status of the database behind an initialized DataSource. Changes nothing. */
+export async function securitySchemaStatus(dataSource: DataSource): Promise<SecuritySchemaStatus> {
+  const runner = dataSource.createQueryRunner();
+  try {
+    let names = { user: "user", links: "roles_users" };
+    try {
+      names = appSecurityTables(dataSource);
+    } catch {
+      // no mixin entities: look at the default table names
+    }
+    const user = await runner.getTable(names.user);
+    const links = await runner.getTable(names.links);
+    const columns = new Set(user?.columns.map((c) => c.name) ?? []);
+    const version = !user ? null : columns.has("fs_webauthn_user_handle") && columns.has("mf_recovery_codes") ? 3 : columns.has("us_totp_secrets") ? 2 : columns.has("fs_uniquifier") && columns.has("email") ? 1 : null;
+    const linksKeyed = (links?.primaryColumns.length ?? 0) === 2;
+    const family: SecuritySchemaStatus["family"] = !user ? "empty" : version === null ? "unknown" : linksKeyed && (version === 1 || columns.has("fs_token_uniquifier")) ? "ours" : "flask-security";
+    const label =
+      family === "empty" ? "empty (no user table)" : family === "unknown" ? `unknown (table ${names.user} is neither a Flask-Security nor a typeorm-security-models schema)` : family === "ours" ? `typeorm-security-models V${version}` : `Flask-Security fsqla v${version}`;
+
+    const migrationsTable = (dataSource.options as { migrationsTableName?: string }).migrationsTableName ?? "migrations";
+    const recorded: string[] = (await runner.hasTable(migrationsTable))
+      ? (await runner.query(`SELECT name FROM ${dataSource.driver.escape(migrationsTable)}`)).map((r: { name: string }) => r.name)
+      : [];
+    // The shipped migrations the app registered (an app staying on V1 registers only V1), else all of them.
+    const all = securityMigrations.map((m) => new m().name);
+    const registered = dataSource.migrations.map((m) => m.name ?? m.constructor.name).filter((name) => all.includes(name));
+    const shipped = registered.length > 0 ? registered : all;
+    const appliedMigrations = shipped.filter((name) => recorded.includes(name));
+    const pendingMigrations = shipped.filter((name) => !recorded.includes(name));
+
+    const drift = (await dataSource.driver.createSchemaBuilder().log()).upQueries.map((q) => q.query);
+    return { family, version, label, appliedMigrations, pendingMigrations, drift, ok: family === "ours" && pendingMigrations.length === 0 && drift.length === 0 };
+  } finally {
+    await runner.release();
+  }
+}

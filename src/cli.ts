@@ -1,0 +1,117 @@
+#!/usr/bin/env node
+/**
+ * The package's command line: `typeorm-security-models status -d ormconfig.ts` and
+ * `typeorm-security-models check -d ormconfig.ts --features confirmable,trackable,twoFactor:email+sms --live`.
+ * Readable text by default, `--json` for machines; exit code 0 only when all is well (1: problems found,
+ * 2: the command itself could not run).
+ */
+import { resolve } from "path";
+import type { DataSource } from "typeorm";
+import { checkSecurityDatabase, checkSecurityModels } from "./checks/check";
+import type { SecurityFeatures } from "./checks/features";
+import { securitySchemaStatus } from "./checks/status";
+
+const USAGE = `Usage:
+  typeorm-security-models status -d <data-source file> [--json]
+  typeorm-security-models check  -d <data-source file> [--features <list>] [--live] [--json]
+
+--features: comma-separated, named after Flask-Security's settings: confirmable, trackable,
+  twoFactor[:email+authenticator+sms], unifiedSignin[:password+email+authenticator+sms], tokenIdentity,
+  permissions, webauthn, recoveryCodes
+--live: also check the tables in the database, not only the entities`;
+
+class UsageError extends Error {}
+
+interface Args {
+  command: string;
+  dataSource: string;
+  features: SecurityFeatures;
+  live: boolean;
+  json: boolean;
+}
+
+const FEATURES = ["confirmable", "trackable", "twoFactor", "unifiedSignin", "tokenIdentity", "permissions", "webauthn", "recoveryCodes"];
+
+export function parseFeatures(list: string): SecurityFeatures {
+  const features: Record<string, unknown> = {};
+  for (const item of list.split(",").map((s) => s.trim()).filter(Boolean)) {
+    const [name, methods] = item.split(":");
+    if (!FEATURES.includes(name)) throw new UsageError(`--features: unknown feature "${name}"; known: ${FEATURES.join(", ")}`);
+    features[name] = methods && (name === "twoFactor" || name === "unifiedSignin") ? { methods: methods.split("+") } : true;
+  }
+  return features as SecurityFeatures;
+}
+
+function parseArgs(argv: string[]): Args {
+  const [command, ...rest] = argv;
+  if (command !== "status" && command !== "check") throw new UsageError(command ? `unknown command "${command}"` : "no command given");
+  const args: Args = { command, dataSource: "", features: {}, live: false, json: false };
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i];
+    if (arg === "-d" || arg === "--dataSource") args.dataSource = rest[++i] ?? "";
+    else if (arg === "--features") args.features = parseFeatures(rest[++i] ?? "");
+    else if (arg === "--live") args.live = true;
+    else if (arg === "--json") args.json = true;
+    else throw new UsageError(`unknown option "${arg}"`);
+  }
+  if (!args.dataSource) throw new UsageError("-d <data-source file> is required");
+  return args;
+}
+
+/** Loads the DataSource a file exports (default or named), compiling TypeScript with ts-node when needed. */
+function loadDataSource(file: string): DataSource {
+  const path = resolve(file);
+  if (/\.[cm]?ts$/.test(path) && !(process as unknown as Record<symbol, unknown>)[Symbol.for("ts-node.register.instance")]) {
+    try {
+      require("ts-node/register");
+    } catch {
+      throw new UsageError(`${file} is TypeScript: install ts-node, or point -d at the compiled .js file`);
+    }
+  }
+  const exported = require(path);
+  const candidates = [exported.default, ...Object.values(exported)];
+  const dataSource = candidates.find((value) => value && typeof value.initialize === "function" && typeof value.options === "object");
+  if (!dataSource) throw new UsageError(`${file} exports no DataSource (export default new DataSource({ ... }))`);
+  return dataSource as DataSource;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const args = parseArgs(argv);
+  const dataSource = loadDataSource(args.dataSource);
+  // Look, never change: no synchronize, no migrations on initialize, no query logging.
+  dataSource.setOptions({ synchronize: false, migrationsRun: false, logging: false });
+  await dataSource.initialize();
+  try {
+    if (args.command === "status") {
+      const status = await securitySchemaStatus(dataSource);
+      if (args.json) console.log(JSON.stringify(status, null, 2));
+      else {
+        console.log(`Schema:     ${status.label}`);
+        console.log(`Migrations: ${status.appliedMigrations.length} applied, ${status.pendingMigrations.length} pending${status.pendingMigrations.length ? ` (${status.pendingMigrations.join(", ")})` : ""}`);
+        console.log(`Drift:      ${status.drift.length === 0 ? "none" : `${status.drift.length} change(s) wanted by TypeORM's schema builder:\n${status.drift.map((q) => `  ${q}`).join("\n")}`}`);
+        console.log(`Status:     ${status.ok ? "OK" : "NOT OK"}`);
+      }
+      return status.ok ? 0 : 1;
+    }
+    const problems = [
+      ...(await checkSecurityModels(dataSource, args.features)),
+      ...(args.live ? await checkSecurityDatabase(dataSource, args.features) : []),
+    ];
+    if (args.json) console.log(JSON.stringify({ ok: problems.length === 0, problems }, null, 2));
+    else if (problems.length === 0) console.log(`OK: the ${args.live ? "entities and the database have" : "entities have"} every column these features need.`);
+    else console.log(`${problems.length} problem(s):\n${problems.map((p) => `- ${p.message}`).join("\n")}`);
+    return problems.length === 0 ? 0 : 1;
+  } finally {
+    await dataSource.destroy();
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (error) => {
+      console.error(error instanceof UsageError ? `${error.message}\n\n${USAGE}` : error instanceof Error ? error.message : error);
+      process.exit(2);
+    },
+  );
+}

@@ -1,0 +1,113 @@
+/**
+ * Schema status: version detection (empty, this package's V1 and V2, Flask-Security's fsqla v1, v2 and v3
+ * made from its own DDL, unknown), pending shipped migrations, drift; and the command line (`status`,
+ * `check`) with its text, its JSON and its exit codes.
+ */
+import { execFile } from "child_process";
+import { readFileSync } from "fs";
+import { join } from "path";
+import { promisify } from "util";
+import type { DataSource } from "typeorm";
+import { securitySchemaStatus } from "../src";
+import { securityMigrations, securityMigrationsV1 } from "../migrations";
+import * as v1 from "./fixtures/app-v1";
+import * as v2 from "./fixtures/app-v2";
+import { appAddDisplayName } from "./fixtures/app-migrations";
+import { describeEachDatabase, TestDatabase } from "./support/database";
+
+const ROOT = join(__dirname, "..");
+const FS_DDL = join(ROOT, "..", "shared", "reference", "flask-security", "ddl");
+const DIALECT = { sqlite: "sqlite", postgres: "postgresql", mariadb: "mysql" } as const;
+
+/** Runs Flask-Security 5.1.2's own DDL for fsqla `version` (SQLAlchemy's output, shared/reference). */
+async function createFlaskSecuritySchema(ds: DataSource, db: TestDatabase, version: number): Promise<void> {
+  const sql = readFileSync(join(FS_DDL, `v${version}-${DIALECT[db.kind]}.sql`), "utf8").replace(/^--.*$/gm, "");
+  for (const statement of sql.split(";").map((s) => s.trim()).filter(Boolean)) await ds.query(statement);
+}
+
+describeEachDatabase("schema status", (db) => {
+  const statusOf = async (entities: Function[], migrations: Function[], prepare: (ds: DataSource) => Promise<unknown>) => {
+    const ds = await db.dataSource(entities, { migrations, dropSchema: true });
+    await prepare(ds);
+    const status = await securitySchemaStatus(ds);
+    await ds.destroy();
+    return status;
+  };
+
+  it("an empty database", async () => {
+    const status = await statusOf([v2.User, v2.Role], securityMigrations, async () => undefined);
+    expect(status).toMatchObject({ family: "empty", version: null, label: "empty (no user table)", ok: false, pendingMigrations: ["SecurityV1CreateTables1795737600000", "SecurityV2TokenUniquifierUniqueUsername1795737660000"] });
+    expect(status.drift.length).toBeGreaterThan(0);
+  });
+
+  it("ours at V1, for an app staying on V1: OK", async () => {
+    const status = await statusOf([v1.User, v1.Role], securityMigrationsV1, (ds) => ds.runMigrations());
+    expect(status).toEqual({ family: "ours", version: 1, label: "typeorm-security-models V1", appliedMigrations: ["SecurityV1CreateTables1795737600000"], pendingMigrations: [], drift: [], ok: true });
+  });
+
+  it("ours at V1, for an app that moved to V2: V2 pending, drift", async () => {
+    const status = await statusOf([v2.User, v2.Role], [...securityMigrations, appAddDisplayName("user")], (ds) => ds.runMigrations({ transaction: "all" }).then(() => ds.undoLastMigration()).then(() => ds.undoLastMigration()));
+    expect(status).toMatchObject({ family: "ours", version: 1, pendingMigrations: ["SecurityV2TokenUniquifierUniqueUsername1795737660000"], ok: false });
+    expect(status.drift.length).toBeGreaterThan(0);
+  });
+
+  it("ours at V2: OK", async () => {
+    const status = await statusOf([v2.User, v2.Role], [...securityMigrations, appAddDisplayName("user")], (ds) => ds.runMigrations({ transaction: "all" }));
+    expect(status).toMatchObject({ family: "ours", version: 2, label: "typeorm-security-models V2", pendingMigrations: [], drift: [], ok: true });
+  });
+
+  it.each([1, 2, 3])("Flask-Security fsqla v%i made by its own DDL", async (version) => {
+    const status = await statusOf([v2.User, v2.Role], securityMigrations, (ds) => createFlaskSecuritySchema(ds, db, version));
+    expect(status).toMatchObject({ family: "flask-security", version, label: `Flask-Security fsqla v${version}`, ok: false });
+  });
+
+  it("a user table that is neither", async () => {
+    const status = await statusOf([v2.User, v2.Role], securityMigrations, (ds) => ds.query(`CREATE TABLE ${ds.driver.escape("user")} (id integer primary key, name varchar(20))`));
+    expect(status).toMatchObject({ family: "unknown", version: null, ok: false });
+    expect(status.label).toBe("unknown (table user is neither a Flask-Security nor a typeorm-security-models schema)");
+  });
+
+  describe("command line", () => {
+    beforeAll(async () => {
+      const ds = await db.dataSource([], { dropSchema: true }); // start from an empty database
+      await ds.destroy();
+    });
+    const run = promisify(execFile);
+    const cli = async (...args: string[]) => {
+      const options = db.options([]) as { type: string; url?: string; database?: string };
+      const env = { ...process.env, TS_NODE_TRANSPILE_ONLY: "true", TSM_CLI_CONNECTION: JSON.stringify({ type: options.type, url: options.url, database: options.database }) };
+      return run(process.execPath, ["-r", "ts-node/register", "src/cli.ts", ...args, "-d", "test/fixtures/cli-data-source.ts"], { cwd: ROOT, env }).then(
+        ({ stdout }) => ({ code: 0, stdout }),
+        (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, stdout: error.stdout + error.stderr }),
+      );
+    };
+
+    it("status: NOT OK (exit 1) before the migrations, OK (exit 0) after, as text and JSON", async () => {
+      const before = await cli("status");
+      expect(before.code).toBe(1);
+      expect(before.stdout).toMatch(/^Schema: +empty \(no user table\)\nMigrations: 0 applied, 2 pending \(SecurityV1CreateTables1795737600000, SecurityV2TokenUniquifierUniqueUsername1795737660000\)\nDrift: +\d+ change\(s\)/);
+      expect(before.stdout).toMatch(/Status: +NOT OK\n$/);
+
+      const ds = await db.dataSource([v2.User, v2.Role], { migrations: [...securityMigrations, appAddDisplayName("user")] });
+      await ds.runMigrations();
+      await ds.destroy();
+
+      const after = await cli("status");
+      expect(after).toEqual({ code: 0, stdout: "Schema:     typeorm-security-models V2\nMigrations: 2 applied, 0 pending\nDrift:      none\nStatus:     OK\n" });
+      const json = await cli("status", "--json");
+      expect(json.code).toBe(0);
+      expect(JSON.parse(json.stdout)).toMatchObject({ family: "ours", version: 2, ok: true, drift: [] });
+    });
+
+    it("check: exit 0 when the features are covered, 1 with every problem listed, 2 for a bad option", async () => {
+      const good = await cli("check", "--features", "confirmable,trackable,twoFactor:email+sms,tokenIdentity,permissions", "--live");
+      expect(good).toEqual({ code: 0, stdout: "OK: the entities and the database have every column these features need.\n" });
+      const bad = await cli("check", "--features", "recoveryCodes", "--json");
+      expect(bad.code).toBe(1);
+      expect(JSON.parse(bad.stdout)).toMatchObject({ ok: false, problems: [{ entity: "User", field: "mf_recovery_codes", feature: "recoveryCodes", problem: "missing" }] });
+      const usage = await cli("check", "--features", "twoFactors");
+      expect(usage.code).toBe(2);
+      expect(usage.stdout).toMatch(/^--features: unknown feature "twoFactors"; known: confirmable, trackable, twoFactor/);
+    });
+  });
+});
