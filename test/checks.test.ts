@@ -94,6 +94,13 @@ describeEachDatabase("feature checks", (db) => {
     await ds.destroy();
   });
 
+  it("webauthn without a WebAuthn entity or table: both reported", async () => {
+    const ds = await db.dataSource(handWritten(USER_COLUMNS, ROLE_COLUMNS, false), { synchronize: true, dropSchema: true });
+    const problems = [...(await checkSecurityModels(ds, { webauthn: true })), ...(await checkSecurityDatabase(ds, { webauthn: true }))];
+    expect(problems.map((p) => `${p.source}:${p.entity}:${p.field}:${p.problem}`)).toEqual(["entity:WebAuthn:(entity):missing-entity", "database:WebAuthn:(table):missing-table"]);
+    await ds.destroy();
+  });
+
   it("a feature that is off needs nothing; sms adds the phone numbers", async () => {
     const user = { ...USER_COLUMNS };
     delete user.tf_phone_number;
