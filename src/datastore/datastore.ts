@@ -145,7 +145,8 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
   /**
    * Records a sign-in (trackable): the current login time and address become the last ones, `at` and `ip`
    * the current ones, and `login_count` grows by one, in one UPDATE, so concurrent logins lose no count.
-   * The user object is refreshed with the stored values.
+   * The user object is updated the same way from its own values (no second query): reload it to see
+   * sign-ins recorded elsewhere meanwhile.
    */
   async recordLogin(user: U, ip: string | null, at: Date = new Date()): Promise<void> {
     await this.users()
@@ -161,11 +162,13 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
       } as never)
       .where("id = :id", { id: user.id })
       .execute();
-    const stored = await this.users().findOneOrFail({
-      where: { id: user.id } as never,
-      select: { id: true, lastLoginAt: true, currentLoginAt: true, lastLoginIp: true, currentLoginIp: true, loginCount: true } as never,
+    Object.assign(user, {
+      lastLoginAt: user.currentLoginAt ?? null,
+      currentLoginAt: at,
+      lastLoginIp: user.currentLoginIp ?? null,
+      currentLoginIp: ip,
+      loginCount: (user.loginCount ?? 0) + 1,
     });
-    Object.assign(user, { lastLoginAt: stored.lastLoginAt, currentLoginAt: stored.currentLoginAt, lastLoginIp: stored.lastLoginIp, currentLoginIp: stored.currentLoginIp, loginCount: stored.loginCount });
   }
 
   // ---- Roles -----------------------------------------------------------------------------------
