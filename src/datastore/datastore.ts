@@ -16,7 +16,7 @@ import {
 import { listItemProblem, parseCommaList } from "../lists";
 import type { RoleMixinV1 } from "../role/v1";
 import type { UserBase } from "../user/base";
-import { dialectOf } from "../schema/operations";
+import { dialectOf, quotedTable } from "../schema/operations";
 
 type Class<T> = abstract new (...args: never[]) => T;
 
@@ -84,14 +84,14 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
   }
 
   /** The user with this email in any letter case (Flask-Security's identity lookup), or null. */
-  findUserByEmail(email: string, options: FindOptions = {}): Promise<U | null> {
-    return this.userQuery(options).where(`LOWER(user.email) = LOWER(:email)`, { email }).getOne();
+  async findUserByEmail(email: string, options: FindOptions = {}): Promise<U | null> {
+    return this.userQuery(options).where(await this.sameInAnyCase("email"), { value: email }).getOne();
   }
 
   /** The user with this username in any letter case, or null. */
-  findUserByUsername(username: string, options: FindOptions = {}): Promise<U | null> {
+  async findUserByUsername(username: string, options: FindOptions = {}): Promise<U | null> {
     this.requireColumn("username", "the username lookup");
-    return this.userQuery(options).where(`LOWER(user.username) = LOWER(:username)`, { username }).getOne();
+    return this.userQuery(options).where(await this.sameInAnyCase("username"), { value: username }).getOne();
   }
 
   /** The user a session belongs to (its `fs_uniquifier`), or null. Inactive users are returned too. */
@@ -149,21 +149,9 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
    * sign-ins recorded elsewhere meanwhile.
    */
   async recordLogin(user: U, ip: string | null, at: Date = new Date()): Promise<void> {
-    await this.users()
-      .createQueryBuilder()
-      .update()
-      // SET order matters on MariaDB/MySQL, which read earlier assignments: last_* take the old current_*.
-      .set({
-        lastLoginAt: () => "current_login_at",
-        currentLoginAt: at,
-        lastLoginIp: () => "current_login_ip",
-        currentLoginIp: ip,
-        loginCount: () => "COALESCE(login_count, 0) + 1",
-      } as never)
-      .where("id = :id", { id: user.id })
-      // No reload of update_datetime afterwards (TypeORM's default costs a second query on MariaDB/MySQL).
-      .updateEntity(false)
-      .execute();
+    const column = this.dataSource.getMetadata(this.User).findColumnWithPropertyName("currentLoginAt")!;
+    const when = this.dataSource.driver.preparePersistentValue(at, column);
+    await this.dataSource.query(this.recordLoginSql(), [when, ip, user.id]);
     Object.assign(user, {
       lastLoginAt: user.currentLoginAt ?? null,
       currentLoginAt: at,
@@ -171,6 +159,26 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
       currentLoginIp: ip,
       loginCount: (user.loginCount ?? 0) + 1,
     });
+  }
+
+  private loginSql?: string;
+
+  /**
+   * The sign-in UPDATE, built once: it runs on every sign-in, so it goes to the driver as plain SQL. SET order
+   * matters on MariaDB/MySQL, which read earlier assignments: last_* take the old current_*.
+   */
+  private recordLoginSql(): string {
+    if (!this.loginSql) {
+      const metadata = this.dataSource.getMetadata(this.User);
+      const c = (property: string) => this.dataSource.driver.escape(metadata.findColumnWithPropertyName(property)!.databaseName);
+      const touched = metadata.updateDateColumn ? `, ${this.dataSource.driver.escape(metadata.updateDateColumn.databaseName)} = CURRENT_TIMESTAMP` : "";
+      this.loginSql = this.positional(
+        `UPDATE ${quotedTable(this.dataSource, metadata)} SET ${c("lastLoginAt")} = ${c("currentLoginAt")}, ${c("currentLoginAt")} = ?, ` +
+          `${c("lastLoginIp")} = ${c("currentLoginIp")}, ${c("currentLoginIp")} = ?, ${c("loginCount")} = COALESCE(${c("loginCount")}, 0) + 1${touched} ` +
+          `WHERE ${c("id")} = ?`,
+      );
+    }
+    return this.loginSql;
   }
 
   // ---- Roles -----------------------------------------------------------------------------------
@@ -243,6 +251,30 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
     return options.withRoles ? query.leftJoinAndSelect("user.roles", "role") : query;
   }
 
+  private ignoresCase?: Promise<Set<string>>;
+
+  /**
+   * The condition "`user.<property>` equals `:value` in any letter case". Where the column's collation already
+   * ignores case (MariaDB/MySQL `_ci`, their default), plain equality, which can use the unique index;
+   * elsewhere `LOWER(…) = LOWER(…)`. Both compare the same way on those databases.
+   */
+  private async sameInAnyCase(property: "email" | "username"): Promise<string> {
+    if (dialectOf(this.dataSource) === "mysql") {
+      this.ignoresCase ??= this.dataSource
+        .query(`SELECT COLUMN_NAME AS name, COLLATION_NAME AS collation FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?`, [
+          this.dataSource.getMetadata(this.User).tableName,
+        ])
+        .then((rows: Array<{ name: string; collation: string | null }>) => new Set(rows.filter((r) => /_ci$/.test(r.collation ?? "")).map((r) => r.name)))
+        .catch((error) => {
+          this.ignoresCase = undefined; // ask again next time
+          throw error;
+        });
+      const column = this.dataSource.getMetadata(this.User).findColumnWithPropertyName(property)!.databaseName;
+      if ((await this.ignoresCase).has(column)) return `user.${property} = :value`;
+    }
+    return `LOWER(user.${property}) = LOWER(:value)`;
+  }
+
   private requireColumn(property: string, what: string): void {
     if (!this.dataSource.getMetadata(this.User).findColumnWithPropertyName(property)) {
       throw new MissingColumnError(this.User.name, property, "missing-column", `${what} needs the ${property} column, which this entity does not have`);
@@ -265,7 +297,7 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
   private async refuseTaken(manager: EntityManager, property: "email" | "username", value: string): Promise<void> {
     const taken = await this.users(manager)
       .createQueryBuilder("user")
-      .where(`LOWER(user.${property}) = LOWER(:value)`, { value })
+      .where(await this.sameInAnyCase(property), { value })
       .getExists();
     if (taken) {
       throw new DuplicateValueError(this.User.name, property, "duplicate", `another user already has this ${property} (compared in any letter case)`);
