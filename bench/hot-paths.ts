@@ -67,7 +67,10 @@ async function createUsers(ds: DataSource, kind: DatabaseKind) {
   await ds.query(`DELETE FROM roles_users`);
   await ds.query(`DELETE FROM ${q("user")}`);
 
-  for (const [name, User, Role] of [["hand", HandUser, HandRole], ["mixin", BenchUser, BenchRole]] as const) {
+  // Twice each, in the order hand, mixin, mixin, hand, so neither gains from running first or last.
+  const runs: Record<string, number[]> = { hand: [], mixin: [] };
+  const order = [["hand", HandUser, HandRole], ["mixin", BenchUser, BenchRole], ["mixin", BenchUser, BenchRole], ["hand", HandUser, HandRole]] as const;
+  for (const [name, User, Role] of order) {
     const roles = await ds.getRepository(Role as typeof BenchRole).find({ order: { id: "ASC" } });
     const users = ds.getRepository(User as typeof BenchUser);
     const table = ds.getMetadata(User).tableName;
@@ -91,8 +94,15 @@ async function createUsers(ds: DataSource, kind: DatabaseKind) {
         await ds.query(`DELETE FROM ${q(table)}`);
       }
     }
-    times[name] = now() - start;
+    runs[name].push(now() - start);
+    if (runs[name].length === 1) {
+      // Empty the tables for the second run of this variant (its first run left 100,000 users).
+      await ds.query(`DELETE FROM ${q(links)}`);
+      await ds.query(`DELETE FROM ${q(table)}`);
+    }
   }
+  times.hand = (runs.hand[0] + runs.hand[1]) / 2;
+  times.mixin = (runs.mixin[0] + runs.mixin[1]) / 2;
   return times;
 }
 
@@ -118,15 +128,18 @@ async function hotPaths(kind: DatabaseKind) {
     const tokens: string[] = (await ds.query(`SELECT fs_uniquifier AS t FROM ${q("user")} ORDER BY id`)).map((r: { t: string }) => r.t);
     const handTokens: string[] = (await ds.query(`SELECT fs_uniquifier AS t FROM hand_user ORDER BY id`)).map((r: { t: string }) => r.t);
 
+    await store.findUserByEmail(email(0)); // the datastore learns the column collation once (MariaDB)
     queries = 0;
     const check = await store.findUserByEmail(email(1), { withRoles: true });
     const lookupQueries = queries;
     if (!check || check.roles.length !== 2 || !check.hasPermission(`perm-${pick(1) % 10}-3`)) throw new Error("login lookup returned the wrong user");
 
+    // The same condition everywhere: MariaDB's default collation ignores case, so plain equality (and the index).
+    const anyCase = (column: string) => (kind === "mariadb" ? `${column} = ?` : `LOWER(${column}) = LOWER(?)`);
     const login = await compare({
       mixin: (i) => store.findUserByEmail(email(i), { withRoles: true }),
-      hand: (i) => hand.createQueryBuilder("user").leftJoinAndSelect("user.roles", "role").where("LOWER(user.email) = LOWER(:email)", { email: email(i) }).getOne(),
-      raw: (i) => ds.query(rawLookup("LOWER(u.email) = LOWER(?)"), [email(i)]),
+      hand: (i) => hand.createQueryBuilder("user").leftJoinAndSelect("user.roles", "role").where(anyCase("user.email").replace("?", ":email"), { email: email(i) }).getOne(),
+      raw: (i) => ds.query(rawLookup(anyCase("u.email")), [email(i)]),
     });
     const session = await compare({
       mixin: (i) => store.findUserByUniquifier(tokens[pick(i)], { withRoles: true }),
@@ -189,7 +202,7 @@ async function main() {
     }
     const r = await hotPaths(kind);
     const us = (x: number) => `${x.toFixed(0)} µs`;
-    console.log(`| ${kind} | login lookup by email, any case, roles loaded (${r.lookupQueries} query) | ${us(r.login.mixin)} | ${us(r.login.hand)} | ${us(r.login.raw)} | ${ratio(r.login.mixin, r.login.hand)} | ${ratio(r.login.mixin, r.login.raw)} |`);
+    console.log(`| ${kind} | login lookup by email, any case, roles loaded (${r.lookupQueries} query${r.lookupQueries === 1 ? "" : "ies"}) | ${us(r.login.mixin)} | ${us(r.login.hand)} | ${us(r.login.raw)} | ${ratio(r.login.mixin, r.login.hand)} | ${ratio(r.login.mixin, r.login.raw)} |`);
     console.log(`| ${kind} | session load by fs_uniquifier, roles loaded | ${us(r.session.mixin)} | ${us(r.session.hand)} | ${us(r.session.raw)} | ${ratio(r.session.mixin, r.session.hand)} | ${ratio(r.session.mixin, r.session.raw)} |`);
     console.log(`| ${kind} | record a login (one UPDATE) | ${us(r.record.mixin)} | | ${us(r.record.raw)} | | ${ratio(r.record.mixin, r.record.raw)} |`);
     const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
