@@ -16,10 +16,10 @@ import { appAddDisplayName } from "./fixtures/app-migrations";
 import { describeEachDatabase, TestDatabase } from "./support/database";
 
 const ROOT = join(__dirname, "..");
-const FS_DDL = join(ROOT, "..", "shared", "reference", "flask-security", "ddl");
+const FS_DDL = join(__dirname, "fixtures", "flask-security-ddl");
 const DIALECT = { sqlite: "sqlite", postgres: "postgresql", mariadb: "mysql" } as const;
 
-/** Runs Flask-Security 5.1.2's own DDL for fsqla `version` (SQLAlchemy's output, shared/reference). */
+/** Runs Flask-Security 5.1.2's own DDL for fsqla `version` (SQLAlchemy's output, test/fixtures/flask-security-ddl). */
 async function createFlaskSecuritySchema(ds: DataSource, db: TestDatabase, version: number): Promise<void> {
   const sql = readFileSync(join(FS_DDL, `v${version}-${DIALECT[db.kind]}.sql`), "utf8").replace(/^--.*$/gm, "");
   for (const statement of sql.split(";").map((s) => s.trim()).filter(Boolean)) await ds.query(statement);
