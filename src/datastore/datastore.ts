@@ -343,9 +343,11 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
     });
   }
 
+  /** The join table of the User entity's `roles`, quoted (with its schema), as the mixins declare it. */
   private linkTable(): string {
-    const relation = this.dataSource.getMetadata(this.User).findRelationWithPropertyPath("roles");
-    return this.dataSource.driver.escape(relation?.junctionEntityMetadata?.tableName ?? "roles_users");
+    const links = this.dataSource.getMetadata(this.User).findRelationWithPropertyPath("roles")?.junctionEntityMetadata;
+    if (!links) throw new MissingColumnError(this.User.name, "roles", "missing-relation", "role changes need the roles relation of the user mixins");
+    return quotedTable(this.dataSource, links);
   }
 
   /** `?` placeholders as the driver wants them. */

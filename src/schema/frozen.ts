@@ -45,8 +45,9 @@ function frozenEntities(version: SchemaVersion, names: SecurityTableNames): Func
 
 /** The metadata of schema `version` with the app's table names, naming strategy and driver. */
 export async function frozenSchema(connection: DataSource, version: SchemaVersion, names: SecurityTableNames): Promise<FrozenSchema> {
-  const [FrozenUser, FrozenRole] = frozenEntities(version, names);
-  const metadatas = await new ConnectionMetadataBuilder(connection).buildEntityMetadatas(frozenEntities(version, names));
+  const entities = frozenEntities(version, names);
+  const [FrozenUser, FrozenRole] = entities;
+  const metadatas = await new ConnectionMetadataBuilder(connection).buildEntityMetadatas(entities);
   const user = metadatas.find((m) => m.target === FrozenUser)!;
   const role = metadatas.find((m) => m.target === FrozenRole)!;
   const links = metadatas.find((m) => m.isJunction)!;

@@ -38,9 +38,14 @@ export function dialectOf(connection: DataSource): Dialect {
 
 const escape = (connection: DataSource, name: string) => connection.driver.escape(name);
 
+/** `name` (a table or index) quoted, with the schema of `metadata`'s table when it has one. */
+function quotedInSchema(connection: DataSource, metadata: EntityMetadata, name: string): string {
+  return [metadata.schema, name].filter(Boolean).map((part) => escape(connection, part!)).join(".");
+}
+
 /** The table of `metadata`, quoted, with its schema when it has one. */
 export function quotedTable(connection: DataSource, metadata: EntityMetadata): string {
-  return [metadata.schema, metadata.tableName].filter(Boolean).map((part) => escape(connection, part!)).join(".");
+  return quotedInSchema(connection, metadata, metadata.tableName);
 }
 
 /** `"name" type NULL|NOT NULL` for an ADD COLUMN, with the exact type TypeORM derives for the column. */
@@ -173,7 +178,7 @@ async function addColumnsNow(queryRunner: QueryRunner, change: AddColumns, diale
   const onExisting = change.indexes.filter((index) => !isNew(index));
   const onNew = change.indexes.filter(isNew);
   const createIndex = (index: IndexMetadata) =>
-    `CREATE UNIQUE INDEX ${[change.table.schema, index.name].filter(Boolean).map((p) => q(p!)).join(".")} ON ${table} (${index.columns
+    `CREATE UNIQUE INDEX ${quotedInSchema(connection, change.table, index.name)} ON ${table} (${index.columns
       .map((c) => q(c.databaseName))
       .join(", ")})`;
   /** Runs `step`; when it fails because existing rows break a unique index, says which rows instead. */
@@ -275,7 +280,7 @@ export async function dropColumns(queryRunner: QueryRunner, table: EntityMetadat
     const parts = [...presentIndexes.map((name) => `DROP INDEX ${q(name)}`), ...presentColumns.map((name) => `DROP COLUMN ${q(name)}`)];
     if (parts.length > 0) await queryRunner.query(`ALTER TABLE ${quoted} ${parts.join(", ")}`);
   } else {
-    for (const name of presentIndexes) await queryRunner.query(`DROP INDEX ${[table.schema, name].filter(Boolean).map((p) => q(p!)).join(".")}`);
+    for (const name of presentIndexes) await queryRunner.query(`DROP INDEX ${quotedInSchema(connection, table, name)}`);
     if (dialect === "postgres") {
       if (presentColumns.length > 0) await queryRunner.query(`ALTER TABLE ${quoted} ${presentColumns.map((name) => `DROP COLUMN ${q(name)}`).join(", ")}`);
     } else {
