@@ -71,8 +71,8 @@ async function createUsers(ds: DataSource, kind: DatabaseKind) {
   const runs: Record<string, number[]> = { hand: [], mixin: [] };
   const order = [["hand", HandUser, HandRole], ["mixin", BenchUser, BenchRole], ["mixin", BenchUser, BenchRole], ["hand", HandUser, HandRole]] as const;
   for (const [name, User, Role] of order) {
-    const roles = await ds.getRepository(Role as typeof BenchRole).find({ order: { id: "ASC" } });
-    const users = ds.getRepository(User as typeof BenchUser);
+    const roles = await ds.getRepository(Role).find({ order: { id: "ASC" } });
+    const users = ds.getRepository(User);
     const table = ds.getMetadata(User).tableName;
     const links = ds.getMetadata(User).findRelationWithPropertyPath("roles")!.junctionEntityMetadata!.tableName;
     // A warm-up batch (deleted again) so neither variant pays for the JIT alone.

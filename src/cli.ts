@@ -39,7 +39,7 @@ export function parseFeatures(list: string): SecurityFeatures {
     if (!FEATURES.includes(name)) throw new UsageError(`--features: unknown feature "${name}"; known: ${FEATURES.join(", ")}`);
     features[name] = methods && (name === "twoFactor" || name === "unifiedSignin") ? { methods: methods.split("+") } : true;
   }
-  return features as SecurityFeatures;
+  return features;
 }
 
 function parseArgs(argv: string[]): Args {

@@ -88,7 +88,7 @@ describeEachDatabase("SecurityDatastore", (db) => {
 
     it("a V1 entity has no token uniquifier: the lookup says so", async () => {
       const v1ds = await db.dataSource([v1.User, v1.Role]); // no synchronize: the lookup stops before any query
-      const v1store = new SecurityDatastore(v1ds, v1.User as never, v1.Role as never);
+      const v1store = new SecurityDatastore(v1ds, v1.User, v1.Role);
       const error = await Promise.resolve()
         .then(() => v1store.findUserByTokenUniquifier("x"))
         .catch((e) => e);

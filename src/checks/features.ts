@@ -86,7 +86,7 @@ function usesSms(setting: SecurityFeatures["twoFactor"] | SecurityFeatures["unif
 
 /** The features that are on, `core` first. */
 export function enabledFeatures(features: SecurityFeatures): FeatureName[] {
-  return ["core", ...(Object.keys(FEATURE_REQUIREMENTS) as FeatureName[]).filter((name) => name !== "core" && features[name as keyof SecurityFeatures])];
+  return ["core", ...(Object.keys(FEATURE_REQUIREMENTS) as FeatureName[]).filter((name) => name !== "core" && features[name])];
 }
 
 /** Type names of each family, lower case, without length (`character varying`, `varchar`, `tinyint`). */

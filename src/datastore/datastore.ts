@@ -48,12 +48,12 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
 
   /** The User repository, in `manager`'s transaction when given. */
   users(manager: EntityManager = this.dataSource.manager): Repository<U> {
-    return manager.getRepository(this.User as unknown as new () => U);
+    return manager.getRepository(this.User);
   }
 
   /** The Role repository, in `manager`'s transaction when given. */
   roles(manager: EntityManager = this.dataSource.manager): Repository<R> {
-    return manager.getRepository(this.Role as unknown as new () => R);
+    return manager.getRepository(this.Role);
   }
 
   // ---- Users -----------------------------------------------------------------------------------

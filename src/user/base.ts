@@ -199,7 +199,7 @@ export abstract class UserBase {
     const attributes = (this.constructor as typeof UserBase).identityAttributes;
     for (const attribute of attributes) {
       const value = (this as Record<string, unknown>)[attribute];
-      if (value !== null && value !== undefined && String(value) !== "") return String(value);
+      if ((typeof value === "string" || typeof value === "number") && String(value) !== "") return String(value);
     }
     return "";
   }

@@ -59,7 +59,7 @@ function quickstartFromReadme(readme: string): string {
 
 /** Installs the tarball and the peers once per typeorm major; both apps resolve from this node_modules. */
 function installShared(dir: string, tarball: string, typeorm: string): void {
-  const sqliteVersion = require(join(ROOT, "node_modules", "better-sqlite3", "package.json")).version as string;
+  const sqliteVersion = versionOf(join(ROOT, "node_modules", "better-sqlite3"));
   writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "consumer-install", private: true }, null, 2));
   // --ignore-scripts: better-sqlite3's install step would download a prebuilt binary (or compile SQLite for
   // minutes where it cannot); the same version's binary, built by this repository's own `npm ci`, stands in.
@@ -85,14 +85,15 @@ function writeApp(dir: string, kind: ModuleKind, quickstart: string): void {
   writeFileSync(join(dir, "tsconfig.json"), JSON.stringify({ compilerOptions, include: ["*.ts", "migrations/*.ts"] }, null, 2));
 }
 
-function sqliteTables(file: string): string[] {
-  const Database = require(join(ROOT, "node_modules", "better-sqlite3"));
-  const db = new Database(file, { readonly: true });
-  try {
-    return (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((row) => row.name);
-  } finally {
-    db.close();
-  }
+function versionOf(packageDir: string): string {
+  return (JSON.parse(readFileSync(join(packageDir, "package.json"), "utf8")) as { version: string }).version;
+}
+
+/** The tables of an SQLite file, read with the app's own better-sqlite3. */
+function sqliteTables(app: string, file: string): string[] {
+  const script = `const db = new (require("better-sqlite3"))(process.argv[1], { readonly: true });
+    console.log(JSON.stringify(db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all().map((row) => row.name)));`;
+  return JSON.parse(run("node", ["--input-type=commonjs", "-e", script, file], app)) as string[];
 }
 
 /** The steps of one app, in order; each gets the app's folder and the shared install's bin folder. */
@@ -104,7 +105,7 @@ const STEPS: { name: string; run: (app: string, bin: string) => void }[] = [
       run("node", ["quickstart.js"], app);
       const files = readdirSync(app).filter((file) => /\.(db|sqlite3?)$/.test(file) && file !== "cli.db");
       if (files.length === 0) throw new StepFailed("the quickstart ran but left no SQLite file (is it still on better-sqlite3?)");
-      const tables = sqliteTables(join(app, files[0]));
+      const tables = sqliteTables(app, files[0]);
       for (const table of ["user", "role", "roles_users"]) {
         if (!tables.includes(table)) throw new StepFailed(`${files[0]}: table "${table}" missing after the quickstart (tables: ${tables.join(", ")})`);
       }
@@ -163,7 +164,7 @@ function main(): void {
     const shared = join(work, label);
     mkdirSync(shared);
     const installed = tarball !== "" && record(`${label}: npm install of the tarball with ${typeorm}`, () => installShared(shared, tarball, typeorm));
-    const version = installed ? require(join(shared, "node_modules", "typeorm", "package.json")).version : "?";
+    const version = installed ? versionOf(join(shared, "node_modules", "typeorm")) : "?";
     for (const kind of MODULE_KINDS) {
       const app = join(shared, kind);
       let ok = installed;

@@ -1,5 +1,5 @@
 /** Jest global teardown: repeats, after the results, which database suites this run skipped. */
-export default async function globalTeardown(): Promise<void> {
+export default function globalTeardown(): void {
   const down = JSON.parse(process.env.TSM_SERVERS_DOWN ?? "{}") as Record<string, string>;
   const skipped = Object.keys(down);
   process.stderr.write(

@@ -47,7 +47,8 @@ async function introspectSqlite(ds: DataSource, table: string): Promise<LiveTabl
     columns.set(c.name, { name: c.name, type: m[1].toLowerCase(), length: m[2] ? Number(m[2]) : null, nullable: c.notnull === 0 && c.pk === 0 });
   }
   const uniqueColumns = new Set<string>();
-  for (const index of (await ds.query(`SELECT * FROM pragma_index_list(?)`, [table])) as any[]) {
+  const indexes: any[] = await ds.query(`SELECT * FROM pragma_index_list(?)`, [table]);
+  for (const index of indexes) {
     if (!index.unique) continue;
     const cols: any[] = await ds.query(`SELECT * FROM pragma_index_info(?)`, [index.name]);
     if (cols.length === 1) uniqueColumns.add(cols[0].name);
