@@ -15,7 +15,7 @@
  * code is non-zero when any step failed. KEEP_CONSUMER_APPS=1 keeps the temporary folder.
  */
 import { execFileSync, spawnSync } from "child_process";
-import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "fs";
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 
@@ -42,7 +42,12 @@ class StepFailed extends Error {}
 
 /** Runs a command; throws StepFailed with its output when it exits non-zero. Returns stdout. */
 function run(command: string, args: string[], cwd: string, timeoutSeconds = 300): string {
-  const result = spawnSync(command, args, { cwd, encoding: "utf8", timeout: timeoutSeconds * 1000, env: { ...process.env, NODE_NO_WARNINGS: "1" } });
+  const result = spawnSync(command, args, {
+    cwd,
+    encoding: "utf8",
+    timeout: timeoutSeconds * 1000,
+    env: { ...process.env, NODE_NO_WARNINGS: "1" },
+  });
   const output = `${result.stdout ?? ""}${result.stderr ?? ""}`.trim();
   if (result.error) throw new StepFailed(`${command} ${args.join(" ")}: ${result.error.message}\n${output}`);
   if (result.status !== 0) throw new StepFailed(`${command} ${args.join(" ")} exited with ${result.status}:\n${output}`);
@@ -61,27 +66,47 @@ function quickstartFromReadme(readme: string): string {
 function installShared(dir: string, tarball: string, typeorm: string): void {
   const sqliteVersion = versionOf(join(ROOT, "node_modules", "better-sqlite3"));
   writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "consumer-install", private: true }, null, 2));
-  // --ignore-scripts: better-sqlite3's install step would download a prebuilt binary (or compile SQLite for
-  // minutes where it cannot); the same version's binary, built by this repository's own `npm ci`, stands in.
+  // --ignore-scripts, then .ci/reuse-sqlite-build: better-sqlite3's install step would download a prebuilt
+  // binary, or compile SQLite for minutes where it cannot; the binary this repository's `npm ci` built stands in.
   run(
     "npm",
-    ["install", "--prefer-offline", "--ignore-scripts", "--no-audit", "--no-fund", tarball, typeorm, `better-sqlite3@${sqliteVersion}`,
-      "reflect-metadata", "class-validator", "typescript@~5.9.3", "@types/node@^20"],
+    [
+      "install",
+      "--prefer-offline",
+      "--ignore-scripts",
+      "--no-audit",
+      "--no-fund",
+      tarball,
+      typeorm,
+      `better-sqlite3@${sqliteVersion}`,
+      "reflect-metadata",
+      "class-validator",
+      "typescript@~5.9.3",
+      "@types/node@^20",
+    ],
     dir,
     600,
   );
-  const built = join(ROOT, "node_modules", "better-sqlite3", "build", "Release", "better_sqlite3.node");
-  const target = join(dir, "node_modules", "better-sqlite3", "build", "Release");
-  mkdirSync(target, { recursive: true });
-  copyFileSync(built, join(target, "better_sqlite3.node"));
+  run("bash", [join(ROOT, ".ci", "reuse-sqlite-build"), dir], ROOT, 600);
 }
 
 /** Writes one app (CommonJS or ESM) beside the shared install. */
 function writeApp(dir: string, kind: ModuleKind, quickstart: string): void {
   cpSync(TEMPLATE, dir, { recursive: true });
   writeFileSync(join(dir, "quickstart.ts"), quickstart);
-  writeFileSync(join(dir, "package.json"), JSON.stringify({ name: `consumer-${kind}`, private: true, ...(kind === "esm" ? { type: "module" } : {}) }, null, 2));
-  const compilerOptions = { target: "ES2022", strict: true, experimentalDecorators: true, emitDecoratorMetadata: true, skipLibCheck: false, types: ["node"], ...TSCONFIG[kind] };
+  writeFileSync(
+    join(dir, "package.json"),
+    JSON.stringify({ name: `consumer-${kind}`, private: true, ...(kind === "esm" ? { type: "module" } : {}) }, null, 2),
+  );
+  const compilerOptions = {
+    target: "ES2022",
+    strict: true,
+    experimentalDecorators: true,
+    emitDecoratorMetadata: true,
+    skipLibCheck: false,
+    types: ["node"],
+    ...TSCONFIG[kind],
+  };
   writeFileSync(join(dir, "tsconfig.json"), JSON.stringify({ compilerOptions, include: ["*.ts", "migrations/*.ts"] }, null, 2));
 }
 
@@ -98,7 +123,10 @@ function sqliteTables(app: string, file: string): string[] {
 
 /** The steps of one app, in order; each gets the app's folder and the shared install's bin folder. */
 const STEPS: { name: string; run: (app: string, bin: string) => void }[] = [
-  { name: "tsc --strict compiles the quickstart, the DataSource, the app's migration and the checks", run: (app, bin) => void run(join(bin, "tsc"), ["-p", "."], app) },
+  {
+    name: "tsc --strict compiles the quickstart, the DataSource, the app's migration and the checks",
+    run: (app, bin) => void run(join(bin, "tsc"), ["-p", "."], app),
+  },
   {
     name: "the quickstart runs the shipped migrations through a DataSource and saves a user",
     run: (app) => {
@@ -107,7 +135,8 @@ const STEPS: { name: string; run: (app: string, bin: string) => void }[] = [
       if (files.length === 0) throw new StepFailed("the quickstart ran but left no SQLite file (is it still on better-sqlite3?)");
       const tables = sqliteTables(app, files[0]);
       for (const table of ["user", "role", "roles_users"]) {
-        if (!tables.includes(table)) throw new StepFailed(`${files[0]}: table "${table}" missing after the quickstart (tables: ${tables.join(", ")})`);
+        if (!tables.includes(table))
+          throw new StepFailed(`${files[0]}: table "${table}" missing after the quickstart (tables: ${tables.join(", ")})`);
       }
     },
   },
@@ -116,11 +145,15 @@ const STEPS: { name: string; run: (app: string, bin: string) => void }[] = [
     run: (app, bin) => {
       const out = run(join(bin, "typeorm"), ["migration:run", "-d", "data-source.js"], app);
       for (const name of ["SecurityV1CreateTables", "SecurityV2TokenUniquifierUniqueUsername", "AddUserName"]) {
-        if (!new RegExp(`Migration ${name}\\d{13} has been +executed successfully`).test(out)) throw new StepFailed(`migration:run did not report ${name}:\n${out}`);
+        if (!new RegExp(`Migration ${name}\\d{13} has been +executed successfully`).test(out))
+          throw new StepFailed(`migration:run did not report ${name}:\n${out}`);
       }
     },
   },
-  { name: "the migrated database has every table, nothing pending, no drift; the datastore saves and reads a user", run: (app) => void run("node", ["check.js"], app) },
+  {
+    name: "the migrated database has every table, nothing pending, no drift; the datastore saves and reads a user",
+    run: (app) => void run("node", ["check.js"], app),
+  },
   {
     name: "typeorm-security-models status -d data-source.js says OK",
     run: (app, bin) => {
@@ -156,14 +189,21 @@ function main(): void {
   console.log(`consumer test in ${work}`);
   let tarball = "";
   record("npm pack", () => {
-    const packed = JSON.parse(execFileSync("npm", ["pack", "--json", "--pack-destination", work], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }));
+    const packed = JSON.parse(
+      execFileSync("npm", ["pack", "--json", "--pack-destination", work], {
+        cwd: ROOT,
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "inherit"],
+      }),
+    );
     tarball = join(work, packed[0].filename);
   });
 
   for (const [label, typeorm] of Object.entries(TYPEORM_MAJORS)) {
     const shared = join(work, label);
     mkdirSync(shared);
-    const installed = tarball !== "" && record(`${label}: npm install of the tarball with ${typeorm}`, () => installShared(shared, tarball, typeorm));
+    const installed =
+      tarball !== "" && record(`${label}: npm install of the tarball with ${typeorm}`, () => installShared(shared, tarball, typeorm));
     const version = installed ? versionOf(join(shared, "node_modules", "typeorm")) : "?";
     for (const kind of MODULE_KINDS) {
       const app = join(shared, kind);
@@ -172,7 +212,10 @@ function main(): void {
       for (const step of STEPS) {
         const name = `typeorm ${version}, ${kind === "cjs" ? "CommonJS" : "ESM"}: ${step.name}`;
         if (ok) ok = record(name, () => step.run(app, join(shared, "node_modules", ".bin")));
-        else record(name, () => { throw new StepFailed("not run: an earlier step failed"); });
+        else
+          record(name, () => {
+            throw new StepFailed("not run: an earlier step failed");
+          });
       }
     }
   }
@@ -181,7 +224,14 @@ function main(): void {
   const passed = results.length - failed;
   console.log(`consumer test: ${passed} passed, ${failed} failed in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   if (jsonFile) {
-    const counts = { numPassedTests: passed, numFailedTests: failed, numPendingTests: 0, numRuntimeErrorTestSuites: 0, numTotalTests: results.length, success: failed === 0 };
+    const counts = {
+      numPassedTests: passed,
+      numFailedTests: failed,
+      numPendingTests: 0,
+      numRuntimeErrorTestSuites: 0,
+      numTotalTests: results.length,
+      success: failed === 0,
+    };
     writeFileSync(jsonFile, JSON.stringify({ ...counts, testResults: results }, null, 2));
   }
   if (failed === 0 && !process.env.KEEP_CONSUMER_APPS) rmSync(work, { recursive: true, force: true });
@@ -190,4 +240,3 @@ function main(): void {
 }
 
 if (require.main === module) main();
-

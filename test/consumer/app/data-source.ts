@@ -7,5 +7,10 @@ import { Role, User } from "./entities.js";
 import { AddUserName1800000000000 } from "./migrations/1800000000000-AddUserName.js";
 
 export default new DataSource(
-  withNaiveUtc({ type: "better-sqlite3", database: "cli.db", entities: [User, Role], migrations: [...securityMigrations, AddUserName1800000000000] }),
+  withNaiveUtc({
+    type: "better-sqlite3",
+    database: "cli.db",
+    entities: [User, Role],
+    migrations: [...securityMigrations, AddUserName1800000000000],
+  }),
 );
