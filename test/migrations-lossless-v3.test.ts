@@ -79,7 +79,7 @@ describeEachDatabase("V2 to V3 loses nothing (10,000 users, each with credential
         backupState: n === 1,
         deviceType: n ? "multi_device" : "single_device",
         name: `key ${n}`,
-        usage: (n ? "first" : "secondary") as WebAuthnUsage,
+        usage: (n ? "first" : "secondary") as WebAuthnUsage, // eslint-disable-line @typescript-eslint/no-unnecessary-type-assertion -- keeps the literal type in the object (the rule misses the widening)
         lastuseDatetime: new Date(Date.UTC(2024, 0, 1) + id * 1000 + n),
         userId: id,
       })),

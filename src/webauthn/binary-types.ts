@@ -50,8 +50,8 @@ export function binaryColumnType(family: DriverFamily, columnType: unknown): { t
 }
 
 interface PatchableDriver {
-  normalizeType(column: { type?: unknown }): string;
-  getColumnLength(column: { type?: unknown; length?: unknown }): string;
+  normalizeType: (this: unknown, column: { type?: unknown }) => string;
+  getColumnLength: (this: unknown, column: { type?: unknown; length?: unknown }) => string;
 }
 
 const TAUGHT = Symbol.for("typeorm-security-models:binary-types");
