@@ -5,7 +5,7 @@
 import { Body, Controller, Get, HttpCode, Module, Post, UseGuards } from "@nestjs/common";
 import { InjectRepository, TypeOrmModule } from "@nestjs/typeorm";
 import { DataSource, Repository } from "typeorm";
-import { Role, User } from "./entities";
+import { Role, User, WebAuthn } from "./entities";
 import { databaseOptions } from "./database";
 import { CurrentUser, PermissionGuard, RequirePermission, SignedInGuard, UserDatastore } from "./security";
 
@@ -39,7 +39,7 @@ export class AccountController {
 }
 
 @Module({
-  imports: [TypeOrmModule.forRootAsync({ useFactory: () => databaseOptions() }), TypeOrmModule.forFeature([User, Role])],
+  imports: [TypeOrmModule.forRootAsync({ useFactory: () => databaseOptions() }), TypeOrmModule.forFeature([User, Role, WebAuthn])],
   controllers: [AccountController],
   providers: [
     { provide: UserDatastore, inject: [DataSource], useFactory: (dataSource: DataSource) => new UserDatastore(dataSource, User, Role) },

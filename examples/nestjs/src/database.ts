@@ -6,10 +6,15 @@
 import type { TypeOrmModuleOptions } from "@nestjs/typeorm";
 import { withNaiveUtc } from "typeorm-security-models";
 import { securityMigrations } from "typeorm-security-models/migrations";
-import { Role, User } from "./entities";
+import { Role, User, WebAuthn } from "./entities";
 
 export function databaseOptions(env: NodeJS.ProcessEnv = process.env): TypeOrmModuleOptions {
-  const common = { entities: [User, Role], migrations: securityMigrations, migrationsRun: true, migrationsTransactionMode: "all" as const };
+  const common = {
+    entities: [User, Role, WebAuthn],
+    migrations: securityMigrations,
+    migrationsRun: true,
+    migrationsTransactionMode: "all" as const,
+  };
   if (env.DATABASE_URL) return withNaiveUtc({ type: "postgres", url: env.DATABASE_URL, ...common });
   return withNaiveUtc({ type: "better-sqlite3", database: env.DATABASE_PATH ?? "nest-example.sqlite", ...common });
 }

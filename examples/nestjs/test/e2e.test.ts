@@ -70,7 +70,8 @@ function suite(database: string, setUp: () => Promise<{ env: Record<string, stri
       const runner = dataSource.createQueryRunner();
       try {
         for (const table of ["user", "role", "roles_users"]) assert.ok(await runner.hasTable(table), `table ${table}`);
-        assert.ok(await runner.hasColumn("user", "fs_token_uniquifier"), "the V2 column");
+        assert.ok(await runner.hasTable("web_authn"), "the V3 table");
+        assert.ok(await runner.hasColumn("user", "mf_recovery_codes"), "a V3 column");
       } finally {
         await runner.release();
       }
@@ -115,7 +116,15 @@ function suite(database: string, setUp: () => Promise<{ env: Record<string, stri
       );
       for (const secret of [PASSWORD_HASH, users.ada.fsUniquifier, users.ada.fsTokenUniquifier])
         assert.ok(!text.includes(secret), "a secret in the JSON");
-      for (const key of ["password", "fsUniquifier", "fsTokenUniquifier", "tfTotpSecret", "usTotpSecrets"])
+      for (const key of [
+        "password",
+        "fsUniquifier",
+        "fsTokenUniquifier",
+        "fsWebauthnUserHandle",
+        "tfTotpSecret",
+        "usTotpSecrets",
+        "mfRecoveryCodes",
+      ])
         assert.ok(!(key in listed[0]), key);
     });
 

@@ -15,7 +15,7 @@ async function main(): Promise<void> {
   await dataSource.initialize();
   const rows: { name: string }[] = await dataSource.query("SELECT name FROM sqlite_master WHERE type = 'table'");
   const tables = rows.map((row) => row.name);
-  for (const table of ["user", "role", "roles_users", "migrations"]) {
+  for (const table of ["user", "role", "roles_users", "web_authn", "migrations"]) {
     expect(tables.includes(table), `table "${table}" is missing after migration:run (tables: ${tables.join(", ")})`);
   }
   expect(!(await dataSource.showMigrations()), "migrations are still pending after migration:run");

@@ -3,14 +3,14 @@ import "reflect-metadata";
 import { DataSource } from "typeorm";
 import { withNaiveUtc } from "typeorm-security-models";
 import { securityMigrations } from "typeorm-security-models/migrations";
-import { Role, User } from "./entities.js";
+import { Role, User, WebAuthn } from "./entities.js";
 import { AddUserName1800000000000 } from "./migrations/1800000000000-AddUserName.js";
 
 export default new DataSource(
   withNaiveUtc({
     type: "better-sqlite3",
     database: "cli.db",
-    entities: [User, Role],
+    entities: [User, Role, WebAuthn],
     migrations: [...securityMigrations, AddUserName1800000000000],
   }),
 );

@@ -1,13 +1,20 @@
-/** The consumer app's entities for the CLI and the checks: the bases extended the way the README says. */
+/** The consumer app's entities for the CLI and the checks: the newest bases, extended the way the README says. */
 import { Column, Entity } from "typeorm";
-import { RoleMixinV1, UserMixinV2 } from "typeorm-security-models";
+import type { Relation } from "typeorm";
+import { RoleMixinV1, UserMixinV3, WebAuthnMixinV1 } from "typeorm-security-models";
 
 @Entity()
 export class Role extends RoleMixinV1 {}
 
 @Entity()
-export class User extends UserMixinV2 {
+export class WebAuthn extends WebAuthnMixinV1 {
+  declare user: Relation<User>;
+}
+
+@Entity()
+export class User extends UserMixinV3 {
   declare roles: Role[];
+  declare webauthn: WebAuthn[];
 
   @Column({ type: "varchar", length: 80, nullable: true })
   name!: string | null;
