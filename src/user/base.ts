@@ -7,7 +7,16 @@
  * column whose options differ between versions (password, username, us_phone_number) lives in the version
  * files instead (TypeORM ignores a subclass's re-declaration of an inherited column).
  */
-import { BeforeInsert, Column, CreateDateColumn, Index, JoinTable, ManyToMany, PrimaryGeneratedColumn, UpdateDateColumn } from "typeorm";
+import {
+  BeforeInsert,
+  Column,
+  CreateDateColumn,
+  Index,
+  JoinTable,
+  ManyToMany,
+  PrimaryGeneratedColumn,
+  UpdateDateColumn,
+} from "typeorm";
 import { IsBoolean, IsDate, IsEmail, IsInt, IsOptional, Length, Matches, MaxLength, Min } from "class-validator";
 import { RolesNotLoadedError } from "../errors";
 import { newIdentityToken } from "../tokens";
