@@ -72,26 +72,33 @@ const bcryptScheme: PasswordScheme = {
 
 // ---- argon2: `$argon2id$v=19$m=102400,t=10,p=8$<salt>$<hash>` as passlib writes it ------------------------
 
-const ARGON2 = /^\$argon2(id|i|d)\$(?:v=(\d+)\$)?m=(\d+),t=(\d+),p=(\d+)(?:,[^$]*)?\$[^$]+\$[^$]+$/;
+const ARGON2 = /^\$argon2(id|i|d)\$(?:v=(\d+)\$)?([a-z]+=[^$,]*(?:,[a-z]+=[^$,]*)*)\$([^$]+)\$([^$]+)$/;
+
+/** The parts of an argon2 hash, its parameters in any order (node's argon2 writes `m,p,t`; passlib reads only `m,t,p`). */
+function parseArgon2(hash: string) {
+  const match = ARGON2.exec(hash);
+  if (!match) return undefined;
+  const parameters = new Map(match[3].split(",").map((pair) => pair.split("=") as [string, string]));
+  const [m, t, p] = ["m", "t", "p"].map((key) => Number(parameters.get(key)));
+  if (![m, t, p].every((n) => Number.isInteger(n) && n > 0)) return undefined;
+  return { type: match[1], version: Number(match[2] ?? 16), m, t, p, salt: match[4], checksum: match[5] };
+}
 
 const argon2Scheme: PasswordScheme = {
   name: "argon2",
   loadLibrary: argon2Library,
-  identify: (hash) => ARGON2.test(hash),
+  identify: (hash) => parseArgon2(hash) !== undefined,
   verify: (secret, hash) => falseIfMalformed(() => argon2Library().verify(hash, secret)),
-  hash(secret, settings) {
+  async hash(secret, settings) {
     const argon2 = argon2Library();
     // passlib writes a 16-byte hash and flags any other length for re-hashing; match it.
-    return argon2.hash(secret, { type: argon2.argon2id, ...settings.argon2, hashLength: 16 });
+    const written = parseArgon2(await argon2.hash(secret, { type: argon2.argon2id, ...settings.argon2, hashLength: 16 }))!;
+    // Re-written with the parameters in passlib's order: Flask-Security cannot even identify `m=…,p=…,t=…`.
+    return `$argon2id$v=${written.version}$m=${written.m},t=${written.t},p=${written.p}$${written.salt}$${written.checksum}`;
   },
   weakerThanConfigured(hash, settings) {
-    const [, type, version, memory, time] = ARGON2.exec(hash)!;
-    return (
-      type !== "id" ||
-      Number(version ?? 16) < 19 ||
-      Number(memory) < settings.argon2.memoryCost ||
-      Number(time) < settings.argon2.timeCost
-    );
+    const { type, version, m, t } = parseArgon2(hash)!;
+    return type !== "id" || version < 19 || m < settings.argon2.memoryCost || t < settings.argon2.timeCost;
   },
 };
 
