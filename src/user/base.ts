@@ -257,7 +257,7 @@ export abstract class UserBase {
 
   /**
    * Stores a hash of `plain` in `password`, as Flask-Security's `hash_password`; save the user to apply.
-   * Signs no one out: call `rotateUniquifier()` too when the change is meant to end other sessions.
+   * Signs no one out: on a password change or reset call `rotateUniquifier()` too, as Flask-Security does.
    * @throws InvalidPasswordError for an empty password; PasswordHasherMissingError without a hasher.
    */
   async setPassword(plain: string, hasher?: PasswordHasher): Promise<void> {
