@@ -4,7 +4,7 @@
  * included: a migration is not a user's update), and every user gets a distinct random token uniquifier.
  */
 import type { DataSource } from "typeorm";
-import { securityMigrations, securityMigrationsV1 } from "../migrations";
+import { securityMigrationsV1, securityMigrationsV2 } from "../migrations";
 import * as v1 from "./fixtures/app-v1";
 import * as v2 from "./fixtures/app-v2";
 import { describeEachDatabase } from "./support/database";
@@ -80,7 +80,7 @@ describeEachDatabase("migrations lose nothing (10,000 users)", (db) => {
     expect(initial.users).toHaveLength(USERS);
     expect(initial.links.length).toBeGreaterThan(USERS);
     await ds.destroy();
-    ds = await db.dataSource([v2.User, v2.Role], { migrations: securityMigrations });
+    ds = await db.dataSource([v2.User, v2.Role], { migrations: securityMigrationsV2 });
   });
 
   it("up: every V1 value identical, every user a distinct random token uniquifier", async () => {

@@ -5,18 +5,37 @@
  */
 import { DataSource } from "typeorm";
 import type { DataSourceOptions } from "typeorm";
-import { securityMigrations, securityMigrationsV1 } from "../migrations";
+import { securityMigrations, securityMigrationsV1, securityMigrationsV2 } from "../migrations";
 import * as v1 from "./fixtures/app-v1";
 import * as v2 from "./fixtures/app-v2";
 import * as renamedV1 from "./fixtures/app-renamed-v1";
 import * as renamedV2 from "./fixtures/app-renamed";
+import * as v3 from "./fixtures/app-v3";
+import * as renamedV3 from "./fixtures/app-renamed-v3";
 import { appAddDisplayName } from "./fixtures/app-migrations";
 import { describeEachDatabase, TestDatabase } from "./support/database";
 import { introspect } from "./support/introspect";
+import { LIVE_TYPE } from "./support/expected-schema";
 
 const apps = [
-  { label: "user/role", v1: [v1.User, v1.Role], v2: [v2.User, v2.Role], userTable: "user", roleTable: "role" },
-  { label: "accounts/groups", v1: [renamedV1.Account, renamedV1.Group], v2: [renamedV2.Account, renamedV2.Group], userTable: "accounts", roleTable: "groups" },
+  {
+    label: "user/role",
+    v1: [v1.User, v1.Role],
+    v2: [v2.User, v2.Role],
+    v3: [v3.User, v3.Role, v3.WebAuthn],
+    userTable: "user",
+    roleTable: "role",
+    webauthnTable: "web_authn",
+  },
+  {
+    label: "accounts/groups/passkeys",
+    v1: [renamedV1.Account, renamedV1.Group],
+    v2: [renamedV2.Account, renamedV2.Group],
+    v3: [renamedV3.Account, renamedV3.Group, renamedV3.Passkey],
+    userTable: "accounts",
+    roleTable: "groups",
+    webauthnTable: "passkeys",
+  },
 ];
 
 async function drift(ds: DataSource): Promise<string[]> {
@@ -27,9 +46,15 @@ async function appliedMigrations(ds: DataSource): Promise<string[]> {
   return (await ds.query(`SELECT name FROM migrations ORDER BY id`)).map((r: { name: string }) => r.name);
 }
 
+const V1 = "SecurityV1CreateTables1795737600000";
+const V2 = "SecurityV2TokenUniquifierUniqueUsername1795737660000";
+const V3 = "SecurityV3WebAuthnRecoveryCodes1795737720000";
+const APP = "AppAddDisplayName1800000000000";
+
 describeEachDatabase("shipped migrations", (db: TestDatabase) => {
   describe.each(apps)("tables $label", (app) => {
-    const v2Migrations = [...securityMigrations, appAddDisplayName(app.userTable)];
+    const v2Migrations = [...securityMigrationsV2, appAddDisplayName(app.userTable)];
+    const v3Migrations = [...securityMigrations, appAddDisplayName(app.userTable)];
     let current: DataSource | undefined;
     const open = async (entities: Function[], migrations: DataSourceOptions["migrations"]) => {
       if (current?.isInitialized) await current.destroy();
@@ -54,7 +79,7 @@ describeEachDatabase("shipped migrations", (db: TestDatabase) => {
     it("V1 to V2 with the app's own migration beside: a V2 entity with its own column needs no change", async () => {
       const ds = await open(app.v2, v2Migrations);
       const ran = await ds.runMigrations({ transaction: "all" });
-      expect(ran.map((m) => m.name)).toEqual(["SecurityV2TokenUniquifierUniqueUsername1795737660000", "AppAddDisplayName1800000000000"]);
+      expect(ran.map((m) => m.name)).toEqual([V2, APP]);
       expect(await drift(ds)).toEqual([]);
       const user = await introspect(ds, db.kind, app.userTable);
       expect(user.uniqueColumns.has("username")).toBe(true);
@@ -62,34 +87,58 @@ describeEachDatabase("shipped migrations", (db: TestDatabase) => {
       expect(user.columns.get("fs_token_uniquifier")!.nullable).toBe(false);
     });
 
-    it("down to V1: the V1 entity needs no change again, and up again works", async () => {
-      let ds = await open(app.v2, v2Migrations);
-      await ds.undoLastMigration({ transaction: "all" });
-      await ds.undoLastMigration({ transaction: "all" });
-      expect(await appliedMigrations(ds)).toEqual(["SecurityV1CreateTables1795737600000"]);
-      ds = await open(app.v1, securityMigrationsV1);
+    it("V2 to V3: a V3 entity (user, role, WebAuthn) needs no change", async () => {
+      const ds = await open(app.v3, v3Migrations);
+      const ran = await ds.runMigrations({ transaction: "all" });
+      expect(ran.map((m) => m.name)).toEqual([V3]);
       expect(await drift(ds)).toEqual([]);
+      const user = await introspect(ds, db.kind, app.userTable);
+      expect(user.uniqueColumns.has("us_phone_number")).toBe(true);
+      expect(user.uniqueColumns.has("fs_webauthn_user_handle")).toBe(true);
+      expect(user.columns.get("password")!.nullable).toBe(true);
+      expect(user.columns.get("mf_recovery_codes")!.type).toBe(LIVE_TYPE[db.kind].text);
+      const webauthn = await introspect(ds, db.kind, app.webauthnTable);
+      expect(webauthn.uniqueColumns.has("credential_id")).toBe(true);
+      expect(webauthn.foreignKeys.map((f) => `${f.column}->${f.referencedTable}.${f.referencedColumn} ON DELETE ${f.onDelete.toUpperCase()}`)).toEqual([
+        `user_id->${app.userTable}.id ON DELETE CASCADE`,
+      ]);
+    });
+
+    it("down to V2: the V2 entity needs no change again, and up again works", async () => {
+      let ds = await open(app.v3, v3Migrations);
+      await ds.undoLastMigration({ transaction: "all" });
+      expect(await appliedMigrations(ds)).toEqual([V1, V2, APP]);
       ds = await open(app.v2, v2Migrations);
+      expect(await drift(ds)).toEqual([]);
+      expect(await ds.createQueryRunner().hasTable(app.webauthnTable)).toBe(false);
+      ds = await open(app.v3, v3Migrations);
       await ds.runMigrations({ transaction: "all" });
       expect(await drift(ds)).toEqual([]);
     });
 
-    it("down from V1 removes the tables", async () => {
-      const ds = await open(app.v2, v2Migrations);
+    it("down to V1: the V1 entity needs no change again, and up again to V3 works", async () => {
+      let ds = await open(app.v3, v3Migrations);
       for (let i = 0; i < 3; i++) await ds.undoLastMigration({ transaction: "all" });
-      const tables = await Promise.all([app.userTable, app.roleTable, "roles_users"].map((t) => ds.createQueryRunner().hasTable(t)));
-      expect(tables).toEqual([false, false, false]);
+      expect(await appliedMigrations(ds)).toEqual([V1]);
+      ds = await open(app.v1, securityMigrationsV1);
+      expect(await drift(ds)).toEqual([]);
+      ds = await open(app.v3, v3Migrations);
+      expect((await ds.runMigrations({ transaction: "all" })).map((m) => m.name)).toEqual([V2, V3, APP]);
+      expect(await drift(ds)).toEqual([]);
+    });
+
+    it("down from V1 removes the tables", async () => {
+      const ds = await open(app.v3, v3Migrations);
+      for (let i = 0; i < 4; i++) await ds.undoLastMigration({ transaction: "all" });
+      const tables = await Promise.all([app.userTable, app.roleTable, "roles_users", app.webauthnTable].map((t) => ds.createQueryRunner().hasTable(t)));
+      expect(tables).toEqual([false, false, false, false]);
     });
   });
 
   describe("the runner's other ways in", () => {
     it("migrationsRun: initialize() runs them, and a V2 entity needs no change", async () => {
-      const ds = await db.dataSource([v2.User, v2.Role], { migrations: [...securityMigrations, appAddDisplayName("user")], migrationsRun: true });
-      expect(await appliedMigrations(ds)).toEqual([
-        "SecurityV1CreateTables1795737600000",
-        "SecurityV2TokenUniquifierUniqueUsername1795737660000",
-        "AppAddDisplayName1800000000000",
-      ]);
+      const ds = await db.dataSource([v2.User, v2.Role], { migrations: [...securityMigrationsV2, appAddDisplayName("user")], migrationsRun: true });
+      expect(await appliedMigrations(ds)).toEqual([V1, V2, APP]);
       expect(await drift(ds)).toEqual([]);
       await ds.dropDatabase();
     });
@@ -106,7 +155,7 @@ describeEachDatabase("shipped migrations", (db: TestDatabase) => {
       const before = await rootpage();
       await ds.destroy();
 
-      const up = await db.dataSource([v2.User, v2.Role], { migrations: securityMigrations });
+      const up = await db.dataSource([v2.User, v2.Role], { migrations: securityMigrationsV2 });
       await up.query(`PRAGMA foreign_keys = ON`);
       await up.runMigrations({ transaction: "all" });
       expect((await up.query(`SELECT rootpage FROM sqlite_master WHERE type = 'table' AND name = 'user'`))[0].rootpage).toBe(before);
@@ -127,7 +176,7 @@ describeEachDatabase("shipped migrations", (db: TestDatabase) => {
       const columnsBefore = [...(await introspect(before, db.kind, "user")).columns.keys()].sort();
       await before.destroy();
 
-      const ds = await db.dataSource([v2.User, v2.Role], { migrations: securityMigrations });
+      const ds = await db.dataSource([v2.User, v2.Role], { migrations: securityMigrationsV2 });
       const error = await ds.runMigrations({ transaction }).catch((e) => e);
       expect(error).toMatchObject({ name: "MigrationBlockedError", entity: "user", field: "username", rule: "duplicate-values" });
       // MariaDB's default collation compares case-insensitively, as its unique index would: Ann = ann there.
@@ -147,7 +196,7 @@ describeEachDatabase("shipped migrations", (db: TestDatabase) => {
       const error = await ds.runMigrations().catch((e) => e);
       expect(error.name).toBe("SecurityEntitiesNotFoundError");
       expect(error.message).toBe(
-        "DataSource.entities: the security migrations need the app's User entity, and no entity registered in the DataSource extends UserMixinV1 or UserMixinV2. " +
+        "DataSource.entities: the security migrations need the app's User entity, and no entity registered in the DataSource extends UserMixinV1, UserMixinV2 or UserMixinV3. " +
           "Register it beside the migrations: new DataSource({ entities: [User, Role], migrations: [...securityMigrations] })",
       );
       expect(await ds.createQueryRunner().hasTable("role")).toBe(false);

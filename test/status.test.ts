@@ -9,7 +9,7 @@ import { join } from "path";
 import { promisify } from "util";
 import type { DataSource } from "typeorm";
 import { securitySchemaStatus } from "../src";
-import { securityMigrations, securityMigrationsV1 } from "../migrations";
+import { securityMigrationsV1, securityMigrationsV2 } from "../migrations";
 import * as v1 from "./fixtures/app-v1";
 import * as v2 from "./fixtures/app-v2";
 import { appAddDisplayName } from "./fixtures/app-migrations";
@@ -35,7 +35,7 @@ describeEachDatabase("schema status", (db) => {
   };
 
   it("an empty database", async () => {
-    const status = await statusOf([v2.User, v2.Role], securityMigrations, async () => undefined);
+    const status = await statusOf([v2.User, v2.Role], securityMigrationsV2, async () => undefined);
     expect(status).toMatchObject({ family: "empty", version: null, label: "empty (no user table)", ok: false, pendingMigrations: ["SecurityV1CreateTables1795737600000", "SecurityV2TokenUniquifierUniqueUsername1795737660000"] });
     expect(status.drift.length).toBeGreaterThan(0);
   });
@@ -46,23 +46,23 @@ describeEachDatabase("schema status", (db) => {
   });
 
   it("ours at V1, for an app that moved to V2: V2 pending, drift", async () => {
-    const status = await statusOf([v2.User, v2.Role], [...securityMigrations, appAddDisplayName("user")], (ds) => ds.runMigrations({ transaction: "all" }).then(() => ds.undoLastMigration()).then(() => ds.undoLastMigration()));
+    const status = await statusOf([v2.User, v2.Role], [...securityMigrationsV2, appAddDisplayName("user")], (ds) => ds.runMigrations({ transaction: "all" }).then(() => ds.undoLastMigration()).then(() => ds.undoLastMigration()));
     expect(status).toMatchObject({ family: "ours", version: 1, pendingMigrations: ["SecurityV2TokenUniquifierUniqueUsername1795737660000"], ok: false });
     expect(status.drift.length).toBeGreaterThan(0);
   });
 
   it("ours at V2: OK", async () => {
-    const status = await statusOf([v2.User, v2.Role], [...securityMigrations, appAddDisplayName("user")], (ds) => ds.runMigrations({ transaction: "all" }));
+    const status = await statusOf([v2.User, v2.Role], [...securityMigrationsV2, appAddDisplayName("user")], (ds) => ds.runMigrations({ transaction: "all" }));
     expect(status).toMatchObject({ family: "ours", version: 2, label: "typeorm-security-models V2", pendingMigrations: [], drift: [], ok: true });
   });
 
   it.each([1, 2, 3])("Flask-Security fsqla v%i made by its own DDL", async (version) => {
-    const status = await statusOf([v2.User, v2.Role], securityMigrations, (ds) => createFlaskSecuritySchema(ds, db, version));
+    const status = await statusOf([v2.User, v2.Role], securityMigrationsV2, (ds) => createFlaskSecuritySchema(ds, db, version));
     expect(status).toMatchObject({ family: "flask-security", version, label: `Flask-Security fsqla v${version}`, ok: false });
   });
 
   it("a user table that is neither", async () => {
-    const status = await statusOf([v2.User, v2.Role], securityMigrations, (ds) => ds.query(`CREATE TABLE ${ds.driver.escape("user")} (id integer primary key, name varchar(20))`));
+    const status = await statusOf([v2.User, v2.Role], securityMigrationsV2, (ds) => ds.query(`CREATE TABLE ${ds.driver.escape("user")} (id integer primary key, name varchar(20))`));
     expect(status).toMatchObject({ family: "unknown", version: null, ok: false });
     expect(status.label).toBe("unknown (table user is neither a Flask-Security nor a typeorm-security-models schema)");
   });
@@ -88,7 +88,7 @@ describeEachDatabase("schema status", (db) => {
       expect(before.stdout).toMatch(/^Schema: +empty \(no user table\)\nMigrations: 0 applied, 2 pending \(SecurityV1CreateTables1795737600000, SecurityV2TokenUniquifierUniqueUsername1795737660000\)\nDrift: +\d+ change\(s\)/);
       expect(before.stdout).toMatch(/Status: +NOT OK\n$/);
 
-      const ds = await db.dataSource([v2.User, v2.Role], { migrations: [...securityMigrations, appAddDisplayName("user")] });
+      const ds = await db.dataSource([v2.User, v2.Role], { migrations: [...securityMigrationsV2, appAddDisplayName("user")] });
       await ds.runMigrations();
       await ds.destroy();
 
