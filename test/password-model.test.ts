@@ -6,6 +6,7 @@
 import type { DataSource, Repository } from "typeorm";
 import { PasswordHasher, PasswordHasherMissingError } from "../src";
 import { Role, User } from "./fixtures/app-v2";
+import * as v3 from "./fixtures/app-v3";
 import { CHEAP_COSTS, PASSLIB_HASHES, PASSLIB_PASSWORD, PASSLIB_SALT } from "./fixtures/passlib-hashes";
 import { describeEachDatabase } from "./support/database";
 
@@ -114,5 +115,30 @@ describeEachDatabase("user passwords", (db) => {
     const json = JSON.stringify(user);
     expect(json).not.toContain(user.password);
     expect(json).not.toContain("passwordNeedsSave");
+  });
+});
+
+describeEachDatabase("user passwords on V3 (passwordless users)", (db) => {
+  let users: Repository<v3.User>;
+  const hasher = new PasswordHasher({ salt: PASSLIB_SALT, ...CHEAP_COSTS });
+
+  beforeAll(async () => {
+    const ds = await db.dataSource([v3.User, v3.Role, v3.WebAuthn], { synchronize: true });
+    users = ds.getRepository(v3.User);
+    v3.User.passwordHasher = hasher;
+  });
+
+  it("a saved user without a password is refused, never an error, and can get one later", async () => {
+    const saved = await users.save(users.create({ email: "passkey@example.com", password: null }));
+    const loaded = await users.findOneByOrFail({ id: saved.id });
+    expect(loaded.password).toBeNull();
+    expect(await loaded.verifyAndUpdatePassword(PASSLIB_PASSWORD)).toBe(false);
+    expect(await loaded.verifyAndUpdatePassword("")).toBe(false);
+    expect(loaded.passwordNeedsSave).toBe(false);
+
+    await loaded.setPassword(PASSLIB_PASSWORD);
+    await users.save(loaded);
+    const withPassword = await users.findOneByOrFail({ id: saved.id });
+    expect(await withPassword.verifyAndUpdatePassword(PASSLIB_PASSWORD)).toBe(true);
   });
 });
