@@ -167,8 +167,19 @@ describe("upgrades (needsUpdate, verifyAndUpdatePassword)", () => {
     expect(argon2({}).needsUpdate(PASSLIB_HASHES.argon2i)).toBe(true); // not argon2id
     expect(argon2({ memoryCost: 2048 }).needsUpdate(PASSLIB_HASHES.argon2id)).toBe(true);
     expect(argon2({ timeCost: 2 }).needsUpdate(PASSLIB_HASHES.argon2id)).toBe(true);
+    // node's argon2 writes m,p,t, which Flask-Security cannot identify: verified here, then rewritten
+    const nodeOrder = PASSLIB_HASHES.argon2id.replace("m=1024,t=1,p=1", "m=1024,p=1,t=1");
+    expect(argon2({}).needsUpdate(nodeOrder)).toBe(true);
     const pbkdf2 = hasher({ scheme: "pbkdf2_sha512", pbkdf2Rounds: { sha512: 2000 } });
     expect(pbkdf2.needsUpdate(PASSLIB_HASHES.pbkdf2_sha512)).toBe(true);
+  });
+
+  it("verifies an argon2 hash with its parameters in node's order (m,p,t) and rewrites it in passlib's", async () => {
+    const h = hasher({ scheme: "argon2" });
+    const nodeOrder = PASSLIB_HASHES.argon2id.replace("m=1024,t=1,p=1", "m=1024,p=1,t=1");
+    const { verified, newHash } = await h.verifyAndUpdatePassword(PASSLIB_PASSWORD, nodeOrder);
+    expect(verified).toBe(true);
+    expect(newHash).toMatch(/^\$argon2id\$v=19\$m=1024,t=1,p=1\$/);
   });
 
   it("re-hashes an outdated hash in the writing scheme when the password matches, and only then", async () => {

@@ -74,6 +74,9 @@ const bcryptScheme: PasswordScheme = {
 
 const ARGON2 = /^\$argon2(id|i|d)\$(?:v=(\d+)\$)?([a-z]+=[^$,]*(?:,[a-z]+=[^$,]*)*)\$([^$]+)\$([^$]+)$/;
 
+/** The parameter order passlib (so Flask-Security) requires. */
+const PASSLIB_ARGON2_ORDER = /\$m=\d+,t=\d+,p=\d+[$,]/;
+
 /** The parts of an argon2 hash, its parameters in any order (node's argon2 writes `m,p,t`; passlib reads only `m,t,p`). */
 function parseArgon2(hash: string) {
   const match = ARGON2.exec(hash);
@@ -98,7 +101,9 @@ const argon2Scheme: PasswordScheme = {
   },
   weakerThanConfigured(hash, settings) {
     const { type, version, m, t } = parseArgon2(hash)!;
-    return type !== "id" || version < 19 || m < settings.argon2.memoryCost || t < settings.argon2.timeCost;
+    const weaker = type !== "id" || version < 19 || m < settings.argon2.memoryCost || t < settings.argon2.timeCost;
+    // A hash another Node app wrote in `m,p,t` order verifies here but not in Flask-Security: rewrite it too.
+    return weaker || !PASSLIB_ARGON2_ORDER.test(hash);
   },
 };
 
