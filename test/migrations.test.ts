@@ -145,7 +145,7 @@ describeEachDatabase("shipped migrations", (db: TestDatabase) => {
   });
 
   if (db.kind === "sqlite") {
-    it("SQLite: V1 to V2 and back alter the user table in place (no rebuild), with foreign keys on", async () => {
+    it("SQLite: V1 to V2 to V3 and back alter the user table in place (no rebuild), with foreign keys on", async () => {
       const ds = await db.dataSource([v1.User, v1.Role], { migrations: securityMigrationsV1 });
       await ds.runMigrations();
       const users = ds.getRepository(v1.User);
@@ -163,7 +163,20 @@ describeEachDatabase("shipped migrations", (db: TestDatabase) => {
       expect((await up.query(`SELECT rootpage FROM sqlite_master WHERE type = 'table' AND name = 'user'`))[0].rootpage).toBe(before);
       expect((await up.query(`SELECT COUNT(*) AS n FROM roles_users`))[0].n).toBe(1);
       expect((await up.query(`PRAGMA integrity_check`))[0].integrity_check).toBe("ok");
-      await up.dropDatabase();
+      await up.destroy();
+
+      // V2 to V3 and back: password NULL / NOT NULL by editing the stored schema, still no rebuild.
+      const v3up = await db.dataSource([v3.User, v3.Role, v3.WebAuthn], { migrations: securityMigrations });
+      await v3up.query(`PRAGMA foreign_keys = ON`);
+      await v3up.runMigrations({ transaction: "all" });
+      expect((await v3up.query(`SELECT rootpage FROM sqlite_master WHERE type = 'table' AND name = 'user'`))[0].rootpage).toBe(before);
+      expect((await v3up.query(`SELECT "notnull" FROM pragma_table_info('user') WHERE name = 'password'`))[0].notnull).toBe(0);
+      await v3up.undoLastMigration({ transaction: "all" });
+      expect((await v3up.query(`SELECT rootpage FROM sqlite_master WHERE type = 'table' AND name = 'user'`))[0].rootpage).toBe(before);
+      expect((await v3up.query(`SELECT "notnull" FROM pragma_table_info('user') WHERE name = 'password'`))[0].notnull).toBe(1);
+      expect((await v3up.query(`SELECT COUNT(*) AS n FROM roles_users`))[0].n).toBe(1);
+      expect((await v3up.query(`PRAGMA integrity_check`))[0].integrity_check).toBe("ok");
+      await v3up.dropDatabase();
     });
   }
 
@@ -186,6 +199,80 @@ describeEachDatabase("shipped migrations", (db: TestDatabase) => {
       expect(error.message).toMatch(/Give each of these rows a distinct username \(or NULL\), then run the migrations again\.$/);
       expect([...(await introspect(ds, db.kind, "user")).columns.keys()].sort()).toEqual(columnsBefore);
       expect(await appliedMigrations(ds)).toEqual(["SecurityV1CreateTables1795737600000"]);
+      await ds.dropDatabase();
+    });
+  });
+
+  describe("data version 3 forbids", () => {
+    /** A database at V2 holding `users`, then the V3 upgrade attempted. */
+    const atV2With = async (rows: Array<Partial<v2.User>>) => {
+      const before = await db.dataSource([v2.User, v2.Role], { migrations: [...securityMigrationsV2, appAddDisplayName("user")] });
+      await before.runMigrations();
+      const users = before.getRepository(v2.User);
+      await users.save(rows.map((row, i) => users.create({ email: `u${i}@example.com`, password: "hash", ...row })));
+      const columns = [...(await introspect(before, db.kind, "user")).columns.keys()].sort();
+      await before.destroy();
+      return columns;
+    };
+
+    it.each(["all", "none"] as const)("two users with one phone number stop V2 to V3, changing nothing, listing them (transaction: %s)", async (transaction) => {
+      const columnsBefore = await atV2With(["+16505550101", "+16505550101", "+16505550102", null, null].map((usPhoneNumber) => ({ usPhoneNumber })));
+      const ds = await db.dataSource([v3.User, v3.Role, v3.WebAuthn], { migrations: [...securityMigrations, appAddDisplayName("user")] });
+      const error = await ds.runMigrations({ transaction }).catch((e) => e);
+      expect(error).toMatchObject({ name: "MigrationBlockedError", entity: "user", field: "us_phone_number", rule: "duplicate-values" });
+      expect(error.message).toBe(
+        `user.us_phone_number: schema version 3 makes us_phone_number unique, and 1 value(s) are held by more than one row: "+16505550101" (ids 1, 2). ` +
+          `Nothing was changed. Give each of these rows a distinct us_phone_number (or NULL), then run the migrations again.`,
+      );
+      expect([...(await introspect(ds, db.kind, "user")).columns.keys()].sort()).toEqual(columnsBefore);
+      expect(await ds.createQueryRunner().hasTable("web_authn")).toBe(false);
+      expect(await appliedMigrations(ds)).toEqual([V1, V2, APP]);
+      await ds.dropDatabase();
+    });
+
+    if (db.kind !== "mariadb") {
+      // MariaDB's case-insensitive collation already refuses these at V2, so only SQLite and PostgreSQL can hold them.
+      it("emails that differ only in letter case stop V2 to V3, changing nothing, listing them", async () => {
+        const columnsBefore = await atV2With([{ email: "Ann@Example.com" }, { email: "bob@example.com" }, { email: "ann@example.com" }, { email: "ANN@EXAMPLE.COM" }]);
+        const ds = await db.dataSource([v3.User, v3.Role, v3.WebAuthn], { migrations: [...securityMigrations, appAddDisplayName("user")] });
+        const error = await ds.runMigrations({ transaction: "all" }).catch((e) => e);
+        expect(error).toMatchObject({ name: "MigrationBlockedError", entity: "user", field: "email", rule: "case-duplicates" });
+        expect(error.message).toMatch(/^user\.email: schema version 3 makes email unique in any letter case, and 1 group\(s\) of rows hold the same email in different letter case: ids 1, 3, 4\. Nothing was changed\./);
+        expect(error.message).not.toContain("@");
+        expect([...(await introspect(ds, db.kind, "user")).columns.keys()].sort()).toEqual(columnsBefore);
+        expect(await appliedMigrations(ds)).toEqual([V1, V2, APP]);
+        await ds.dropDatabase();
+      });
+    }
+
+    it("users without a password stop V3 to V2, changing nothing, listing them", async () => {
+      const ds = await db.dataSource([v3.User, v3.Role, v3.WebAuthn], { migrations: [...securityMigrations, appAddDisplayName("user")] });
+      await ds.runMigrations({ transaction: "all" });
+      const users = ds.getRepository(v3.User);
+      await users.save(["hash", null, "hash", null].map((password, i) => users.create({ email: `p${i}@example.com`, password })));
+      await ds.undoLastMigration({ transaction: "all" }); // the app's own, run last
+      const columnsBefore = [...(await introspect(ds, db.kind, "user")).columns.keys()].sort();
+      const error = await ds.undoLastMigration({ transaction: "all" }).catch((e) => e);
+      expect(error).toMatchObject({ name: "MigrationBlockedError", entity: "user", field: "password", rule: "null-values" });
+      expect(error.message).toBe(
+        "user.password: schema version 2 requires a password, and 2 row(s) hold NULL there (ids 2, 4). Nothing was changed. " +
+          "Give each of these rows a value (or delete them), then run the migration again.",
+      );
+      expect([...(await introspect(ds, db.kind, "user")).columns.keys()].sort()).toEqual(columnsBefore);
+      expect(await ds.createQueryRunner().hasTable("web_authn")).toBe(true);
+      expect(await appliedMigrations(ds)).toEqual([V1, V2, V3]);
+      await ds.dropDatabase();
+    });
+
+    it("an app whose User still extends UserMixinV2 is told to extend UserMixinV3 or register securityMigrationsV2; nothing changes", async () => {
+      const ds = await db.dataSource([v2.User, v2.Role], { migrations: [...securityMigrations, appAddDisplayName("user")] });
+      const error = await ds.runMigrations({ transaction: "all" }).catch((e) => e);
+      expect(error).toMatchObject({ name: "MigrationBlockedError", entity: "User", rule: "entity-older-than-migration" });
+      expect(error.message).toBe(
+        "User.(entity): SecurityV3WebAuthnRecoveryCodes1795737720000 upgrades the database to schema version 3, but the registered User entity does not extend UserMixinV3. " +
+          "Nothing was changed. Either extend UserMixinV3 (and register its WebAuthn entity) to upgrade, or register `securityMigrationsV2` instead of `securityMigrations` to stay on the older version.",
+      );
+      if (db.kind !== "mariadb") expect(await ds.createQueryRunner().hasTable("user")).toBe(false);
       await ds.dropDatabase();
     });
   });

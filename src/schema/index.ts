@@ -5,6 +5,7 @@ export { frozenSchema } from "./frozen";
 export {
   addCaseInsensitiveUnique,
   addColumns,
+  caseInsensitiveUniqueRepair,
   createTables,
   dropColumns,
   dropIndexIfExists,

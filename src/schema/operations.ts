@@ -118,7 +118,7 @@ export async function explainDuplicates(queryRunner: QueryRunner, metadata: Enti
       WHERE ${col} IS NOT NULL GROUP BY ${col} HAVING COUNT(*) > 1 ORDER BY MIN(${id})`,
   );
   if (rows.length === 0) return;
-  const shown = rows.slice(0, 20).map((r) => `${JSON.stringify(r.value)} (ids ${String(r.ids).split(",").join(", ")})`);
+  const shown = rows.slice(0, 20).map((r) => `${JSON.stringify(r.value)} (ids ${sortedIds(r.ids)})`);
   const more = rows.length > shown.length ? `, and ${rows.length - shown.length} more` : "";
   throw new MigrationBlockedError(
     metadata.tableName,
@@ -127,6 +127,11 @@ export async function explainDuplicates(queryRunner: QueryRunner, metadata: Enti
     `${why}, and ${rows.length} value(s) are held by more than one row: ${shown.join("; ")}${more}. ` +
       `Nothing was changed. Give each of these rows a distinct ${column} (or NULL), then run the migrations again.`,
   );
+}
+
+/** A comma list of ids as aggregated by the database (SQLite's group_concat has no order), sorted. */
+function sortedIds(ids: string): string {
+  return String(ids).split(",").map(Number).sort((a, b) => a - b).join(", ");
 }
 
 /** The database's cryptographic random source as a 64-hex-character SQL expression. */
@@ -390,7 +395,7 @@ export async function addCaseInsensitiveUnique(queryRunner: QueryRunner, table: 
     `SELECT ${ids} AS ids FROM ${quotedTable(connection, table)} GROUP BY ${folded} HAVING COUNT(*) > 1 ORDER BY MIN(${q("id")})`,
   );
   if (rows.length > 0) {
-    const shown = rows.slice(0, 20).map((r) => `ids ${String(r.ids).split(",").join(", ")}`);
+    const shown = rows.slice(0, 20).map((r) => `ids ${sortedIds(r.ids)}`);
     const more = rows.length > shown.length ? `, and ${rows.length - shown.length} more` : "";
     throw new MigrationBlockedError(
       table.tableName,
@@ -401,6 +406,25 @@ export async function addCaseInsensitiveUnique(queryRunner: QueryRunner, table: 
     );
   }
   await queryRunner.query(`CREATE UNIQUE INDEX IF NOT EXISTS ${newIndexName(connection, table, indexName)} ON ${quotedTable(connection, table)} (${folded})`);
+}
+
+/**
+ * The statements that would restore the case-insensitive unique index of `addCaseInsensitiveUnique` on a live
+ * table, or `[]` when it is intact. On SQLite, TypeORM's table rebuilds (its `addColumn`, `changeColumn`,
+ * generated migrations) recreate indexes by column name and so turn it into a plain, case-sensitive one.
+ */
+export async function caseInsensitiveUniqueRepair(queryRunner: QueryRunner, table: string, column: string, indexName: string): Promise<string[]> {
+  const connection = queryRunner.connection;
+  const q = (name: string) => escape(connection, name);
+  const dialect = dialectOf(connection);
+  if (dialect === "mysql") return [];
+  const create = `CREATE UNIQUE INDEX ${q(indexName)} ON ${q(table)} (${dialect === "postgres" ? `lower(${q(column)})` : `${q(column)} COLLATE NOCASE`})`;
+  if (dialect === "postgres") {
+    const rows = await queryRunner.query(`SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = $1 AND indexname = $2`, [table, indexName]);
+    return rows.length === 1 && /lower\(/i.test(rows[0].indexdef) ? [] : [...(rows.length ? [`DROP INDEX ${q(indexName)}`] : []), create];
+  }
+  const rows = await queryRunner.query(`SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND name = ?`, [table, indexName]);
+  return rows.length === 1 && /COLLATE NOCASE/i.test(rows[0].sql) ? [] : [...(rows.length ? [`DROP INDEX ${q(indexName)}`] : []), create];
 }
 
 /** Drops an index when it exists. */
