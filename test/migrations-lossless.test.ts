@@ -36,14 +36,7 @@ describeEachDatabase("migrations lose nothing (10,000 users)", (db) => {
     ds = await db.dataSource([v1.User, v1.Role], { migrations: securityMigrationsV1 });
     await ds.runMigrations();
     const roles = await ds.getRepository(v1.Role).save(
-      ["admin", "editor", "viewer", "billing", "support"].map((name, i) =>
-        ds.getRepository(v1.Role).create({
-          name,
-          description: `The ${name}s`,
-          permissions: [`${name}-read`, `${name}-write`].slice(0, 1 + (i % 2)),
-          updateDatetime: new Date(Date.UTC(2021, i, 1)),
-        }),
-      ),
+      ["admin", "editor", "viewer", "billing", "support"].map((name, i) => ds.getRepository(v1.Role).create({ name, description: `The ${name}s`, permissions: [`${name}-read`, `${name}-write`].slice(0, 1 + (i % 2)), updateDatetime: new Date(Date.UTC(2021, i, 1)) })),
     );
     for (let start = 0; start < USERS; start += 500) {
       const batch = Array.from({ length: 500 }, (_, k) => v1User(start + k));

@@ -6,7 +6,13 @@
 import { validate } from "class-validator";
 import { In } from "typeorm";
 import type { DataSource, EntityManager, ObjectLiteral, QueryRunner, Repository, SelectQueryBuilder } from "typeorm";
-import { DuplicateValueError, InvalidFieldsError, InvalidListItemError, MissingColumnError, UnknownRoleError } from "../errors";
+import {
+  DuplicateValueError,
+  InvalidFieldsError,
+  InvalidListItemError,
+  MissingColumnError,
+  UnknownRoleError,
+} from "../errors";
 import { listItemProblem, parseCommaList } from "../lists";
 import type { RoleMixinV1 } from "../role/v1";
 import type { UserBase } from "../user/base";
@@ -62,36 +68,30 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
     const { roles: wanted = [], ...columns } = fields;
     const user = this.users().create(columns as unknown as U);
     await this.validateEntity(user, this.User.name);
-    return this.dataSource
-      .transaction(async (manager) => {
-        user.roles = await this.resolveRoles(wanted, manager);
-        await this.refuseTaken(manager, "email", user.email);
-        if ("username" in user && (user as { username?: string | null }).username) {
-          await this.refuseTaken(manager, "username", (user as unknown as { username: string }).username);
-        }
-        return this.users(manager).save(user as U & ObjectLiteral);
-      })
-      .catch(async (error) => {
-        if (!isDuplicateKey(error)) throw error;
-        // A concurrent createUser won the race for the same email or username: name which one.
-        const field = (await this.users().exists({ where: { email: user.email } as never })) ? "email" : "username";
-        throw new DuplicateValueError(this.User.name, field, "duplicate", `another user already has this ${field}`);
-      });
+    return this.dataSource.transaction(async (manager) => {
+      user.roles = await this.resolveRoles(wanted, manager);
+      await this.refuseTaken(manager, "email", user.email);
+      if ("username" in user && (user as { username?: string | null }).username) {
+        await this.refuseTaken(manager, "username", (user as unknown as { username: string }).username);
+      }
+      return this.users(manager).save(user as U & ObjectLiteral);
+    }).catch(async (error) => {
+      if (!isDuplicateKey(error)) throw error;
+      // A concurrent createUser won the race for the same email or username: name which one.
+      const field = (await this.users().exists({ where: { email: user.email } as never })) ? "email" : "username";
+      throw new DuplicateValueError(this.User.name, field, "duplicate", `another user already has this ${field}`);
+    });
   }
 
   /** The user with this email in any letter case (Flask-Security's identity lookup), or null. */
   async findUserByEmail(email: string, options: FindOptions = {}): Promise<U | null> {
-    return this.userQuery(options)
-      .where(await this.sameInAnyCase("email"), { value: email })
-      .getOne();
+    return this.userQuery(options).where(await this.sameInAnyCase("email"), { value: email }).getOne();
   }
 
   /** The user with this username in any letter case, or null. */
   async findUserByUsername(username: string, options: FindOptions = {}): Promise<U | null> {
     this.requireColumn("username", "the username lookup");
-    return this.userQuery(options)
-      .where(await this.sameInAnyCase("username"), { value: username })
-      .getOne();
+    return this.userQuery(options).where(await this.sameInAnyCase("username"), { value: username }).getOne();
   }
 
   /** The user a session belongs to (its `fs_uniquifier`), or null. Inactive users are returned too. */
@@ -123,13 +123,7 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
 
   /** Flips `active` in the database (atomically) and returns the new value. */
   async toggleActive(user: U): Promise<boolean> {
-    await this.users()
-      .createQueryBuilder()
-      .update()
-      .set({ active: () => "NOT active" } as never)
-      .where("id = :id", { id: user.id })
-      .updateEntity(false)
-      .execute();
+    await this.users().createQueryBuilder().update().set({ active: () => "NOT active" } as never).where("id = :id", { id: user.id }).updateEntity(false).execute();
     const { active } = await this.users().findOneOrFail({ where: { id: user.id } as never, select: { id: true, active: true } as never });
     user.active = active;
     return active;
@@ -177,9 +171,7 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
     if (!this.loginSql) {
       const metadata = this.dataSource.getMetadata(this.User);
       const c = (property: string) => this.dataSource.driver.escape(metadata.findColumnWithPropertyName(property)!.databaseName);
-      const touched = metadata.updateDateColumn
-        ? `, ${this.dataSource.driver.escape(metadata.updateDateColumn.databaseName)} = CURRENT_TIMESTAMP`
-        : "";
+      const touched = metadata.updateDateColumn ? `, ${this.dataSource.driver.escape(metadata.updateDateColumn.databaseName)} = CURRENT_TIMESTAMP` : "";
       this.loginSql = this.positional(
         `UPDATE ${quotedTable(this.dataSource, metadata)} SET ${c("lastLoginAt")} = ${c("currentLoginAt")}, ${c("currentLoginAt")} = ?, ` +
           `${c("lastLoginIp")} = ${c("currentLoginIp")}, ${c("currentLoginIp")} = ?, ${c("loginCount")} = COALESCE(${c("loginCount")}, 0) + 1${touched} ` +
@@ -270,14 +262,10 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
   private async sameInAnyCase(property: "email" | "username"): Promise<string> {
     if (dialectOf(this.dataSource) === "mysql") {
       this.ignoresCase ??= this.dataSource
-        .query(
-          `SELECT COLUMN_NAME AS name, COLLATION_NAME AS collation FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?`,
-          [this.dataSource.getMetadata(this.User).tableName],
-        )
-        .then(
-          (rows: Array<{ name: string; collation: string | null }>) =>
-            new Set(rows.filter((r) => /_ci$/.test(r.collation ?? "")).map((r) => r.name)),
-        )
+        .query(`SELECT COLUMN_NAME AS name, COLLATION_NAME AS collation FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?`, [
+          this.dataSource.getMetadata(this.User).tableName,
+        ])
+        .then((rows: Array<{ name: string; collation: string | null }>) => new Set(rows.filter((r) => /_ci$/.test(r.collation ?? "")).map((r) => r.name)))
         .catch((error) => {
           this.ignoresCase = undefined; // ask again next time
           throw error;
@@ -291,12 +279,7 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
 
   private requireColumn(property: string, what: string): void {
     if (!this.dataSource.getMetadata(this.User).findColumnWithPropertyName(property)) {
-      throw new MissingColumnError(
-        this.User.name,
-        property,
-        "missing-column",
-        `${what} needs the ${property} column, which this entity does not have`,
-      );
+      throw new MissingColumnError(this.User.name, property, "missing-column", `${what} needs the ${property} column, which this entity does not have`);
     }
   }
 
@@ -319,12 +302,7 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
       .where(await this.sameInAnyCase(property), { value })
       .getExists();
     if (taken) {
-      throw new DuplicateValueError(
-        this.User.name,
-        property,
-        "duplicate",
-        `another user already has this ${property} (compared in any letter case)`,
-      );
+      throw new DuplicateValueError(this.User.name, property, "duplicate", `another user already has this ${property} (compared in any letter case)`);
     }
   }
 
@@ -333,24 +311,13 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
     const found = names.length > 0 ? await this.roles(manager).find({ where: { name: In(names) } as never }) : [];
     const missing = names.filter((name) => !found.some((role) => role.name === name));
     if (missing.length > 0) {
-      throw new UnknownRoleError(
-        this.User.name,
-        "roles",
-        "unknown-role",
-        `no role is named ${missing.map((n) => JSON.stringify(n)).join(", ")}; create it first (createRole or findOrCreateRole)`,
-      );
+      throw new UnknownRoleError(this.User.name, "roles", "unknown-role", `no role is named ${missing.map((n) => JSON.stringify(n)).join(", ")}; create it first (createRole or findOrCreateRole)`);
     }
     return wanted.map((r) => (typeof r === "string" ? found.find((role) => role.name === r)! : r));
   }
 
   private async setActive(user: U, active: boolean): Promise<boolean> {
-    const result = await this.users()
-      .createQueryBuilder()
-      .update()
-      .set({ active } as never)
-      .where("id = :id AND active <> :active", { id: user.id, active })
-      .updateEntity(false)
-      .execute();
+    const result = await this.users().createQueryBuilder().update().set({ active } as never).where("id = :id AND active <> :active", { id: user.id, active }).updateEntity(false).execute();
     user.active = active;
     return (result.affected ?? 0) > 0;
   }
@@ -361,11 +328,7 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
     await this.users().update(user.id, identity as never);
   }
 
-  private async changePermissions(
-    role: R | string,
-    permissions: string[] | string,
-    change: (held: string[], given: string[]) => string[],
-  ): Promise<boolean> {
+  private async changePermissions(role: R | string, permissions: string[] | string, change: (held: string[], given: string[]) => string[]): Promise<boolean> {
     const given = toPermissionList(permissions, this.Role.name) ?? [];
     const name = typeof role === "string" ? role : role.name;
     const lock = dialectOf(this.dataSource) === "sqlite" ? {} : { lock: { mode: "pessimistic_write" as const } };
@@ -385,8 +348,7 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
   /** The join table of the User entity's `roles`, quoted (with its schema), as the mixins declare it. */
   private linkTable(): string {
     const links = this.dataSource.getMetadata(this.User).findRelationWithPropertyPath("roles")?.junctionEntityMetadata;
-    if (!links)
-      throw new MissingColumnError(this.User.name, "roles", "missing-relation", "role changes need the roles relation of the user mixins");
+    if (!links) throw new MissingColumnError(this.User.name, "roles", "missing-relation", "role changes need the roles relation of the user mixins");
     return quotedTable(this.dataSource, links);
   }
 
@@ -424,7 +386,5 @@ function isDuplicateKey(error: unknown): boolean {
   const e = error as { code?: string; errno?: number; driverError?: { code?: string; errno?: number } };
   const code = e.driverError?.code ?? e.code;
   const errno = e.driverError?.errno ?? e.errno;
-  return (
-    code === "23505" || errno === 1062 || code === "ER_DUP_ENTRY" || (typeof code === "string" && code.startsWith("SQLITE_CONSTRAINT"))
-  );
+  return code === "23505" || errno === 1062 || code === "ER_DUP_ENTRY" || (typeof code === "string" && code.startsWith("SQLITE_CONSTRAINT"));
 }
