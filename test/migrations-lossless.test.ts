@@ -8,35 +8,9 @@ import { securityMigrations, securityMigrationsV1 } from "../migrations";
 import * as v1 from "./fixtures/app-v1";
 import * as v2 from "./fixtures/app-v2";
 import { describeEachDatabase } from "./support/database";
+import { fillV1, V1_USER_COLUMNS } from "./fixtures/v1-users";
 
 const USERS = 10_000;
-const V1_USER_COLUMNS = [
-  "id", "email", "username", "password", "active", "fs_uniquifier", "confirmed_at", "last_login_at", "current_login_at",
-  "last_login_ip", "current_login_ip", "login_count", "tf_primary_method", "tf_totp_secret", "tf_phone_number",
-  "create_datetime", "update_datetime",
-];
-
-function v1User(i: number): Partial<v1.User> {
-  const at = (offsetDays: number) => new Date(Date.UTC(2020, 0, 1) + (i * 3_600_000 + offsetDays * 86_400_000) + (i % 1000));
-  return {
-    email: `user${i}@example.com`,
-    username: i % 5 === 0 ? null : `name${i}`,
-    password: `$2b$12$${String(i).padStart(53, "x")}`,
-    active: i % 7 !== 0,
-    fsUniquifier: `${i.toString(16).padStart(8, "0")}${"ab".repeat(12)}`,
-    confirmedAt: i % 3 === 0 ? null : at(1),
-    lastLoginAt: at(2),
-    currentLoginAt: at(3),
-    lastLoginIp: `10.0.${i % 256}.${(i >> 8) % 256}`,
-    currentLoginIp: `2001:db8::${i.toString(16)}`,
-    loginCount: i,
-    tfPrimaryMethod: ["email", "authenticator", "sms"][i % 3],
-    tfTotpSecret: `{"enckey":{"c":14,"k":"K${i}","s":"S${i}","t":"1","v":1},"type":"totp","v":1}`,
-    tfPhoneNumber: `+1650${String(i).padStart(7, "0")}`,
-    createDatetime: at(0),
-    updateDatetime: at(4),
-  };
-}
 
 describeEachDatabase("migrations lose nothing (10,000 users)", (db) => {
   let ds: DataSource;
@@ -63,19 +37,7 @@ describeEachDatabase("migrations lose nothing (10,000 users)", (db) => {
   beforeAll(async () => {
     ds = await db.dataSource([v1.User, v1.Role], { migrations: securityMigrationsV1 });
     await ds.runMigrations();
-    const roles = await ds.getRepository(v1.Role).save(
-      ["admin", "editor", "viewer", "billing", "support"].map((name, i) => ds.getRepository(v1.Role).create({ name, description: `The ${name}s`, permissions: [`${name}-read`, `${name}-write`].slice(0, 1 + (i % 2)), updateDatetime: new Date(Date.UTC(2021, i, 1)) })),
-    );
-    for (let start = 0; start < USERS; start += 500) {
-      const batch = Array.from({ length: 500 }, (_, k) => v1User(start + k));
-      await ds.createQueryBuilder().insert().into(v1.User).values(batch).execute();
-    }
-    const ids: Array<{ id: number }> = await ds.query(`SELECT id FROM ${userTable()} ORDER BY id`);
-    const links = ids.flatMap(({ id }) => roles.filter((_, r) => (id + r) % 3 === 0 || r === id % 5).map((role) => [id, role.id]));
-    for (let start = 0; start < links.length; start += 1000) {
-      const chunk = links.slice(start, start + 1000);
-      await ds.query(`INSERT INTO roles_users (user_id, role_id) VALUES ${chunk.map(([u, r]) => `(${u}, ${r})`).join(", ")}`);
-    }
+    await fillV1(ds, USERS);
     initial = await dump();
     expect(initial.users).toHaveLength(USERS);
     expect(initial.links.length).toBeGreaterThan(USERS);

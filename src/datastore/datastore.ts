@@ -19,6 +19,7 @@ import {
 import { listItemProblem, parseCommaList } from "../lists";
 import { isDuplicateKey, retryingConflicts } from "./database-errors";
 import { unstorableFields } from "./storable";
+import { oneAtATimeOnSqlite } from "./sqlite-queue";
 import type { RoleMixinV1 } from "../role/v1";
 import type { UserBase } from "../user/base";
 import { dialectOf, quotedTable } from "../schema/operations";
@@ -73,12 +74,15 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
     const { roles: wanted = [], ...columns } = fields;
     const user = this.users().create(columns as unknown as U);
     await this.validateEntity(user, this.User);
+    const username = "username" in user ? (user as { username?: string | null }).username : null;
+    // The conditions first: on MariaDB/MySQL the first one asks information_schema on a second pooled
+    // connection, which concurrent transactions holding the whole pool would wait for forever.
+    const sameEmail = await this.sameInAnyCase("email");
+    const sameUsername = username ? await this.sameInAnyCase("username") : "";
     return this.onUsers(() => this.dataSource.transaction(async (manager) => {
       user.roles = await this.resolveRoles(wanted, manager);
-      await this.refuseTaken(manager, "email", user.email);
-      if ("username" in user && (user as { username?: string | null }).username) {
-        await this.refuseTaken(manager, "username", (user as unknown as { username: string }).username);
-      }
+      await this.refuseTaken(manager, "email", sameEmail, user.email);
+      if (username) await this.refuseTaken(manager, "username", sameUsername, username);
       return this.users(manager).save(user as U & ObjectLiteral);
     }).catch(async (error) => {
       if (!isDuplicateKey(error)) throw error;
@@ -218,7 +222,7 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
    * duplicated, even by concurrent calls. UnknownRoleError for a name no role has.
    */
   async addRoleToUser(user: U, role: string | R): Promise<boolean> {
-    const [target] = await this.resolveRoles([role]);
+    const [target] = await this.onRoles(() => this.resolveRoles([role]));
     const links = this.linkTable();
     const params = [user.id, target.id, user.id, target.id];
     const dialect = dialectOf(this.dataSource);
@@ -238,7 +242,7 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
 
   /** Takes the role (by name or entity) from the user. False when the user did not have it. */
   async removeRoleFromUser(user: U, role: string | R): Promise<boolean> {
-    const [target] = await this.resolveRoles([role]);
+    const [target] = await this.onRoles(() => this.resolveRoles([role]));
     const sql = this.positional(`DELETE FROM ${this.linkTable()} WHERE user_id = ? AND role_id = ?`);
     return this.onUsers(async () => (await this.run(sql, [user.id, target.id])) > 0);
   }
@@ -292,12 +296,12 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
 
   /** The operation on the users, retried on deadlocks; database errors leave without values (database-errors.ts). */
   private onUsers<T>(operation: () => Promise<T>): Promise<T> {
-    return retryingConflicts(this.dataSource, this.dataSource.getMetadata(this.User), operation);
+    return oneAtATimeOnSqlite(this.dataSource, () => retryingConflicts(this.dataSource, this.dataSource.getMetadata(this.User), operation));
   }
 
   /** The operation on the roles, retried on deadlocks; database errors leave without values. */
   private onRoles<T>(operation: () => Promise<T>): Promise<T> {
-    return retryingConflicts(this.dataSource, this.dataSource.getMetadata(this.Role), operation);
+    return oneAtATimeOnSqlite(this.dataSource, () => retryingConflicts(this.dataSource, this.dataSource.getMetadata(this.Role), operation));
   }
 
   /** class-validator's rules, then what every database needs to store each string unchanged (storable.ts). */
@@ -314,11 +318,8 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
     if (problems.length > 0) throw new InvalidFieldsError(target.name, problems);
   }
 
-  private async refuseTaken(manager: EntityManager, property: "email" | "username", value: string): Promise<void> {
-    const taken = await this.users(manager)
-      .createQueryBuilder("user")
-      .where(await this.sameInAnyCase(property), { value })
-      .getExists();
+  private async refuseTaken(manager: EntityManager, property: "email" | "username", sameInAnyCase: string, value: string): Promise<void> {
+    const taken = await this.users(manager).createQueryBuilder("user").where(sameInAnyCase, { value }).getExists();
     if (taken) {
       throw new DuplicateValueError(this.User.name, property, "duplicate", `another user already has this ${property} (compared in any letter case)`);
     }
