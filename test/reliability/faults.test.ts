@@ -15,7 +15,7 @@ import { spawn } from "child_process";
 import { mkdtempSync, rmSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { DataSource } from "typeorm";
+import { DataSource, type Logger } from "typeorm";
 import { securityMigrations } from "../../migrations";
 import * as v1 from "../fixtures/app-v1";
 import { fillV1, V1_USER_COLUMNS } from "../fixtures/v1-users";
@@ -45,6 +45,14 @@ const STEPS = securityMigrations.flatMap((migration, i) => [
   { label: `${new migration().name} down`, direction: "down" as const, from: i + 1, to: i },
 ]);
 type Step = (typeof STEPS)[number];
+
+/**
+ * KNOWN BROKEN, reported to the lead (issue 9): on MariaDB/MySQL each CREATE TABLE commits at once, so a V1
+ * create killed after its first table leaves that table behind, and running the migrations again stops with
+ * "table "role" already exists". Its random trials are skipped there; the deterministic test at the end
+ * reproduces it and is marked `it.failing` until the migration can be rerun.
+ */
+const KNOWN_UNSAFE: Partial<Record<DatabaseKind, string[]>> = { mariadb: ["SecurityV1CreateTables1795737600000 up"] };
 
 /** How one trial ended. */
 type Outcome = "finished before the kill" | "killed: before" | "killed: after" | "killed: in between, rerun completed";
@@ -150,7 +158,11 @@ describeEachDatabase("faults", (db) => {
   });
 
   afterAll(async () => {
-    spare?.child.kill("SIGKILL");
+    if (spare) {
+      const exited = new Promise((resolve) => spare!.child.on("exit", resolve));
+      spare.child.kill("SIGKILL");
+      await exited;
+    }
     for (const name of snapshots.values()) await dropDatabase(kind, name);
     if (sqliteDir) rmSync(sqliteDir, { recursive: true, force: true });
     const count = (outcome: Outcome) => outcomes.filter((o) => o.outcome === outcome).length;
@@ -171,7 +183,8 @@ describeEachDatabase("faults", (db) => {
 
   const stepsOf = STEPS.map((step, index) => ({ ...step, trials: Math.floor(TRIALS / STEPS.length) + (index < TRIALS % STEPS.length ? 1 : 0) }));
 
-  it.each(stepsOf)("$label: killed at random $trials times, always before, after, or completed by a rerun; no value lost", async (step) => {
+  const unsafe = KNOWN_UNSAFE[kind] ?? [];
+  it.each(stepsOf.filter((step) => !unsafe.includes(step.label)))("$label: killed at random $trials times, always before, after, or completed by a rerun; no value lost", async (step) => {
     const kept = VERSION_COLUMNS[Math.min(step.from, step.to)];
     // The reference: the step uninterrupted, for its duration and its "after" state.
     const before = await describeState(snapshots.get(step.from)!, kept);
@@ -222,4 +235,43 @@ describeEachDatabase("faults", (db) => {
       outcomes.push({ step: step.label, delayMs, outcome, orphanMs });
     }
   });
+
+  for (const label of unsafe) {
+    it.skip(`${label}: KNOWN BROKEN on ${kind}, random trials skipped (see the it.failing test below)`, () => undefined);
+  }
+
+  /** Throws, like a crash, when the migration's second CREATE TABLE (not TypeORM's own table) is about to be sent. */
+  function crashingBeforeSecondTable(): Logger {
+    let created = 0;
+    return {
+      logQuery: (query) => {
+        if (/^CREATE TABLE/i.test(query) && !/migrations/.test(query) && ++created === 2) throw new Error("simulated crash before the second CREATE TABLE");
+      },
+      logQueryError() {},
+      logQuerySlow() {},
+      logSchemaBuild() {},
+      logMigration() {},
+      log() {},
+    };
+  }
+
+  (unsafe.includes("SecurityV1CreateTables1795737600000 up") ? it.failing : it)(
+    `SecurityV1CreateTables1795737600000 up stopped after its first table, then rerun: completes${unsafe.length ? " (KNOWN BROKEN on this database: it.failing)" : ""}`,
+    async () => {
+      const name = await copyOf(0);
+      const crashing = new DataSource(databaseOptions(kind, name, [v1.User, v1.Role], { migrations: securityMigrations.slice(0, 1), logger: crashingBeforeSecondTable() }));
+      await crashing.initialize();
+      await expect(crashing.runMigrations({ transaction: "all" })).rejects.toThrow("simulated crash");
+      await crashing.destroy();
+      const ds = trialDataSource({ kind, name, direction: "up", from: 0, to: 1 });
+      await ds.initialize();
+      try {
+        await migrate(ds, { direction: "up", from: 0, to: 1 });
+        expect(await ds.query(`SELECT name FROM migrations`)).toEqual([{ name: "SecurityV1CreateTables1795737600000" }]);
+      } finally {
+        await ds.destroy();
+        await dropDatabase(kind, name);
+      }
+    },
+  );
 });
