@@ -36,4 +36,4 @@ export { MigrationBlockedError, SecurityEntitiesNotFoundError } from "./schema";
 export { SecurityModelsCheckError } from "./checks/check";
 
 // Database failures of datastore operations, without the statement's values (issue 9: reliability)
-export { DatabaseOperationError } from "./datastore/database-errors";
+export { DatabaseOperationError, redactQueryError, secretSafeLogger } from "./datastore/database-errors";

@@ -7,7 +7,7 @@
  * MariaDB/MySQL (`Duplicate entry '<uniquifier>' for key …`) and whose `detail` does on PostgreSQL
  * (`Key (fs_uniquifier)=(<uniquifier>) already exists.`). An app that logs such an error logs the secret.
  */
-import type { DataSource, EntityMetadata } from "typeorm";
+import type { DataSource, EntityMetadata, EntityTarget, Logger, ObjectLiteral } from "typeorm";
 import { DuplicateValueError, SecurityModelError } from "../errors";
 
 /**
@@ -100,8 +100,8 @@ export async function retryingConflicts<T>(dataSource: DataSource, entity: Entit
  * `error` (from a statement on `entity`'s table) as an error that is safe to log: a unique violation becomes
  * a DuplicateValueError naming the field; anything else a DatabaseOperationError without the values.
  */
-export function safeDatabaseError(dataSource: DataSource, entity: EntityMetadata, error: unknown, attempts = 1): SecurityModelError {
-  const name = entity.targetName || entity.name;
+export function safeDatabaseError(dataSource: DataSource, entity: EntityMetadata | undefined, error: unknown, attempts = 1): SecurityModelError {
+  const name = entity ? entity.targetName || entity.name : "(database)";
   const e = failureOf(error);
   if (isDuplicateKey(error)) {
     const field = uniqueField(dataSource, entity, error);
@@ -120,7 +120,8 @@ export function safeDatabaseError(dataSource: DataSource, entity: EntityMetadata
 }
 
 /** The property whose unique index `error` reports, found from the index or column name the driver gives. */
-function uniqueField(dataSource: DataSource, entity: EntityMetadata, error: unknown): string | undefined {
+export function uniqueField(dataSource: DataSource, entity: EntityMetadata | undefined, error: unknown): string | undefined {
+  if (!entity) return undefined;
   const e = failureOf(error);
   const text = `${e.driverError?.constraint ?? e.constraint ?? ""} ${e.driverError?.message ?? e.message ?? ""}`;
   for (const index of entity.indices) {
@@ -135,9 +136,9 @@ function uniqueField(dataSource: DataSource, entity: EntityMetadata, error: unkn
  * The driver's message without any value: quoted literals are cut out unless they are names this DataSource
  * knows (tables, columns, indexes), and so is every string parameter of the statement wherever it appears.
  */
-function redactedMessage(dataSource: DataSource, e: DriverFailure): string {
+function redactedMessage(dataSource: DataSource | undefined, e: DriverFailure): string {
   const known = new Set<string>();
-  for (const metadata of dataSource.entityMetadatas) {
+  for (const metadata of dataSource?.entityMetadatas ?? []) {
     known.add(metadata.tableName);
     for (const column of metadata.columns) known.add(column.databaseName);
     for (const index of metadata.indices) if (index.name) known.add(index.name);
@@ -151,4 +152,37 @@ function redactedMessage(dataSource: DataSource, e: DriverFailure): string {
     const name = inner.split(".").pop() ?? "";
     return known.has(inner) || known.has(name) ? quoted : "…";
   });
+}
+
+/**
+ * An error from the app's own TypeORM call (say `repository.save(user)`) without the statement's values, for
+ * logging or returning: TypeORM's QueryFailedError carries them in `parameters`, `driverError` and, on
+ * MariaDB/MySQL, its message. A unique violation becomes a DuplicateValueError naming the field (pass the
+ * entity); anything else a DatabaseOperationError.
+ */
+export function redactQueryError(dataSource: DataSource, error: unknown, entity?: EntityTarget<ObjectLiteral>): SecurityModelError {
+  if (error instanceof SecurityModelError) return error;
+  return safeDatabaseError(dataSource, entity ? dataSource.getMetadata(entity) : undefined, error);
+}
+
+/**
+ * The app's TypeORM logger, handed no statement values: queries are logged with placeholders only, and a
+ * failed query's error as its message with every value removed. TypeORM gives a logger the parameters of
+ * every query (a user's insert: the password hash and uniquifiers), so wrap whatever logger the app uses:
+ * `new DataSource({ …, logging: ["error"], logger: secretSafeLogger(new AdvancedConsoleLogger(["error"])) })`.
+ */
+export function secretSafeLogger(inner: Logger): Logger {
+  return {
+    logQuery: (query, _parameters, queryRunner) => inner.logQuery(query, undefined, queryRunner),
+    logQueryError: (error, query, parameters, queryRunner) => {
+      const failure = typeof error === "string" ? { message: error } : failureOf(error);
+      const code = codeOf(error);
+      const message = redactedMessage(queryRunner?.connection, { ...failure, parameters: Array.isArray(parameters) ? parameters : Object.values(parameters ?? {}) });
+      return inner.logQueryError(code ? `${message} [${code}]` : message, query, undefined, queryRunner);
+    },
+    logQuerySlow: (time, query, _parameters, queryRunner) => inner.logQuerySlow(time, query, undefined, queryRunner),
+    logSchemaBuild: (message, queryRunner) => inner.logSchemaBuild(message, queryRunner),
+    logMigration: (message, queryRunner) => inner.logMigration(message, queryRunner),
+    log: (level, message, queryRunner) => inner.log(level, message, queryRunner),
+  };
 }

@@ -17,7 +17,7 @@ import {
   UnknownRoleError,
 } from "../errors";
 import { listItemProblem, parseCommaList } from "../lists";
-import { isDuplicateKey, retryingConflicts } from "./database-errors";
+import { isDuplicateKey, retryingConflicts, uniqueField } from "./database-errors";
 import { unstorableFields } from "./storable";
 import { oneAtATimeOnSqlite } from "./sqlite-queue";
 import type { RoleMixinV1 } from "../role/v1";
@@ -86,8 +86,11 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
       return this.users(manager).save(user as U & ObjectLiteral);
     }).catch(async (error) => {
       if (!isDuplicateKey(error)) throw error;
-      // A concurrent createUser won the race for the same email or username: name which one.
-      const field = (await this.users().exists({ where: { email: user.email } as never })) ? "email" : "username";
+      // A unique index refused the row: a given uniquifier already taken, or a concurrent createUser that won
+      // the race for the same email or username (the index's name says which, except when it is unnamed).
+      const field =
+        uniqueField(this.dataSource, this.dataSource.getMetadata(this.User), error) ??
+        ((await this.users().exists({ where: { email: user.email } as never })) ? "email" : "username");
       throw new DuplicateValueError(this.User.name, field, "duplicate", `another user already has this ${field}`);
     }));
   }
