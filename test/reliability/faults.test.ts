@@ -22,8 +22,11 @@ import { fillV1, V1_USER_COLUMNS } from "../fixtures/v1-users";
 import { databaseOptions, describeEachDatabase } from "../support/database";
 import type { DatabaseKind } from "../support/servers";
 import { countFrom, recordFigures, seededRandom, seedFrom } from "./support/figures";
+import { buildMigrationChild } from "./support/child-build";
 import { migrate, trialDataSource, type MigrationOrder } from "./support/migration-child";
-import { cloneDatabase, createEmptyDatabase, dropDatabase, KeptColumns, rowChecksums, schemaFingerprint, waitForOrphans } from "./support/snapshots";
+import { cloneDatabase, columnChecksums, createEmptyDatabase, dropDatabase, only, schemaFingerprint, usersWithoutTokenUniquifier, waitForOrphans } from "./support/snapshots";
+
+type KeptColumns = Record<string, readonly string[]>;
 
 const USERS = countFrom("TSM_FAULT_USERS", 10_000);
 const TRIALS = countFrom("TSM_FAULT_TRIALS", 24);
@@ -59,9 +62,6 @@ type Outcome = "finished before the kill" | "killed: before" | "killed: after" |
 
 interface Reference {
   ms: number;
-  before: string;
-  after: string;
-  rows: Record<string, string>;
 }
 
 describeEachDatabase("faults", (db) => {
@@ -74,22 +74,18 @@ describeEachDatabase("faults", (db) => {
   const outcomes: Array<{ step: string; delayMs: number; outcome: Outcome; orphanMs: number }> = [];
   let random: () => number;
   let copies = 0;
+  /** Where the trials' time goes, in ms, for tuning the suite's speed. */
+  const phases: Record<string, number> = {};
 
   async function open(name: string): Promise<DataSource> {
     return new DataSource(databaseOptions(kind, name, [v1.User, v1.Role])).initialize();
   }
 
-  /**
-   * The schema fingerprint and the checksums of the `kept` columns; when the schema is `full.schema`, also of
-   * all the columns of that version (`full.columns`), so a "before" state is compared value for value.
-   */
-  async function describeState(name: string, kept: KeptColumns, full?: { schema: string; columns: KeptColumns }) {
+  /** The schema fingerprint, the checksum of every column, and the users without a token uniquifier. */
+  async function describeState(name: string) {
     const ds = await open(name);
     try {
-      const schema = await schemaFingerprint(ds, kind);
-      const { usersWithoutTokenUniquifier = "0", ...rows } = await rowChecksums(ds, kept);
-      const allRows = full && schema === full.schema ? await rowChecksums(ds, full.columns) : undefined;
-      return { schema, rows, allRows, usersWithoutTokenUniquifier };
+      return { schema: await schemaFingerprint(ds, kind), sums: await columnChecksums(ds), badTokens: await usersWithoutTokenUniquifier(ds) };
     } finally {
       await ds.destroy();
     }
@@ -107,7 +103,7 @@ describeEachDatabase("faults", (db) => {
    * soon as a trial's process is gone, so its start-up (ts-node, TypeORM) overlaps the checks.
    */
   function spawnChild() {
-    const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", join(__dirname, "support", "migration-child.ts")], {
+    const child = spawn(process.execPath, [childScript], {
       cwd: join(__dirname, "..", ".."),
       stdio: ["pipe", "pipe", "pipe"],
     });
@@ -117,6 +113,7 @@ describeEachDatabase("faults", (db) => {
     return { child, ready, state };
   }
   let spare: ReturnType<typeof spawnChild> | undefined;
+  let childScript: string;
 
   /** Runs `step` on `name` in a child process, killed `delayMs` after it starts (never when Infinity). */
   async function runChild(step: Step, name: string, delayMs: number): Promise<{ finished: boolean; ms: number }> {
@@ -140,6 +137,7 @@ describeEachDatabase("faults", (db) => {
 
   beforeAll(async () => {
     random = seededRandom(seedFrom("TSM_FAULT_SEED", `faults [${kind}]`));
+    childScript = buildMigrationChild();
     // Snapshot 0: an empty database; 1: V1 with the users; 2 and on: the previous one migrated up.
     for (let version = 0; version <= securityMigrations.length; version++) {
       const name = nameOf(`v${version}`);
@@ -178,6 +176,7 @@ describeEachDatabase("faults", (db) => {
       rowsLost: 0, // every trial checks every row's checksum; a lost row fails the trial
       measuredMs: Object.fromEntries([...references].map(([label, r]) => [label, Math.round(r.ms)])),
       longestOrphanWaitMs: Math.max(0, ...outcomes.map((o) => o.orphanMs)),
+      trialPhasesMs: phases,
     });
   });
 
@@ -187,23 +186,34 @@ describeEachDatabase("faults", (db) => {
   it.each(stepsOf.filter((step) => !unsafe.includes(step.label)))("$label: killed at random $trials times, always before, after, or completed by a rerun; no value lost", async (step) => {
     const kept = VERSION_COLUMNS[Math.min(step.from, step.to)];
     // The reference: the step uninterrupted, for its duration and its "after" state.
-    const before = await describeState(snapshots.get(step.from)!, kept);
-    const full = { schema: before.schema, columns: VERSION_COLUMNS[step.from] };
-    const beforeAllRows = (await describeState(snapshots.get(step.from)!, kept, full)).allRows;
+    const before = await describeState(snapshots.get(step.from)!);
+    const beforeKept = only(before.sums, kept);
+    const beforeAll = only(before.sums, VERSION_COLUMNS[step.from]);
     const reference = await copyOf(step.from);
     const { ms } = await runChild(step, reference, Infinity);
-    const after = await describeState(reference, kept);
+    const after = await describeState(reference);
     await dropDatabase(kind, reference);
-    references.set(step.label, { ms, before: before.schema, after: after.schema, rows: before.rows });
+    references.set(step.label, { ms });
     expect(after.schema).not.toBe(before.schema);
-    const rowsAfter = step.to === 0 ? {} : before.rows; // down to nothing drops the tables, by design
+    const rowsAfter = step.to === 0 ? {} : beforeKept; // down to nothing drops the tables, by design
+    expect(only(after.sums, kept)).toEqual(rowsAfter);
+    expect(after.badTokens ?? 0).toBe(0);
 
     for (let trial = 0; trial < step.trials; trial++) {
+      let lap = Date.now();
+      const phase = (label: string) => {
+        phases[label] = (phases[label] ?? 0) + Date.now() - lap;
+        lap = Date.now();
+      };
       const name = await copyOf(step.from);
+      phase("copy");
       const delayMs = random() * ms * 1.2;
       const { finished } = await runChild(step, name, delayMs);
+      phase("child");
       const orphanMs = await waitForOrphans(kind, name);
-      const state = await describeState(name, kept, full);
+      phase("orphans");
+      const state = await describeState(name);
+      phase("state");
       const where = `${step.label}, trial ${trial + 1}, killed ${delayMs.toFixed(1)} ms after start (of ${ms.toFixed(1)})`;
       let outcome: Outcome;
       if (finished) outcome = "finished before the kill";
@@ -212,26 +222,26 @@ describeEachDatabase("faults", (db) => {
       else outcome = "killed: in between, rerun completed";
       // Transactional DDL (PostgreSQL, SQLite) must never be seen half done.
       if (kind !== "mariadb") expect({ where, inBetween: outcome === "killed: in between, rerun completed" }).toEqual({ where, inBetween: false });
-      // Every pre-existing value identical: all of them when nothing changed; the kept columns of every table
-      // that is still there when MariaDB stopped in between; the kept columns when done.
-      const present = Object.fromEntries(Object.keys(state.rows).map((table) => [table, before.rows[table]]));
-      const expected = { before: before.rows, after: rowsAfter, between: present }[outcome === "killed: before" ? "before" : outcome.includes("between") ? "between" : "after"];
-      expect({ where, rows: state.rows }).toEqual({ where, rows: expected });
-      if (outcome === "killed: before") expect({ where, allRows: state.allRows }).toEqual({ where, allRows: beforeAllRows });
+      // Every pre-existing value identical: every column when nothing changed; the kept columns when done, and
+      // of every table still there when MariaDB stopped in between.
+      if (outcome === "killed: before") {
+        expect({ where, rows: only(state.sums, VERSION_COLUMNS[step.from]) }).toEqual({ where, rows: beforeAll });
+      } else {
+        const present = Object.fromEntries(Object.keys(state.sums).map((table) => [table, beforeKept[table]]));
+        expect({ where, rows: only(state.sums, kept) }).toEqual({ where, rows: outcome.includes("between") ? present : rowsAfter });
+      }
 
       // Running the migrations again completes and ends exactly where the uninterrupted run ended.
       const ds = trialDataSource({ kind, name, direction: step.direction, from: step.from, to: step.to });
       await ds.initialize();
       await migrate(ds, step);
       await ds.destroy();
-      const rerun = await describeState(name, kept);
-      expect({ where, schema: rerun.schema, rows: rerun.rows, usersWithoutTokenUniquifier: rerun.usersWithoutTokenUniquifier }).toEqual({
-        where,
-        schema: after.schema,
-        rows: rowsAfter,
-        usersWithoutTokenUniquifier: "0",
-      });
+      phase("rerun");
+      const rerun = await describeState(name);
+      phase("state");
+      expect({ where, schema: rerun.schema, rows: only(rerun.sums, kept), badTokens: rerun.badTokens }).toEqual({ where, schema: after.schema, rows: rowsAfter, badTokens: after.badTokens });
       await dropDatabase(kind, name);
+      phase("drop");
       outcomes.push({ step: step.label, delayMs, outcome, orphanMs });
     }
   });

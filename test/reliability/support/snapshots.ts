@@ -6,7 +6,7 @@
  */
 import { createHash } from "crypto";
 import { copyFileSync, rmSync, writeFileSync } from "fs";
-import type { DataSource, QueryRunner } from "typeorm";
+import type { DataSource } from "typeorm";
 import { withMysql, withPg } from "../../support/database";
 import type { DatabaseKind } from "../../support/servers";
 
@@ -97,19 +97,28 @@ export async function schemaFingerprint(ds: DataSource, kind: DatabaseKind): Pro
   return `${schema}\nmigrations: ${JSON.stringify(migrations)}`;
 }
 
-/** Columns whose values must survive a step, by table: those of the older schema version of the step. */
-export type KeptColumns = Record<string, readonly string[]>;
+/** Per table, per column: the number of rows and a sha256 of the column's values in key order. */
+export type ColumnChecksums = Record<string, Record<string, string>>;
+
+/** The tables whose rows the trials compare, with the key that orders them. */
+const DATA_TABLES: Record<string, string> = { user: "id", role: "id", roles_users: "user_id, role_id" };
 
 /**
- * A checksum (sha256 of every row, in key order) of each table's kept columns, plus the number of rows;
- * `{}` when the tables are gone. Also counts users without a usable token uniquifier where the column exists.
+ * A checksum of every column of every data table present (one query per table), so a state can be compared
+ * on exactly the columns that must be unchanged in it.
  */
-export async function rowChecksums(ds: DataSource, kept: KeptColumns): Promise<Record<string, string>> {
-  const sums: Record<string, string> = {};
+export async function columnChecksums(ds: DataSource): Promise<ColumnChecksums> {
+  const sums: ColumnChecksums = {};
   const runner = ds.createQueryRunner();
   try {
-    for (const [table, columns] of Object.entries(kept)) {
-      if (await runner.hasTable(table)) await checksumTable(ds, runner, table, columns, sums);
+    for (const [table, key] of Object.entries(DATA_TABLES)) {
+      if (!(await runner.hasTable(table))) continue;
+      const rows: Array<Record<string, unknown>> = await ds.query(`SELECT * FROM ${ds.driver.escape(table)} ORDER BY ${key}`);
+      const columns = rows.length > 0 ? Object.keys(rows[0]) : [];
+      sums[table] = Object.fromEntries(
+        columns.map((column) => [column, `${rows.length} rows, sha256 ${createHash("sha256").update(JSON.stringify(rows.map((row) => row[column]))).digest("hex")}`]),
+      );
+      sums[table]["(rows)"] = String(rows.length);
     }
   } finally {
     await runner.release();
@@ -117,13 +126,23 @@ export async function rowChecksums(ds: DataSource, kept: KeptColumns): Promise<R
   return sums;
 }
 
-async function checksumTable(ds: DataSource, runner: QueryRunner, table: string, columns: readonly string[], sums: Record<string, string>): Promise<void> {
-  const quoted = columns.map((c) => ds.driver.escape(c)).join(", ");
-  const key = table === "roles_users" ? "user_id, role_id" : "id";
-  const data: unknown[] = await ds.query(`SELECT ${quoted} FROM ${ds.driver.escape(table)} ORDER BY ${key}`);
-  sums[table] = `${data.length} rows, sha256 ${createHash("sha256").update(JSON.stringify(data)).digest("hex")}`;
-  if (table === "user" && (await runner.hasColumn(table, "fs_token_uniquifier"))) {
-    const [bad] = await ds.query(`SELECT COUNT(*) AS n FROM ${ds.driver.escape(table)} WHERE fs_token_uniquifier IS NULL OR fs_token_uniquifier = ''`);
-    sums.usersWithoutTokenUniquifier = String(bad.n);
+/** The checksums of `columns` only (by table), for the tables present in `sums`. */
+export function only(sums: ColumnChecksums, columns: Record<string, readonly string[]>): ColumnChecksums {
+  return Object.fromEntries(
+    Object.entries(sums)
+      .filter(([table]) => columns[table])
+      .map(([table, byColumn]) => [table, Object.fromEntries(["(rows)", ...columns[table]].map((column) => [column, byColumn[column] ?? "missing"]))]),
+  );
+}
+
+/** How many users have no usable token uniquifier (NULL or empty), or null when the column does not exist. */
+export async function usersWithoutTokenUniquifier(ds: DataSource): Promise<number | null> {
+  const runner = ds.createQueryRunner();
+  try {
+    if (!(await runner.hasColumn("user", "fs_token_uniquifier"))) return null;
+  } finally {
+    await runner.release();
   }
+  const [row] = await ds.query(`SELECT COUNT(*) AS n FROM ${ds.driver.escape("user")} WHERE fs_token_uniquifier IS NULL OR fs_token_uniquifier = ''`);
+  return Number(row.n);
 }
