@@ -3,6 +3,9 @@
 // The versioned base entities
 export { UserMixinV1 } from "./user/v1";
 export { UserMixinV2 } from "./user/v2";
+export { UserMixinV3 } from "./user/v3";
+export { WebAuthnMixinV1 } from "./webauthn/v1";
+export type { WebAuthnUsage } from "./webauthn/v1";
 export { RoleMixinV1 } from "./role/v1";
 
 // DataSource settings and value formats
@@ -20,6 +23,11 @@ export type { SecurityModelProblem, CheckOptions } from "./checks/check";
 export type { SecurityFeatures, FeatureName } from "./checks/features";
 export { securitySchemaStatus } from "./checks/status";
 export type { SecuritySchemaStatus } from "./checks/status";
+
+// Passwords: hashes a Flask-Security app verifies, and the other way round
+export { PasswordHasher } from "./password";
+export type { PasswordHasherOptions, PasswordVerification, PasswordSchemeName, HashingSchemeName, NormalizeForm } from "./password";
+export { PasswordConfigError, PasswordSchemeUnavailableError, PasswordHasherMissingError, InvalidPasswordError } from "./password";
 
 // Errors: all extend SecurityModelError (entity, field, rule)
 export {

@@ -4,13 +4,12 @@
  * included: a migration is not a user's update), and every user gets a distinct random token uniquifier.
  */
 import type { DataSource } from "typeorm";
-import { securityMigrations, securityMigrationsV1 } from "../migrations";
+import { securityMigrationsV1, securityMigrationsV2 } from "../migrations";
 import * as v1 from "./fixtures/app-v1";
 import * as v2 from "./fixtures/app-v2";
 import { describeEachDatabase } from "./support/database";
-import { fillV1, V1_USER_COLUMNS } from "./fixtures/v1-users";
-
-const USERS = 10_000;
+import { USERS, V1_USER_COLUMNS } from "./support/population";
+import { fillV1 } from "./fixtures/v1-users";
 
 describeEachDatabase("migrations lose nothing (10,000 users)", (db) => {
   let ds: DataSource;
@@ -42,7 +41,7 @@ describeEachDatabase("migrations lose nothing (10,000 users)", (db) => {
     expect(initial.users).toHaveLength(USERS);
     expect(initial.links.length).toBeGreaterThan(USERS);
     await ds.destroy();
-    ds = await db.dataSource([v2.User, v2.Role], { migrations: securityMigrations });
+    ds = await db.dataSource([v2.User, v2.Role], { migrations: securityMigrationsV2 });
   });
 
   it("up: every V1 value identical, every user a distinct random token uniquifier", async () => {
