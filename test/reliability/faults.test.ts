@@ -19,7 +19,7 @@ import { DataSource, type Logger } from "typeorm";
 import { securityMigrations } from "../../migrations";
 import * as v1 from "../fixtures/app-v1";
 import { fillV1 } from "../fixtures/v1-users";
-import { V1_USER_COLUMNS } from "../support/population";
+import { V1_USER_COLUMNS, V2_ADDED_COLUMNS } from "../support/population";
 import { databaseOptions, describeEachDatabase } from "../support/database";
 import type { DatabaseKind } from "../support/servers";
 import { countFrom, recordFigures, seededRandom, seedFrom } from "./support/figures";
@@ -37,7 +37,12 @@ const VERSION_COLUMNS: Record<number, KeptColumns> = {
   0: {},
   1: { user: V1_USER_COLUMNS, role: ["id", "name", "description", "permissions", "update_datetime"], roles_users: ["user_id", "role_id"] },
   2: {
-    user: [...V1_USER_COLUMNS, "us_totp_secrets", "us_phone_number", "fs_token_uniquifier"],
+    user: [...V1_USER_COLUMNS, ...V2_ADDED_COLUMNS],
+    role: ["id", "name", "description", "permissions", "update_datetime"],
+    roles_users: ["user_id", "role_id"],
+  },
+  3: {
+    user: [...V1_USER_COLUMNS, ...V2_ADDED_COLUMNS, "fs_webauthn_user_handle", "mf_recovery_codes"],
     role: ["id", "name", "description", "permissions", "update_datetime"],
     roles_users: ["user_id", "role_id"],
   },

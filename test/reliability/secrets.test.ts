@@ -1,5 +1,6 @@
 /**
- * Secrets, with random values on each database: the password hash, TOTP secrets and uniquifiers of users
+ * Secrets, with random values on each database at schema V3: the password hash, TOTP secrets, recovery codes,
+ * uniquifiers and WebAuthn user handle of users
  * never show in `JSON.stringify(user)`, the security payload, the errors the datastore throws (message, stack,
  * JSON, every property, hidden ones too), nor in what a `secretSafeLogger` passes on. Also shows why the
  * logger and `redactQueryError` exist: TypeORM itself hands both the logger and the app's catch the values.
@@ -11,7 +12,7 @@ import { inspect } from "util";
 import { DataSource, type Logger } from "typeorm";
 import { DatabaseOperationError, DuplicateValueError, InvalidFieldsError, redactQueryError, secretSafeLogger, SecurityDatastore } from "../../src";
 import { securityMigrations } from "../../migrations";
-import { Role, User } from "../fixtures/app-v2";
+import { Role, User, WebAuthn } from "../fixtures/app-v3";
 import { describeEachDatabase } from "../support/database";
 import { countFrom, recordFigures } from "./support/figures";
 
@@ -26,7 +27,15 @@ function secrets() {
     usTotpSecrets: `{"authenticator":"${random(24)}","sms":"${random(24)}"}`,
     fsUniquifier: randomBytes(32).toString("hex"),
     fsTokenUniquifier: randomBytes(32).toString("hex"),
+    fsWebauthnUserHandle: randomBytes(32).toString("hex"),
+    mfRecoveryCodes: Array.from({ length: 5 }, () => random(12)),
   };
+}
+
+/** The secret values of `secrets()` one by one, by name (each recovery code on its own). */
+function valuesOf(set: ReturnType<typeof secrets>): Record<string, string> {
+  const { mfRecoveryCodes, ...single } = set;
+  return { ...single, ...Object.fromEntries(mfRecoveryCodes.map((code, i) => [`recoveryCode${i + 1}`, code])) };
 }
 
 /** Everything an app could print of `value`: String, JSON, the stack, and every property, hidden ones too. */
@@ -65,10 +74,10 @@ describeEachDatabase("secrets", (db) => {
   beforeAll(async () => {
     // Created by the shipped migrations, so the app entity's own `display_name` column is missing: every insert
     // through the datastore then fails in the database, with the user's secrets among the statement's values.
-    const migrated = await db.dataSource([User, Role], { migrations: securityMigrations });
+    const migrated = await db.dataSource([User, Role, WebAuthn], { migrations: securityMigrations });
     await migrated.runMigrations();
     await migrated.query(`ALTER TABLE ${migrated.driver.escape("user")} ADD COLUMN display_name varchar(80) NULL`);
-    ds = await db.dataSource([User, Role], { logger: secretSafeLogger(capturing(safeLog)), poolSize: 5 });
+    ds = await db.dataSource([User, Role, WebAuthn], { logger: secretSafeLogger(capturing(safeLog)), poolSize: 5 });
     store = new SecurityDatastore(ds, User, Role);
     await store.createRole({ name: "member", permissions: ["read"] });
   });
@@ -85,9 +94,9 @@ describeEachDatabase("secrets", (db) => {
       const mine = secrets();
       const user = await store.createUser({ email: `secret${round}@example.com`, username: `secret${round}`, ...mine, roles: ["member"] });
       const loaded = (await store.findUserByEmail(`secret${round}@example.com`, { withRoles: true }))!;
-      expect(loaded.password).toBe(mine.password); // stored, only never shown
+      expect([loaded.password, loaded.mfRecoveryCodes]).toEqual([mine.password, mine.mfRecoveryCodes]); // stored, only never shown
       for (const [where, shown] of [["JSON of the created user", JSON.stringify(user)], ["JSON of the loaded user", JSON.stringify(loaded)], ["security payload", JSON.stringify(loaded.getSecurityPayload())]]) {
-        expectNoLeak(where, shown, mine);
+        expectNoLeak(where, shown, valuesOf(mine));
       }
 
       // A taken uniquifier: the database's unique index refuses the row (its message and detail quote it).
@@ -95,18 +104,18 @@ describeEachDatabase("secrets", (db) => {
       const taken = await store.createUser({ email: `taken${round}@example.com`, ...other, fsUniquifier: mine.fsUniquifier }).catch((e) => e);
       expect(taken).toBeInstanceOf(DuplicateValueError);
       expect(taken.field).toBe("fsUniquifier");
-      expectNoLeak("duplicate-key error", everythingShown(taken), { ...mine, ...other });
+      expectNoLeak("duplicate-key error", everythingShown(taken), { ...valuesOf(mine), ...valuesOf(other) });
 
       // An overlong secret, refused by validation.
       const overlong = await store.createUser({ email: `long${round}@example.com`, ...other, tfTotpSecret: `${other.tfTotpSecret}${random(300)}` }).catch((e) => e);
       expect(overlong).toBeInstanceOf(InvalidFieldsError);
-      expectNoLeak("validation error", everythingShown(overlong), other);
+      expectNoLeak("validation error", everythingShown(overlong), valuesOf(other));
     }
     expectNoLeak("safe logger", safeLog.join("\n"), {}); // logged something, checked per round below
   });
 
   it("a database failure with secrets among the statement's values: DatabaseOperationError without them, in the error and the safe log", async () => {
-    const broken = await db.dataSource([User, Role], { logger: secretSafeLogger(capturing(safeLog)) });
+    const broken = await db.dataSource([User, Role, WebAuthn], { logger: secretSafeLogger(capturing(safeLog)) });
     await broken.query(`ALTER TABLE ${broken.driver.escape("user")} DROP COLUMN display_name`);
     const brokenStore = new SecurityDatastore(broken, User, Role);
     for (let round = 0; round < ROUNDS; round++) {
@@ -117,26 +126,26 @@ describeEachDatabase("secrets", (db) => {
       expect(error.query).toMatch(/INSERT INTO/);
       expect(error).not.toHaveProperty("parameters");
       expect(error.message).toMatch(/display_name/); // still says what is wrong
-      expectNoLeak("database error", everythingShown(error), mine);
+      expectNoLeak("database error", everythingShown(error), valuesOf(mine));
       expect(safeLog.join("\n")).toMatch(/INSERT INTO/);
-      expectNoLeak("safe logger", safeLog.join("\n"), mine);
+      expectNoLeak("safe logger", safeLog.join("\n"), valuesOf(mine));
     }
     await broken.query(`ALTER TABLE ${broken.driver.escape("user")} ADD COLUMN display_name varchar(80) NULL`);
   });
 
   it("raw TypeORM hands the values to the logger and the app's catch; secretSafeLogger and redactQueryError take them out", async () => {
-    const raw = await db.dataSource([User, Role], { logger: capturing(rawLog) });
+    const raw = await db.dataSource([User, Role, WebAuthn], { logger: capturing(rawLog) });
     const users = raw.getRepository(User);
     const first = secrets();
     await users.save(users.create({ email: "raw1@example.com", ...first }));
     const second = secrets();
     const error = await users.save(users.create({ email: "raw2@example.com", ...second, fsUniquifier: first.fsUniquifier })).catch((e) => e);
     // What TypeORM gives the app and its logger: the new user's password hash, among others.
-    expect(leaked(everythingShown(error), second)).toContain("password");
-    expect(leaked(rawLog.join("\n"), second)).toContain("password");
+    expect(leaked(everythingShown(error), valuesOf(second))).toContain("password");
+    expect(leaked(rawLog.join("\n"), valuesOf(second))).toContain("password");
     const redacted = redactQueryError(raw, error, User);
     expect(redacted).toBeInstanceOf(DuplicateValueError);
     expect(redacted.field).toBe("fsUniquifier");
-    expectNoLeak("redactQueryError", everythingShown(redacted), { ...first, ...second });
+    expectNoLeak("redactQueryError", everythingShown(redacted), { ...valuesOf(first), ...valuesOf(second) });
   });
 });

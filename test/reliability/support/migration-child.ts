@@ -9,6 +9,7 @@ import { createInterface } from "readline";
 import { DataSource } from "typeorm";
 import { securityMigrations } from "../../../migrations";
 import * as v1 from "../../fixtures/app-v1";
+import * as v3 from "../../fixtures/app-v3";
 import { databaseOptions } from "../../support/database";
 import type { DatabaseKind } from "../../support/servers";
 
@@ -39,10 +40,16 @@ export async function migrate(ds: DataSource, order: Pick<MigrationOrder, "direc
   if (recorded.some((row) => row.name === new step().name)) await ds.undoLastMigration({ transaction: "all" });
 }
 
-/** The DataSource of a trial: the app's V1-named entities (the migrations only take the table names from them). */
+/**
+ * The app's entities by the newest version a step touches: the migrations take the table names from them, and
+ * the V3 upgrade also wants a UserMixinV3 entity (with its WebAuthn entity) registered.
+ */
+const APP_ENTITIES: Record<number, Function[]> = { 1: [v1.User, v1.Role], 2: [v1.User, v1.Role], 3: [v3.User, v3.Role, v3.WebAuthn] };
+
+/** The DataSource of a trial: the app's entities and the shipped migrations up to the step's newer version. */
 export function trialDataSource(order: Pick<MigrationOrder, "kind" | "name" | "direction" | "from" | "to">): DataSource {
   const known = Math.max(order.from, order.to);
-  return new DataSource(databaseOptions(order.kind, order.name, [v1.User, v1.Role], { migrations: securityMigrations.slice(0, known) }));
+  return new DataSource(databaseOptions(order.kind, order.name, APP_ENTITIES[known], { migrations: securityMigrations.slice(0, known) }));
 }
 
 async function main(): Promise<void> {
