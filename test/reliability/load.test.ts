@@ -4,13 +4,14 @@
  * exactly its number of recorded sign-ins, no two users share a uniquifier, every stored uniquifier is one
  * the run generated for that user, every role link exists exactly when the reported adds and removes say so,
  * and every permission added to a role is on it. No operation may fail: the datastore retries the deadlocks
- * and serialization failures the databases report (counted here from TypeORM's query-error log).
+ * and serialization failures the databases report (counted here from TypeORM's query-error log); a crafted
+ * deadlock shows the retry at work.
  *
  * TSM_LOAD_OPS (default 1,200 per database), TSM_LOAD_USERS (200), TSM_LOAD_SEED.
  */
-import type { DataSource, Logger } from "typeorm";
+import { In, type DataSource, type Logger } from "typeorm";
 import { SecurityDatastore } from "../../src";
-import { isRetryable } from "../../src/datastore/database-errors";
+import { isRetryable, retryingConflicts } from "../../src/datastore/database-errors";
 import { Role, User } from "../fixtures/app-v2";
 import { describeEachDatabase } from "../support/database";
 import { countFrom, recordFigures, seededRandom, seedFrom } from "./support/figures";
@@ -147,5 +148,34 @@ describeEachDatabase("load", (db) => {
       wrongLinks: wrongLinks.length,
       lostPermissions: lostPermissions.length,
     });
+  });
+
+  // SQLite has one connection per DataSource, so two transactions never wait for each other there.
+  (db.kind === "sqlite" ? it.skip : it)("a real deadlock the database reports is retried, and both operations complete", async () => {
+    const [a, b] = [await store.createRole({ name: "lock-a" }), await store.createRole({ name: "lock-b" })];
+    const p = (n: number) => (db.kind === "postgres" ? `$${n}` : "?");
+    let attempts = 0;
+    let arrived = 0;
+    let release!: () => void;
+    const bothHoldTheirFirstRow = new Promise<void>((resolve) => (release = resolve));
+    /** Locks `first`, waits (on its first try) until the other holds its own first row, then locks `second`. */
+    const crossing = (first: number, second: number) => {
+      let tries = 0;
+      return retryingConflicts(ds, ds.getMetadata(Role), () =>
+        ds.transaction(async (manager) => {
+          attempts++;
+          await manager.query(`UPDATE role SET description = 'first' WHERE id = ${p(1)}`, [first]);
+          if (++tries === 1 && ++arrived === 2) release();
+          if (tries === 1) await bothHoldTheirFirstRow;
+          await manager.query(`UPDATE role SET description = 'second' WHERE id = ${p(1)}`, [second]);
+        }),
+      );
+    };
+    const before = conflicts;
+    await Promise.all([crossing(a.id, b.id), crossing(b.id, a.id)]);
+    expect(conflicts - before).toBe(1); // the database chose one victim...
+    expect(attempts).toBe(3); // ...which ran again and completed
+    const stored = await ds.getRepository(Role).findBy({ name: In(["lock-a", "lock-b"]) });
+    expect(stored.map((r) => r.description).sort()).toEqual(["first", "second"]); // the victim's retry wrote last
   });
 });
