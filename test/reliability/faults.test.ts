@@ -73,6 +73,7 @@ describeEachDatabase("faults", (db) => {
   const references = new Map<string, Reference>();
   const outcomes: Array<{ step: string; delayMs: number; outcome: Outcome; orphanMs: number }> = [];
   let random: () => number;
+  let seed: number;
   let copies = 0;
   /** Where the trials' time goes, in ms, for tuning the suite's speed. */
   const phases: Record<string, number> = {};
@@ -136,7 +137,8 @@ describeEachDatabase("faults", (db) => {
   }
 
   beforeAll(async () => {
-    random = seededRandom(seedFrom("TSM_FAULT_SEED", `faults [${kind}]`));
+    seed = seedFrom("TSM_FAULT_SEED", `faults [${kind}]`);
+    random = seededRandom(seed);
     childScript = buildMigrationChild();
     // Snapshot 0: an empty database; 1: V1 with the users; 2 and on: the previous one migrated up.
     for (let version = 0; version <= securityMigrations.length; version++) {
@@ -165,6 +167,7 @@ describeEachDatabase("faults", (db) => {
     if (sqliteDir) rmSync(sqliteDir, { recursive: true, force: true });
     const count = (outcome: Outcome) => outcomes.filter((o) => o.outcome === outcome).length;
     recordFigures("faults", kind, {
+      seed,
       users: USERS,
       trials: outcomes.length,
       steps: STEPS.map((s) => s.label),
@@ -173,7 +176,7 @@ describeEachDatabase("faults", (db) => {
       killedBefore: count("killed: before"),
       killedAfter: count("killed: after"),
       killedInBetweenRerunCompleted: count("killed: in between, rerun completed"),
-      rowsLost: 0, // every trial checks every row's checksum; a lost row fails the trial
+      rowsLost: 0, // not counted: every trial compares every row's checksums, and a lost row fails the suite
       measuredMs: Object.fromEntries([...references].map(([label, r]) => [label, Math.round(r.ms)])),
       longestOrphanWaitMs: Math.max(0, ...outcomes.map((o) => o.orphanMs)),
       trialPhasesMs: phases,

@@ -54,7 +54,8 @@ describeEachDatabase("load", (db) => {
   });
 
   it(`${OPS} concurrent sign-ins, role changes and rotations on ${USERS} users lose nothing`, async () => {
-    const random = seededRandom(seedFrom("TSM_LOAD_SEED", `load [${db.kind}]`));
+    const seed = seedFrom("TSM_LOAD_SEED", `load [${db.kind}]`);
+    const random = seededRandom(seed);
     const roles: Role[] = [];
     for (let r = 0; r < ROLES; r++) roles.push(await store.createRole({ name: `role-${r}`, permissions: [`base-${r}`] }));
     const users = await Promise.all(Array.from({ length: USERS }, (_, i) => store.createUser({ email: `load${i}@example.com`, password: HASH, roles: [roles[i % ROLES]] })));
@@ -134,6 +135,7 @@ describeEachDatabase("load", (db) => {
     expect(lostPermissions).toEqual([]);
 
     recordFigures("load", db.kind, {
+      seed,
       operations: OPS + USERS + ROLES,
       concurrentOperations: OPS,
       mix: counts,
