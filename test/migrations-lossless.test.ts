@@ -8,7 +8,8 @@ import { securityMigrationsV1, securityMigrationsV2 } from "../migrations";
 import * as v1 from "./fixtures/app-v1";
 import * as v2 from "./fixtures/app-v2";
 import { describeEachDatabase } from "./support/database";
-import { USERS, V1_USER_COLUMNS, v1User } from "./support/population";
+import { USERS, V1_USER_COLUMNS } from "./support/population";
+import { fillV1 } from "./fixtures/v1-users";
 
 describeEachDatabase("migrations lose nothing (10,000 users)", (db) => {
   let ds: DataSource;
@@ -35,19 +36,7 @@ describeEachDatabase("migrations lose nothing (10,000 users)", (db) => {
   beforeAll(async () => {
     ds = await db.dataSource([v1.User, v1.Role], { migrations: securityMigrationsV1 });
     await ds.runMigrations();
-    const roles = await ds.getRepository(v1.Role).save(
-      ["admin", "editor", "viewer", "billing", "support"].map((name, i) => ds.getRepository(v1.Role).create({ name, description: `The ${name}s`, permissions: [`${name}-read`, `${name}-write`].slice(0, 1 + (i % 2)), updateDatetime: new Date(Date.UTC(2021, i, 1)) })),
-    );
-    for (let start = 0; start < USERS; start += 500) {
-      const batch = Array.from({ length: 500 }, (_, k) => v1User(start + k));
-      await ds.createQueryBuilder().insert().into(v1.User).values(batch).execute();
-    }
-    const ids: Array<{ id: number }> = await ds.query(`SELECT id FROM ${userTable()} ORDER BY id`);
-    const links = ids.flatMap(({ id }) => roles.filter((_, r) => (id + r) % 3 === 0 || r === id % 5).map((role) => [id, role.id]));
-    for (let start = 0; start < links.length; start += 1000) {
-      const chunk = links.slice(start, start + 1000);
-      await ds.query(`INSERT INTO roles_users (user_id, role_id) VALUES ${chunk.map(([u, r]) => `(${u}, ${r})`).join(", ")}`);
-    }
+    await fillV1(ds, USERS);
     initial = await dump();
     expect(initial.users).toHaveLength(USERS);
     expect(initial.links.length).toBeGreaterThan(USERS);

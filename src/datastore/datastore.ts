@@ -2,6 +2,9 @@
  * SecurityDatastore: the operations every app needs on its users and roles, the way Flask-Security's
  * SQLAlchemyUserDatastore does them, each with its trap handled: case-insensitive lookups, no duplicate role
  * links, atomic login counters, typed errors before anything is written.
+ *
+ * Every public operation runs through `retryingConflicts`: a deadlock or serialization failure is retried, and
+ * any other database error leaves as a DatabaseOperationError without the statement's values (secrets).
  */
 import { validate } from "class-validator";
 import { In } from "typeorm";
@@ -14,6 +17,9 @@ import {
   UnknownRoleError,
 } from "../errors";
 import { listItemProblem, parseCommaList } from "../lists";
+import { isDuplicateKey, retryingConflicts, uniqueField } from "./database-errors";
+import { unstorableFields } from "./storable";
+import { oneAtATimeOnSqlite } from "./sqlite-queue";
 import type { RoleMixinV1 } from "../role/v1";
 import type { UserBase } from "../user/base";
 import { dialectOf, quotedTable } from "../schema/operations";
@@ -67,47 +73,53 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
   async createUser(fields: NewUser<U, R>): Promise<U> {
     const { roles: wanted = [], ...columns } = fields;
     const user = this.users().create(columns as unknown as U);
-    await this.validateEntity(user, this.User.name);
-    return this.dataSource.transaction(async (manager) => {
+    await this.validateEntity(user, this.User);
+    const username = "username" in user ? (user as { username?: string | null }).username : null;
+    // The conditions first: on MariaDB/MySQL the first one asks information_schema on a second pooled
+    // connection, which concurrent transactions holding the whole pool would wait for forever.
+    const sameEmail = await this.sameInAnyCase("email");
+    const sameUsername = username ? await this.sameInAnyCase("username") : "";
+    return this.onUsers(() => this.dataSource.transaction(async (manager) => {
       user.roles = await this.resolveRoles(wanted, manager);
-      await this.refuseTaken(manager, "email", user.email);
-      if ("username" in user && (user as { username?: string | null }).username) {
-        await this.refuseTaken(manager, "username", (user as unknown as { username: string }).username);
-      }
+      await this.refuseTaken(manager, "email", sameEmail, user.email);
+      if (username) await this.refuseTaken(manager, "username", sameUsername, username);
       return this.users(manager).save(user as U & ObjectLiteral);
     }).catch(async (error) => {
       if (!isDuplicateKey(error)) throw error;
-      // A concurrent createUser won the race for the same email or username: name which one.
-      const field = (await this.users().exists({ where: { email: user.email } as never })) ? "email" : "username";
+      // A unique index refused the row: a given uniquifier already taken, or a concurrent createUser that won
+      // the race for the same email or username (the index's name says which, except when it is unnamed).
+      const field =
+        uniqueField(this.dataSource, this.dataSource.getMetadata(this.User), error) ??
+        ((await this.users().exists({ where: { email: user.email } as never })) ? "email" : "username");
       throw new DuplicateValueError(this.User.name, field, "duplicate", `another user already has this ${field}`);
-    });
+    }));
   }
 
   /** The user with this email in any letter case (Flask-Security's identity lookup), or null. */
-  async findUserByEmail(email: string, options: FindOptions = {}): Promise<U | null> {
-    return this.userQuery(options).where(await this.sameInAnyCase("email"), { value: email }).getOne();
+  findUserByEmail(email: string, options: FindOptions = {}): Promise<U | null> {
+    return this.onUsers(async () => this.userQuery(options).where(await this.sameInAnyCase("email"), { value: email }).getOne());
   }
 
   /** The user with this username in any letter case, or null. */
   async findUserByUsername(username: string, options: FindOptions = {}): Promise<U | null> {
     this.requireColumn("username", "the username lookup");
-    return this.userQuery(options).where(await this.sameInAnyCase("username"), { value: username }).getOne();
+    return this.onUsers(async () => this.userQuery(options).where(await this.sameInAnyCase("username"), { value: username }).getOne());
   }
 
   /** The user a session belongs to (its `fs_uniquifier`), or null. Inactive users are returned too. */
   findUserByUniquifier(fsUniquifier: string, options: FindOptions = {}): Promise<U | null> {
-    return this.userQuery(options).where(`user.fsUniquifier = :fsUniquifier`, { fsUniquifier }).getOne();
+    return this.onUsers(() => this.userQuery(options).where(`user.fsUniquifier = :fsUniquifier`, { fsUniquifier }).getOne());
   }
 
   /** The user an auth token belongs to (its `fs_token_uniquifier`, V2+), or null. */
   findUserByTokenUniquifier(fsTokenUniquifier: string, options: FindOptions = {}): Promise<U | null> {
     this.requireColumn("fsTokenUniquifier", "the token-uniquifier lookup (UserMixinV2 or later)");
-    return this.userQuery(options).where(`user.fsTokenUniquifier = :fsTokenUniquifier`, { fsTokenUniquifier }).getOne();
+    return this.onUsers(() => this.userQuery(options).where(`user.fsTokenUniquifier = :fsTokenUniquifier`, { fsTokenUniquifier }).getOne());
   }
 
   /** Deletes the user; its role links go with it (ON DELETE CASCADE). True when a user was deleted. */
   async deleteUser(user: U): Promise<boolean> {
-    const result = await this.users().delete(user.id);
+    const result = await this.onUsers(() => this.users().delete(user.id));
     return (result.affected ?? 0) > 0;
   }
 
@@ -123,8 +135,10 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
 
   /** Flips `active` in the database (atomically) and returns the new value. */
   async toggleActive(user: U): Promise<boolean> {
-    await this.users().createQueryBuilder().update().set({ active: () => "NOT active" } as never).where("id = :id", { id: user.id }).updateEntity(false).execute();
-    const { active } = await this.users().findOneOrFail({ where: { id: user.id } as never, select: { id: true, active: true } as never });
+    const { active } = await this.onUsers(async () => {
+      await this.users().createQueryBuilder().update().set({ active: () => "NOT active" } as never).where("id = :id", { id: user.id }).updateEntity(false).execute();
+      return this.users().findOneOrFail({ where: { id: user.id } as never, select: { id: true, active: true } as never });
+    });
     user.active = active;
     return active;
   }
@@ -151,7 +165,7 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
   async recordLogin(user: U, ip: string | null, at: Date = new Date()): Promise<void> {
     const column = this.dataSource.getMetadata(this.User).findColumnWithPropertyName("currentLoginAt")!;
     const when = this.dataSource.driver.preparePersistentValue(at, column);
-    await this.dataSource.query(this.recordLoginSql(), [when, ip, user.id]);
+    await this.onUsers(() => this.dataSource.query(this.recordLoginSql(), [when, ip, user.id]));
     Object.assign(user, {
       lastLoginAt: user.currentLoginAt ?? null,
       currentLoginAt: at,
@@ -185,20 +199,20 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
 
   /** The role with this exact name, or null. */
   findRole(name: string): Promise<R | null> {
-    return this.roles().findOne({ where: { name } as never });
+    return this.onRoles(() => this.roles().findOne({ where: { name } as never }));
   }
 
   /** Creates a role; permissions as a list or a comma string. Validates first; refuses a taken name. */
   async createRole(fields: NewRole<R>): Promise<R> {
     const { permissions, ...columns } = fields;
     const role = this.roles().create({ ...columns, permissions: toPermissionList(permissions, this.Role.name) } as never) as unknown as R;
-    await this.validateEntity(role, this.Role.name);
-    return this.dataSource.transaction(async (manager) => {
+    await this.validateEntity(role, this.Role);
+    return this.onRoles(() => this.dataSource.transaction(async (manager) => {
       if (await this.roles(manager).exists({ where: { name: role.name } as never })) {
         throw new DuplicateValueError(this.Role.name, "name", "duplicate", `another role is already named ${JSON.stringify(role.name)}`);
       }
       return this.roles(manager).save(role as R & ObjectLiteral);
-    });
+    }));
   }
 
   /** The role with this name, created (with `fields`) when there is none. */
@@ -211,7 +225,7 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
    * duplicated, even by concurrent calls. UnknownRoleError for a name no role has.
    */
   async addRoleToUser(user: U, role: string | R): Promise<boolean> {
-    const [target] = await this.resolveRoles([role]);
+    const [target] = await this.onRoles(() => this.resolveRoles([role]));
     const links = this.linkTable();
     const params = [user.id, target.id, user.id, target.id];
     const dialect = dialectOf(this.dataSource);
@@ -219,19 +233,21 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
     const sql = this.positional(
       `INSERT INTO ${links} (user_id, role_id) SELECT ?, ?${from} WHERE NOT EXISTS (SELECT 1 FROM ${links} WHERE user_id = ? AND role_id = ?)`,
     );
-    try {
-      const result = await this.run(sql, params);
-      return result > 0;
-    } catch (error) {
-      if (isDuplicateKey(error)) return false; // a concurrent call linked it first
-      throw error;
-    }
+    return this.onUsers(async () => {
+      try {
+        return (await this.run(sql, params)) > 0;
+      } catch (error) {
+        if (isDuplicateKey(error)) return false; // a concurrent call linked it first
+        throw error;
+      }
+    });
   }
 
   /** Takes the role (by name or entity) from the user. False when the user did not have it. */
   async removeRoleFromUser(user: U, role: string | R): Promise<boolean> {
-    const [target] = await this.resolveRoles([role]);
-    return (await this.run(this.positional(`DELETE FROM ${this.linkTable()} WHERE user_id = ? AND role_id = ?`), [user.id, target.id])) > 0;
+    const [target] = await this.onRoles(() => this.resolveRoles([role]));
+    const sql = this.positional(`DELETE FROM ${this.linkTable()} WHERE user_id = ? AND role_id = ?`);
+    return this.onUsers(async () => (await this.run(sql, [user.id, target.id])) > 0);
   }
 
   /** Adds permissions (list or comma string) to the role, keeping its order. False when it had them all. */
@@ -283,24 +299,32 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
     }
   }
 
-  private async validateEntity(entity: object, name: string): Promise<void> {
-    const errors = await validate(entity, { forbidUnknownValues: false });
-    if (errors.length === 0) return;
-    throw new InvalidFieldsError(
-      name,
-      errors.map((e) => ({
-        field: e.property,
-        rule: Object.keys(e.constraints ?? { invalid: "" })[0],
-        message: Object.values(e.constraints ?? { invalid: `${e.property} is invalid` }).join(", "),
-      })),
-    );
+  /** The operation on the users, retried on deadlocks; database errors leave without values (database-errors.ts). */
+  private onUsers<T>(operation: () => Promise<T>): Promise<T> {
+    return oneAtATimeOnSqlite(this.dataSource, () => retryingConflicts(this.dataSource, this.dataSource.getMetadata(this.User), operation));
   }
 
-  private async refuseTaken(manager: EntityManager, property: "email" | "username", value: string): Promise<void> {
-    const taken = await this.users(manager)
-      .createQueryBuilder("user")
-      .where(await this.sameInAnyCase(property), { value })
-      .getExists();
+  /** The operation on the roles, retried on deadlocks; database errors leave without values. */
+  private onRoles<T>(operation: () => Promise<T>): Promise<T> {
+    return oneAtATimeOnSqlite(this.dataSource, () => retryingConflicts(this.dataSource, this.dataSource.getMetadata(this.Role), operation));
+  }
+
+  /** class-validator's rules, then what every database needs to store each string unchanged (storable.ts). */
+  private async validateEntity(entity: object, target: Class<unknown>): Promise<void> {
+    const errors = await validate(entity, { forbidUnknownValues: false });
+    const problems = errors.map((e) => ({
+      field: e.property,
+      rule: Object.keys(e.constraints ?? { invalid: "" })[0],
+      message: Object.values(e.constraints ?? { invalid: `${e.property} is invalid` }).join(", "),
+    }));
+    for (const problem of unstorableFields(this.dataSource.getMetadata(target), entity)) {
+      if (!problems.some((p) => p.field === problem.field)) problems.push(problem);
+    }
+    if (problems.length > 0) throw new InvalidFieldsError(target.name, problems);
+  }
+
+  private async refuseTaken(manager: EntityManager, property: "email" | "username", sameInAnyCase: string, value: string): Promise<void> {
+    const taken = await this.users(manager).createQueryBuilder("user").where(sameInAnyCase, { value }).getExists();
     if (taken) {
       throw new DuplicateValueError(this.User.name, property, "duplicate", `another user already has this ${property} (compared in any letter case)`);
     }
@@ -317,7 +341,9 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
   }
 
   private async setActive(user: U, active: boolean): Promise<boolean> {
-    const result = await this.users().createQueryBuilder().update().set({ active } as never).where("id = :id AND active <> :active", { id: user.id, active }).updateEntity(false).execute();
+    const result = await this.onUsers(() =>
+      this.users().createQueryBuilder().update().set({ active } as never).where("id = :id AND active <> :active", { id: user.id, active }).updateEntity(false).execute(),
+    );
     user.active = active;
     return (result.affected ?? 0) > 0;
   }
@@ -325,14 +351,14 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
   private async saveIdentity(user: U): Promise<void> {
     const identity: Record<string, unknown> = { fsUniquifier: user.fsUniquifier };
     if ("fsTokenUniquifier" in user) identity.fsTokenUniquifier = (user as { fsTokenUniquifier: string }).fsTokenUniquifier;
-    await this.users().update(user.id, identity as never);
+    await this.onUsers(() => this.users().update(user.id, identity as never));
   }
 
   private async changePermissions(role: R | string, permissions: string[] | string, change: (held: string[], given: string[]) => string[]): Promise<boolean> {
     const given = toPermissionList(permissions, this.Role.name) ?? [];
     const name = typeof role === "string" ? role : role.name;
     const lock = dialectOf(this.dataSource) === "sqlite" ? {} : { lock: { mode: "pessimistic_write" as const } };
-    return this.dataSource.transaction(async (manager) => {
+    return this.onRoles(() => this.dataSource.transaction(async (manager) => {
       // Read-modify-write under a row lock, so concurrent changes to one role lose nothing.
       const stored = await this.roles(manager).findOne({ where: { name } as never, ...lock });
       if (!stored) throw new UnknownRoleError(this.Role.name, "name", "unknown-role", `no role is named ${JSON.stringify(name)}`);
@@ -342,7 +368,7 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
       await this.roles(manager).update(stored.id, { permissions: next } as never);
       if (typeof role !== "string") role.permissions = next;
       return true;
-    });
+    }));
   }
 
   /** The join table of the User entity's `roles`, quoted (with its schema), as the mixins declare it. */
@@ -380,11 +406,4 @@ function toPermissionList(permissions: string[] | string | undefined, entity: st
     if (problem) throw new InvalidListItemError(entity, "permissions", problem.rule, `item ${index + 1} ${problem.reason}`);
   });
   return list;
-}
-
-function isDuplicateKey(error: unknown): boolean {
-  const e = error as { code?: string; errno?: number; driverError?: { code?: string; errno?: number } };
-  const code = e.driverError?.code ?? e.code;
-  const errno = e.driverError?.errno ?? e.errno;
-  return code === "23505" || errno === 1062 || code === "ER_DUP_ENTRY" || (typeof code === "string" && code.startsWith("SQLITE_CONSTRAINT"));
 }

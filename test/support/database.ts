@@ -21,6 +21,24 @@ function withDatabase(url: string, database: string): string {
   return parsed.toString();
 }
 
+/**
+ * DataSource options for the database `name` on `kind`'s server (for SQLite: the file `name`), with the
+ * package's naive-UTC settings applied.
+ */
+export function databaseOptions(kind: DatabaseKind, name: string, entities: EntityList, extra: ExtraOptions = {}): DataSourceOptions {
+  const common = { entities, ...extra };
+  switch (kind) {
+    case "sqlite": {
+      const { poolSize: _single, ...sqlite } = common; // one connection: SQLite has no pool
+      return { type: "better-sqlite3", database: name, ...sqlite };
+    }
+    case "postgres":
+      return withNaiveUtc({ type: "postgres", url: withDatabase(PG_URL, name), ...common });
+    case "mariadb":
+      return withNaiveUtc({ type: "mariadb", url: withDatabase(MYSQL_URL, name), ...common });
+  }
+}
+
 export class TestDatabase {
   private readonly opened: DataSource[] = [];
   private sqliteDir?: string;
@@ -40,17 +58,7 @@ export class TestDatabase {
 
   /** DataSource options for this database, with the package's naive-UTC settings applied. */
   options(entities: EntityList, extra: ExtraOptions = {}): DataSourceOptions {
-    const common = { entities, ...extra };
-    switch (this.kind) {
-      case "sqlite": {
-        const { poolSize: _single, ...sqlite } = common; // one connection: SQLite has no pool
-        return { type: "better-sqlite3", database: join(this.sqliteDir!, "test.db"), ...sqlite };
-      }
-      case "postgres":
-        return withNaiveUtc({ type: "postgres", url: withDatabase(PG_URL, this.name), ...common });
-      case "mariadb":
-        return withNaiveUtc({ type: "mariadb", url: withDatabase(MYSQL_URL, this.name), ...common });
-    }
+    return databaseOptions(this.kind, this.kind === "sqlite" ? join(this.sqliteDir!, "test.db") : this.name, entities, extra);
   }
 
   /** Opens (and later closes) a DataSource on this database. */
@@ -73,7 +81,7 @@ export class TestDatabase {
   }
 }
 
-async function withPg<T>(fn: (client: Client) => Promise<T>): Promise<T> {
+export async function withPg<T>(fn: (client: Client) => Promise<T>): Promise<T> {
   const client = new Client({ connectionString: PG_URL });
   await client.connect();
   try {
@@ -83,7 +91,7 @@ async function withPg<T>(fn: (client: Client) => Promise<T>): Promise<T> {
   }
 }
 
-async function withMysql<T>(fn: (c: Awaited<ReturnType<typeof createConnection>>) => Promise<T>): Promise<T> {
+export async function withMysql<T>(fn: (c: Awaited<ReturnType<typeof createConnection>>) => Promise<T>): Promise<T> {
   const connection = await createConnection({ uri: MYSQL_URL });
   try {
     return await fn(connection);
