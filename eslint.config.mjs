@@ -6,7 +6,7 @@ import globals from "globals";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "docs/api/", "coverage/", "**/node_modules/", "examples/nestjs/dist/"] },
+  { ignores: ["dist/", "docs/api/", "coverage/", "**/node_modules/", "examples/nestjs/dist/", ".reliability/", ".jest-results/"] },
   eslint.configs.recommended,
   tseslint.configs.recommendedTypeChecked,
   {
