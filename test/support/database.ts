@@ -44,7 +44,7 @@ export class TestDatabase {
     switch (this.kind) {
       case "sqlite": {
         const { poolSize: _single, ...sqlite } = common; // one connection: SQLite has no pool
-        return { type: "better-sqlite3", database: join(this.sqliteDir!, "test.db"), ...sqlite };
+        return withNaiveUtc({ type: "better-sqlite3", database: join(this.sqliteDir!, "test.db"), ...sqlite });
       }
       case "postgres":
         return withNaiveUtc({ type: "postgres", url: withDatabase(PG_URL, this.name), ...common });
