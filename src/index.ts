@@ -21,6 +21,10 @@ export type { SecurityFeatures, FeatureName } from "./checks/features";
 export { securitySchemaStatus } from "./checks/status";
 export type { SecuritySchemaStatus } from "./checks/status";
 
+// Adopting a database Flask-Security made
+export { adoptFlaskSecurityDatabase, planFlaskSecurityAdoption, AdoptionBlockedError, FLASK_SECURITY_TOKEN_UNIQUIFIER_LINE } from "./adopt/adopt";
+export type { AdoptionPlan } from "./adopt/adopt";
+
 // Errors: all extend SecurityModelError (entity, field, rule)
 export {
   SecurityModelError,

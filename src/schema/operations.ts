@@ -104,7 +104,7 @@ export async function explainDuplicates(queryRunner: QueryRunner, metadata: Enti
 }
 
 /** The database's cryptographic random source as a 64-hex-character SQL expression. */
-async function randomTokenSql(queryRunner: QueryRunner, dialect: Dialect): Promise<string> {
+export async function randomTokenSql(queryRunner: QueryRunner, dialect: Dialect): Promise<string> {
   if (dialect === "sqlite") return "lower(hex(randomblob(32)))";
   if (dialect === "mysql") {
     const supported = await queryRunner.query(`SELECT LENGTH(RANDOM_BYTES(1)) AS n`).then(() => true, () => false);

@@ -1,0 +1,43 @@
+/**
+ * Side-by-side views of the same rows: what our entities read and what Flask-Security read, in one shape, so a
+ * test compares them with one `toEqual` and a failure shows the column that differs.
+ */
+import type { DataSource } from "typeorm";
+import type { RoleMixinV1 } from "../../../src";
+import { flaskInstant } from "./flask-driver";
+import type { FlaskRole, FlaskUser } from "./flask-driver";
+
+/** Columns Flask-Security's report leaves out (secrets); the rest are compared. */
+const NOT_REPORTED = new Set(["password", "tf_totp_secret", "us_totp_secrets", "mf_recovery_codes"]);
+
+type Loaded = { id: number; roles: RoleMixinV1[]; hasRole(role: string): boolean; hasPermission(permission: string): boolean };
+
+/** Our user by column name, datetimes as ISO instants, with our answers to Flask-Security's questions. */
+export function ourUserView(ds: DataSource, user: Loaded, flask: FlaskUser): Record<string, unknown> {
+  const view: Record<string, unknown> = {};
+  for (const column of ds.getMetadata(user.constructor).columns) {
+    if (NOT_REPORTED.has(column.databaseName) || !(column.databaseName in flask)) continue;
+    const value = column.getEntityValue(user);
+    view[column.databaseName] = value instanceof Date ? value.toISOString() : value;
+  }
+  view.roles = user.roles.map((r) => r.name).sort();
+  view.has_role = Object.fromEntries(Object.keys(flask.has_role).map((name) => [name, user.hasRole(name)]));
+  view.has_permission = Object.fromEntries(Object.keys(flask.has_permission).map((name) => [name, user.hasPermission(name)]));
+  return view;
+}
+
+/** Flask-Security's user in the same shape as `ourUserView` (only the keys that view has). */
+export function flaskUserView(flask: FlaskUser, ours: Record<string, unknown>): Record<string, unknown> {
+  const view: Record<string, unknown> = {};
+  for (const key of Object.keys(ours)) {
+    const value = flask[key];
+    view[key] = typeof ours[key] === "string" && /^\d{4}-\d\d-\d\dT/.test(ours[key] as string) ? flaskInstant(value) : value;
+  }
+  return view;
+}
+
+/** A role in one shape for both sides. */
+export function roleView(role: RoleMixinV1 | FlaskRole): Record<string, unknown> {
+  const updated = "updateDatetime" in role ? role.updateDatetime.toISOString() : flaskInstant(role.update_datetime);
+  return { id: role.id, name: role.name, description: role.description, permissions: role.permissions ?? [], update_datetime: updated };
+}
