@@ -98,17 +98,18 @@ async function unevenPermissionLists(c: Context, role: string): Promise<Array<{ 
     .filter((r) => r.normal !== r.permissions);
 }
 
-/** Tables outside the adopted ones whose foreign keys point at them: a rebuild would leave those dangling. */
+/** Foreign keys of other tables (in this database only) that point at the adopted ones: a rebuild would break them. */
 async function referencingTables(c: Context, adopted: string[]): Promise<string[]> {
-  const found: string[] = [];
-  const base = (name: string) => name.split(".").pop()!.replace(/["`]/g, "");
-  for (const table of await c.runner.getTables()) {
-    if (adopted.includes(base(table.name))) continue;
-    for (const fk of table.foreignKeys) {
-      if (adopted.includes(base(fk.referencedTableName))) found.push(`${base(table.name)}.${fk.columnNames.join(",")} → ${base(fk.referencedTableName)}`);
-    }
-  }
-  return found;
+  const sql = {
+    sqlite: `SELECT m.name AS source, f."table" AS target FROM sqlite_master m, pragma_foreign_key_list(m.name) f WHERE m.type = 'table'`,
+    postgres: `SELECT c.relname AS source, p.relname AS target FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_class p ON p.oid = k.confrelid
+                WHERE k.contype = 'f' AND p.relnamespace = to_regnamespace(current_schema())::oid`,
+    mysql: `SELECT TABLE_NAME AS source, REFERENCED_TABLE_NAME AS target FROM information_schema.KEY_COLUMN_USAGE
+             WHERE TABLE_SCHEMA = DATABASE() AND REFERENCED_TABLE_SCHEMA = DATABASE()`,
+  }[c.dialect];
+  const rows: Array<{ source: string; target: string }> = await c.runner.query(sql);
+  const found = rows.filter((r) => adopted.includes(r.target) && !adopted.includes(r.source)).map((r) => `${r.source} → ${r.target}`);
+  return [...new Set(found)];
 }
 
 function context(ds: DataSource, runner: QueryRunner): Context {
@@ -293,7 +294,7 @@ async function moveAside(c: Context): Promise<void> {
   }
   if (c.dialect === "sqlite") await runner.query(`PRAGMA legacy_alter_table = ON`); // keep references as written
   for (const [name, backup] of pairs) {
-    if (c.dialect === "postgres") {
+    if (c.dialect === "postgres" && name !== c.names.links) {
       // The new table's SERIAL wants the sequence name the old one holds.
       const [{ seq }] = await runner.query(`SELECT pg_get_serial_sequence($1, 'id') AS seq`, [q(name)]);
       if (seq) await runner.query(`ALTER SEQUENCE ${seq} RENAME TO ${q(BACKUP_PREFIX + String(seq).split(".").pop()!.replace(/"/g, ""))}`);

@@ -8,36 +8,13 @@
  *   datetime as the same instant to the microsecond we meant, and creates a user we then read.
  * One Flask-Security process per scenario.
  */
-import type { DataSource } from "typeorm";
 import { SecurityDatastore } from "../../src";
-import { describeEachDatabase, TestDatabase } from "../support/database";
+import { describeEachDatabase } from "../support/database";
 import { describeWithFlaskSecurity } from "./support/flask-security";
 import { flaskMicroseconds, runFlask } from "./support/flask-driver";
-import type { FlaskUser, FlaskView } from "./support/flask-driver";
-import { flaskUserView, ourUserView, roleView } from "./support/compare";
+import type { FlaskUser } from "./support/flask-driver";
+import { emptyDatabase, expectSameAsFlask } from "./support/compare";
 import { VERSIONS } from "./support/entities";
-import type { InteropVersion } from "./support/entities";
-
-/** Drops every table, so each scenario starts from an empty database. */
-async function emptyDatabase(db: TestDatabase): Promise<void> {
-  const ds = await db.dataSource([], { dropSchema: true });
-  await ds.destroy();
-}
-
-type AnyUser = InstanceType<InteropVersion["User"]>;
-
-/** Reads everything with our entities and checks it against what Flask-Security read. */
-async function expectSameAsFlask(ds: DataSource, v: InteropVersion, flask: FlaskView): Promise<AnyUser[]> {
-  const users = (await ds.getRepository(v.User).find({ relations: { roles: true }, order: { id: "ASC" } })) as AnyUser[];
-  expect(users.map((u) => u.id)).toEqual(flask.users.map((u) => u.id));
-  for (const fsUser of flask.users) {
-    const ours = ourUserView(ds, users.find((u) => u.id === fsUser.id)!, fsUser);
-    expect(ours).toEqual(flaskUserView(fsUser, ours));
-  }
-  const roles = await ds.getRepository(v.Role).find({ order: { id: "ASC" } });
-  expect(roles.map(roleView)).toEqual(flask.roles.map(roleView));
-  return users;
-}
 
 describeWithFlaskSecurity("one database shared with Flask-Security 5.1.2", () => {
   describeEachDatabase("both ways", (db) => {

@@ -4,8 +4,10 @@
  */
 import type { DataSource } from "typeorm";
 import type { RoleMixinV1 } from "../../../src";
+import type { TestDatabase } from "../../support/database";
 import { flaskInstant } from "./flask-driver";
-import type { FlaskRole, FlaskUser } from "./flask-driver";
+import type { FlaskRole, FlaskUser, FlaskView } from "./flask-driver";
+import type { InteropVersion } from "./entities";
 
 /** Columns Flask-Security's report leaves out (secrets); the rest are compared. */
 const NOT_REPORTED = new Set(["password", "tf_totp_secret", "us_totp_secrets", "mf_recovery_codes"]);
@@ -40,4 +42,25 @@ export function flaskUserView(flask: FlaskUser, ours: Record<string, unknown>): 
 export function roleView(role: RoleMixinV1 | FlaskRole): Record<string, unknown> {
   const updated = "updateDatetime" in role ? role.updateDatetime.toISOString() : flaskInstant(role.update_datetime);
   return { id: role.id, name: role.name, description: role.description, permissions: role.permissions ?? [], update_datetime: updated };
+}
+
+/** Drops every table, so each scenario starts from an empty database. */
+export async function emptyDatabase(db: TestDatabase): Promise<void> {
+  const ds = await db.dataSource([], { dropSchema: true });
+  await ds.destroy();
+}
+
+type AnyUser = InstanceType<InteropVersion["User"]>;
+
+/** Reads everything with our entities and checks it against what Flask-Security read. */
+export async function expectSameAsFlask(ds: DataSource, v: InteropVersion, flask: FlaskView): Promise<AnyUser[]> {
+  const users = (await ds.getRepository(v.User).find({ relations: { roles: true }, order: { id: "ASC" } })) as AnyUser[];
+  expect(users.map((u) => u.id)).toEqual(flask.users.map((u) => u.id));
+  for (const fsUser of flask.users) {
+    const ours = ourUserView(ds, users.find((u) => u.id === fsUser.id)!, fsUser);
+    expect(ours).toEqual(flaskUserView(fsUser, ours));
+  }
+  const roles = await ds.getRepository(v.Role).find({ order: { id: "ASC" } });
+  expect(roles.map(roleView)).toEqual(flask.roles.map(roleView));
+  return users;
 }
