@@ -8,7 +8,7 @@ import "reflect-metadata";
 import { DataSource, DataSourceOptions } from "typeorm";
 import { withNaiveUtc } from "./src";
 import { securityMigrations } from "./migrations";
-import { Role, User } from "./examples/demo/entities";
+import { Role, User, WebAuthn } from "./examples/demo/entities";
 import { AddUserName1800000000000 } from "./examples/demo/migrations/1800000000000-AddUserName";
 
 type Extra = Pick<DataSourceOptions, "entities" | "migrations">;
@@ -31,5 +31,5 @@ export function optionsFor(url: string | undefined, extra: Extra): DataSourceOpt
 }
 
 export default new DataSource(
-  optionsFor(process.env.DATABASE_URL, { entities: [User, Role], migrations: [...securityMigrations, AddUserName1800000000000] }),
+  optionsFor(process.env.DATABASE_URL, { entities: [User, Role, WebAuthn], migrations: [...securityMigrations, AddUserName1800000000000] }),
 );

@@ -5,11 +5,19 @@
  */
 import { SecurityV1CreateTables1795737600000 } from "./1795737600000-SecurityV1CreateTables";
 import { SecurityV2TokenUniquifierUniqueUsername1795737660000 } from "./1795737660000-SecurityV2TokenUniquifierUniqueUsername";
+import { SecurityV3WebAuthnRecoveryCodes1795737720000 } from "./1795737720000-SecurityV3WebAuthnRecoveryCodes";
 
-export { SecurityV1CreateTables1795737600000, SecurityV2TokenUniquifierUniqueUsername1795737660000 };
+export { SecurityV1CreateTables1795737600000, SecurityV2TokenUniquifierUniqueUsername1795737660000, SecurityV3WebAuthnRecoveryCodes1795737720000 };
 
-/** Every shipped migration, oldest first. */
-export const securityMigrations = [SecurityV1CreateTables1795737600000, SecurityV2TokenUniquifierUniqueUsername1795737660000];
+/** Every shipped migration, oldest first: up to the latest schema version (3). */
+export const securityMigrations = [
+  SecurityV1CreateTables1795737600000,
+  SecurityV2TokenUniquifierUniqueUsername1795737660000,
+  SecurityV3WebAuthnRecoveryCodes1795737720000,
+];
+
+/** The migrations up to and including schema version 2, for an app that stays on UserMixinV2. */
+export const securityMigrationsV2 = [SecurityV1CreateTables1795737600000, SecurityV2TokenUniquifierUniqueUsername1795737660000];
 
 /** The migrations up to and including schema version 1, for an app that stays on UserMixinV1. */
 export const securityMigrationsV1 = [SecurityV1CreateTables1795737600000];

@@ -3,6 +3,9 @@
 // The versioned base entities
 export { UserMixinV1 } from "./user/v1";
 export { UserMixinV2 } from "./user/v2";
+export { UserMixinV3 } from "./user/v3";
+export { WebAuthnMixinV1 } from "./webauthn/v1";
+export type { WebAuthnUsage } from "./webauthn/v1";
 export { RoleMixinV1 } from "./role/v1";
 
 // DataSource settings and value formats

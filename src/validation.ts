@@ -24,3 +24,21 @@ export function IsCommaList(options?: ValidationOptions): PropertyDecorator {
     options,
   );
 }
+
+/**
+ * The property is a Buffer (or Uint8Array) of 1 to `maxBytes` bytes: how WebAuthn credential ids and public
+ * keys are stored. The message gives the rule, never the bytes.
+ */
+export function IsBinary(maxBytes: number, options?: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: "isBinary",
+      constraints: [maxBytes],
+      validator: {
+        validate: (value: unknown) => value instanceof Uint8Array && value.length >= 1 && value.length <= maxBytes,
+        defaultMessage: buildMessage((prefix) => `${prefix}$property must be a Buffer of 1 to ${maxBytes} bytes`, options),
+      },
+    },
+    options,
+  );
+}

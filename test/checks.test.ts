@@ -9,7 +9,10 @@ import { assertSecurityModels, checkSecurityDatabase, checkSecurityModels, Secur
 import type { SecurityFeatures, SecurityModelProblem } from "../src";
 import { enabledFeatures, FEATURE_REQUIREMENTS } from "../src/checks/features";
 import type { ColumnRequirement, FeatureName } from "../src/checks/features";
+import { securityMigrations } from "../migrations";
 import * as v2 from "./fixtures/app-v2";
+import * as v3 from "./fixtures/app-v3";
+import { appAddDisplayName } from "./fixtures/app-migrations";
 import { handWritten, ROLE_COLUMNS, USER_COLUMNS, wrongTypeFor } from "./fixtures/hand-written";
 import { describeEachDatabase } from "./support/database";
 
@@ -73,12 +76,22 @@ describeEachDatabase("feature checks", (db) => {
     await ds.destroy();
   });
 
-  it("the mixins pass what V2 carries, and are told what V3 will add", async () => {
+  it("the mixins pass what V2 carries, and are told that V3 adds the rest", async () => {
     const ds = new DataSource(db.options([v2.User, v2.Role]));
     const { webauthn, recoveryCodes, ...v2Features } = ALL;
     expect(await checkSecurityModels(ds, v2Features)).toEqual([]);
     const problems = await checkSecurityModels(ds, { webauthn, recoveryCodes });
     expect(problems.map((p) => `${p.entity}.${p.field}:${p.problem}`)).toEqual(["User.fs_webauthn_user_handle:missing", "User.mf_recovery_codes:missing", "WebAuthn.(entity):missing-entity"]);
+    expect(problems[0].message).toMatch(/extend UserMixinV3 or later, or /);
+  });
+
+  it("the V3 mixins carry every feature, and so does a database built by the shipped migrations", async () => {
+    const ds = await db.dataSource([v3.User, v3.Role, v3.WebAuthn], { migrations: [...securityMigrations, appAddDisplayName("user")], dropSchema: true });
+    await ds.runMigrations({ transaction: "all" });
+    expect(await checkSecurityModels(ds, ALL)).toEqual([]);
+    expect(await checkSecurityDatabase(ds, ALL)).toEqual([]);
+    await ds.dropDatabase();
+    await ds.destroy();
   });
 
   it.each(variants)("entity: $name", async (variant) => {
@@ -126,7 +139,7 @@ describeEachDatabase("feature checks", (db) => {
     const ds = await db.dataSource([v2.Role]);
     const problems = [...(await checkSecurityModels(ds, { confirmable: true })), ...(await checkSecurityDatabase(ds, { confirmable: true }))];
     expect(problems.map((p) => p.message)).toEqual([
-      "User (entity): no User entity was found; register an entity extending UserMixinV2 (or one with the columns Flask-Security's Models page lists)",
+      "User (entity): no User entity was found; register an entity extending UserMixinV3 (or one with the columns Flask-Security's Models page lists)",
       "User (table user): no User table was found; run the shipped migrations",
       "Role (table role): no Role table was found; run the shipped migrations",
     ]);

@@ -4,39 +4,11 @@
  * included: a migration is not a user's update), and every user gets a distinct random token uniquifier.
  */
 import type { DataSource } from "typeorm";
-import { securityMigrations, securityMigrationsV1 } from "../migrations";
+import { securityMigrationsV1, securityMigrationsV2 } from "../migrations";
 import * as v1 from "./fixtures/app-v1";
 import * as v2 from "./fixtures/app-v2";
 import { describeEachDatabase } from "./support/database";
-
-const USERS = 10_000;
-const V1_USER_COLUMNS = [
-  "id", "email", "username", "password", "active", "fs_uniquifier", "confirmed_at", "last_login_at", "current_login_at",
-  "last_login_ip", "current_login_ip", "login_count", "tf_primary_method", "tf_totp_secret", "tf_phone_number",
-  "create_datetime", "update_datetime",
-];
-
-function v1User(i: number): Partial<v1.User> {
-  const at = (offsetDays: number) => new Date(Date.UTC(2020, 0, 1) + (i * 3_600_000 + offsetDays * 86_400_000) + (i % 1000));
-  return {
-    email: `user${i}@example.com`,
-    username: i % 5 === 0 ? null : `name${i}`,
-    password: `$2b$12$${String(i).padStart(53, "x")}`,
-    active: i % 7 !== 0,
-    fsUniquifier: `${i.toString(16).padStart(8, "0")}${"ab".repeat(12)}`,
-    confirmedAt: i % 3 === 0 ? null : at(1),
-    lastLoginAt: at(2),
-    currentLoginAt: at(3),
-    lastLoginIp: `10.0.${i % 256}.${(i >> 8) % 256}`,
-    currentLoginIp: `2001:db8::${i.toString(16)}`,
-    loginCount: i,
-    tfPrimaryMethod: ["email", "authenticator", "sms"][i % 3],
-    tfTotpSecret: `{"enckey":{"c":14,"k":"K${i}","s":"S${i}","t":"1","v":1},"type":"totp","v":1}`,
-    tfPhoneNumber: `+1650${String(i).padStart(7, "0")}`,
-    createDatetime: at(0),
-    updateDatetime: at(4),
-  };
-}
+import { USERS, V1_USER_COLUMNS, v1User } from "./support/population";
 
 describeEachDatabase("migrations lose nothing (10,000 users)", (db) => {
   let ds: DataSource;
@@ -80,7 +52,7 @@ describeEachDatabase("migrations lose nothing (10,000 users)", (db) => {
     expect(initial.users).toHaveLength(USERS);
     expect(initial.links.length).toBeGreaterThan(USERS);
     await ds.destroy();
-    ds = await db.dataSource([v2.User, v2.Role], { migrations: securityMigrations });
+    ds = await db.dataSource([v2.User, v2.Role], { migrations: securityMigrationsV2 });
   });
 
   it("up: every V1 value identical, every user a distinct random token uniquifier", async () => {

@@ -7,11 +7,13 @@ import { execFile } from "child_process";
 import { readFileSync } from "fs";
 import { join } from "path";
 import { promisify } from "util";
+import { TableColumn } from "typeorm";
 import type { DataSource } from "typeorm";
 import { securitySchemaStatus } from "../src";
-import { securityMigrations, securityMigrationsV1 } from "../migrations";
+import { securityMigrations, securityMigrationsV1, securityMigrationsV2 } from "../migrations";
 import * as v1 from "./fixtures/app-v1";
 import * as v2 from "./fixtures/app-v2";
+import * as v3 from "./fixtures/app-v3";
 import { appAddDisplayName } from "./fixtures/app-migrations";
 import { describeEachDatabase, TestDatabase } from "./support/database";
 
@@ -35,7 +37,7 @@ describeEachDatabase("schema status", (db) => {
   };
 
   it("an empty database", async () => {
-    const status = await statusOf([v2.User, v2.Role], securityMigrations, async () => undefined);
+    const status = await statusOf([v2.User, v2.Role], securityMigrationsV2, async () => undefined);
     expect(status).toMatchObject({ family: "empty", version: null, label: "empty (no user table)", ok: false, pendingMigrations: ["SecurityV1CreateTables1795737600000", "SecurityV2TokenUniquifierUniqueUsername1795737660000"] });
     expect(status.drift.length).toBeGreaterThan(0);
   });
@@ -46,23 +48,58 @@ describeEachDatabase("schema status", (db) => {
   });
 
   it("ours at V1, for an app that moved to V2: V2 pending, drift", async () => {
-    const status = await statusOf([v2.User, v2.Role], [...securityMigrations, appAddDisplayName("user")], (ds) => ds.runMigrations({ transaction: "all" }).then(() => ds.undoLastMigration()).then(() => ds.undoLastMigration()));
+    const status = await statusOf([v2.User, v2.Role], [...securityMigrationsV2, appAddDisplayName("user")], (ds) => ds.runMigrations({ transaction: "all" }).then(() => ds.undoLastMigration()).then(() => ds.undoLastMigration()));
     expect(status).toMatchObject({ family: "ours", version: 1, pendingMigrations: ["SecurityV2TokenUniquifierUniqueUsername1795737660000"], ok: false });
     expect(status.drift.length).toBeGreaterThan(0);
   });
 
   it("ours at V2: OK", async () => {
-    const status = await statusOf([v2.User, v2.Role], [...securityMigrations, appAddDisplayName("user")], (ds) => ds.runMigrations({ transaction: "all" }));
+    const status = await statusOf([v2.User, v2.Role], [...securityMigrationsV2, appAddDisplayName("user")], (ds) => ds.runMigrations({ transaction: "all" }));
     expect(status).toMatchObject({ family: "ours", version: 2, label: "typeorm-security-models V2", pendingMigrations: [], drift: [], ok: true });
   });
 
+  it("ours at V3: OK", async () => {
+    const status = await statusOf([v3.User, v3.Role, v3.WebAuthn], [...securityMigrations, appAddDisplayName("user")], (ds) => ds.runMigrations({ transaction: "all" }));
+    expect(status).toMatchObject({ family: "ours", version: 3, label: "typeorm-security-models V3", pendingMigrations: [], drift: [], ok: true });
+  });
+
+  it("V3 whose case-insensitive email index was replaced (a TypeORM table rebuild on SQLite): NOT OK, with the SQL that restores it", async () => {
+    const q = (ds: DataSource, name: string) => ds.driver.escape(name);
+    const status = await statusOf([v3.User, v3.Role, v3.WebAuthn], [...securityMigrations, appAddDisplayName("user")], async (ds) => {
+      await ds.runMigrations({ transaction: "all" });
+      const runner = ds.createQueryRunner();
+      if (db.kind === "sqlite") {
+        // What TypeORM's SQLite addColumn does to every index: rebuilt from its column names.
+        await runner.addColumn("user", new TableColumn({ name: "nickname", type: "varchar", length: "20", isNullable: true }));
+        await runner.dropColumn("user", "nickname");
+      } else {
+        await ds.query(`DROP INDEX ${q(ds, "IDX_security_email_ci")}${db.kind === "mariadb" ? ` ON ${q(ds, "user")}` : ""}`).catch(() => undefined);
+      }
+      await runner.release();
+    });
+    if (db.kind === "mariadb") {
+      expect(status).toMatchObject({ version: 3, drift: [], ok: true }); // the email index's _ci collation does it there
+      return;
+    }
+    const create = db.kind === "sqlite" ? `CREATE UNIQUE INDEX "IDX_security_email_ci" ON "user" ("email" COLLATE NOCASE)` : `CREATE UNIQUE INDEX "IDX_security_email_ci" ON "user" (lower("email"))`;
+    expect(status).toMatchObject({ version: 3, ok: false, drift: db.kind === "sqlite" ? [`DROP INDEX "IDX_security_email_ci"`, create] : [create] });
+
+    const ds = await db.dataSource([v3.User, v3.Role, v3.WebAuthn], { migrations: [...securityMigrations, appAddDisplayName("user")] });
+    for (const statement of status.drift) await ds.query(statement);
+    expect(await securitySchemaStatus(ds)).toMatchObject({ drift: [], ok: true });
+    const users = ds.getRepository(v3.User);
+    await users.save(users.create({ email: "Ada@Example.com", password: "hash" }));
+    await expect(users.insert({ email: "ada@example.com", password: "hash", active: true, fsUniquifier: "u".repeat(64), fsTokenUniquifier: "t".repeat(64) })).rejects.toThrow(/unique|duplicate/i);
+    await ds.destroy();
+  });
+
   it.each([1, 2, 3])("Flask-Security fsqla v%i made by its own DDL", async (version) => {
-    const status = await statusOf([v2.User, v2.Role], securityMigrations, (ds) => createFlaskSecuritySchema(ds, db, version));
+    const status = await statusOf([v2.User, v2.Role], securityMigrationsV2, (ds) => createFlaskSecuritySchema(ds, db, version));
     expect(status).toMatchObject({ family: "flask-security", version, label: `Flask-Security fsqla v${version}`, ok: false });
   });
 
   it("a user table that is neither", async () => {
-    const status = await statusOf([v2.User, v2.Role], securityMigrations, (ds) => ds.query(`CREATE TABLE ${ds.driver.escape("user")} (id integer primary key, name varchar(20))`));
+    const status = await statusOf([v2.User, v2.Role], securityMigrationsV2, (ds) => ds.query(`CREATE TABLE ${ds.driver.escape("user")} (id integer primary key, name varchar(20))`));
     expect(status).toMatchObject({ family: "unknown", version: null, ok: false });
     expect(status.label).toBe("unknown (table user is neither a Flask-Security nor a typeorm-security-models schema)");
   });
@@ -88,7 +125,7 @@ describeEachDatabase("schema status", (db) => {
       expect(before.stdout).toMatch(/^Schema: +empty \(no user table\)\nMigrations: 0 applied, 2 pending \(SecurityV1CreateTables1795737600000, SecurityV2TokenUniquifierUniqueUsername1795737660000\)\nDrift: +\d+ change\(s\)/);
       expect(before.stdout).toMatch(/Status: +NOT OK\n$/);
 
-      const ds = await db.dataSource([v2.User, v2.Role], { migrations: [...securityMigrations, appAddDisplayName("user")] });
+      const ds = await db.dataSource([v2.User, v2.Role], { migrations: [...securityMigrationsV2, appAddDisplayName("user")] });
       await ds.runMigrations();
       await ds.destroy();
 

@@ -1,17 +1,18 @@
 /**
  * The demo (`npm run demo`): an app's life with the package. It creates the V1 schema with the shipped
- * migrations, signs up users with roles through the datastore, upgrades to V2 (the shipped migration and the
- * app's own, which adds a `name` column), shows that every user and link survived, uses the datastore
- * (lookups, sign-ins, role changes, refused input), and prints what the users look like: their JSON (no
- * secrets), their security payload and role checks. Runs on the SQLite file `demo.sqlite`, which
+ * migrations, signs up users with roles through the datastore, upgrades to V3 (the shipped V2 and V3
+ * migrations and the app's own, which adds a `name` column), shows that every user and link survived, uses the
+ * datastore (lookups, sign-ins, role changes, refused input), registers a passkey and recovery codes (V3), and
+ * prints what the users look like: their JSON (no secrets), their security payload and role checks. Runs on the SQLite file `demo.sqlite`, which
  * it rebuilds each time.
  */
 import "reflect-metadata";
+import { randomBytes } from "crypto";
 import { DataSource } from "typeorm";
 import { SecurityDatastore, SecurityModelError } from "../../src";
 import { securityMigrationsV1 } from "../../migrations";
 import dataSource, { optionsFor } from "../../ormconfig";
-import { Role, User } from "./entities";
+import { Role, User, WebAuthn } from "./entities";
 import { RoleAtV1, UserAtV1 } from "./entities-v1";
 
 const DEMO_HASH = "$2b$12$demo-hash-not-a-password"; // a real app stores its password hasher's output
@@ -44,20 +45,20 @@ async function main(): Promise<void> {
   console.log(`At V1: ${await users.count()} users, ${linksAtV1.length} role links (${linksAtV1.join(", ")})`);
   await atV1.destroy();
 
-  // 2. The app upgrades to V2: the shipped V1-to-V2 migration, then the app's own.
+  // 2. The app upgrades to V3: the shipped V1-to-V2 and V2-to-V3 migrations, then the app's own.
   await dataSource.initialize();
   const ran = await dataSource.runMigrations({ transaction: "all" });
   console.log(`Upgraded with: ${ran.map((m) => m.name).join(", ")}`);
-  const linksAtV2 = await rolesByUser(dataSource);
-  const v2users = dataSource.getRepository(User);
-  const same = JSON.stringify(linksAtV1) === JSON.stringify(linksAtV2);
-  console.log(`At V2: ${await v2users.count()} users, ${linksAtV2.length} role links, ${same ? "identical to V1" : "DIFFERENT from V1"}`);
+  const linksAtV3 = await rolesByUser(dataSource);
+  const usersNow = dataSource.getRepository(User);
+  const same = JSON.stringify(linksAtV1) === JSON.stringify(linksAtV3);
+  console.log(`At V3: ${await usersNow.count()} users, ${linksAtV3.length} role links, ${same ? "identical to V1" : "DIFFERENT from V1"}`);
 
-  // 3. The datastore at V2: lookups in any letter case, sign-ins, role changes, refused input.
+  // 3. The datastore at V3: lookups in any letter case, sign-ins, role changes, refused input.
   const store = new SecurityDatastore(dataSource, User, Role);
   const ada = (await store.findUserByEmail("ADA@example.com"))!;
   ada.name = "Ada";
-  await v2users.save(ada);
+  await usersNow.save(ada);
   await store.recordLogin(ada, "192.0.2.10");
   await store.recordLogin(ada, "192.0.2.11");
   const grace = (await store.findUserByUsername("Grace"))!;
@@ -67,10 +68,20 @@ async function main(): Promise<void> {
     console.log(`createUser(${JSON.stringify(bad.email)}) refused: ${refused.name}: ${(refused as Error).message}`);
   }
 
-  // 4. What the users look like now.
-  for (const user of await v2users.find({ relations: { roles: true }, order: { id: "ASC" } })) {
+  // 4. Version 3: a passkey (the bytes a WebAuthn library would hand over), recovery codes, a user without a password.
+  const credentialId = randomBytes(32);
+  ada.mfRecoveryCodes = ["7kq2-m9xd-4hpw", "c3vt-8bnr-q6za", "p5ye-2jfs-w7gu"];
+  ada.webauthn = [dataSource.getRepository(WebAuthn).create({ credentialId, publicKey: randomBytes(77), transports: ["internal", "hybrid"], backupState: true, deviceType: "multi_device", name: "Ada's laptop", usage: "first" })];
+  await usersNow.save(ada);
+  const signingIn = await dataSource.getRepository(WebAuthn).findOneOrFail({ where: { credentialId }, relations: { user: true } });
+  console.log(`\nPasskey "${signingIn.name}" (${signingIn.transports.join("+")}, sign count ${signingIn.signCount}) belongs to ${signingIn.user.email}; Ada has ${ada.mfRecoveryCodes.length} recovery codes`);
+  const passkeyOnly = await store.createUser({ email: "margaret@example.com", password: null, roles: ["editor"] });
+  console.log(`createUser without a password (V3): ${passkeyOnly.email}, password ${passkeyOnly.password}`);
+
+  // 5. What the users look like now.
+  for (const user of await usersNow.find({ relations: { roles: true }, order: { id: "ASC" } })) {
     console.log(`\n${user.calcUsername()} (id ${user.id})`);
-    console.log("  JSON (no password hash, no uniquifiers):", JSON.stringify(user));
+    console.log("  JSON (no password hash, uniquifiers, WebAuthn handle or recovery codes):", JSON.stringify(user));
     console.log("  security payload:", JSON.stringify(user.getSecurityPayload()));
     console.log(
       `  hasRole("admin"): ${user.hasRole("admin")}   hasPermission("post-write"): ${user.hasPermission("post-write")}   hasPermission("user-admin"): ${user.hasPermission("user-admin")}`,

@@ -8,6 +8,7 @@ import type { Table } from "typeorm";
 import { SecurityModelError } from "../errors";
 import { RoleMixinV1 } from "../role/v1";
 import { UserBase } from "../user/base";
+import { WebAuthnMixinV1 } from "../webauthn/v1";
 import { ColumnRequirement, enabledFeatures, FEATURE_REQUIREMENTS, FeatureName, SecurityFeatures, typeIsKind } from "./features";
 
 /** One thing a model or table lacks for a feature. */
@@ -54,14 +55,22 @@ interface ModelFacts {
   columns: Map<string, ColumnFacts> | null; // null: not found
 }
 
+/** The app's WebAuthn entity: one extending WebAuthnMixinV1, else one on table web_authn or with a credential_id. */
+function webauthnEntity(metadatas: EntityMetadata[]): EntityMetadata | undefined {
+  return (
+    metadatas.find((m) => typeof m.target === "function" && m.target.prototype instanceof WebAuthnMixinV1) ??
+    metadatas.find((m) => m.tableName === "web_authn" || m.findColumnWithDatabaseName("credential_id"))
+  );
+}
+
 /** Every problem of the app's User and Role entities for `features` (no database access). */
 export async function checkSecurityModels(dataSource: DataSource, features: SecurityFeatures = {}, options: CheckOptions = {}): Promise<SecurityModelProblem[]> {
   const metadatas = await entityMetadatas(dataSource);
   const { user, role } = findModels(dataSource, metadatas, options);
   const facts = { User: entityFacts(dataSource, user, "User", "user"), Role: entityFacts(dataSource, role, "Role", "role") };
   const problems = evaluate("entity", facts, features);
-  if (features.webauthn && !metadatas.some((m) => m.tableName === "web_authn" || m.findColumnWithDatabaseName("credential_id"))) {
-    problems.push(problem("entity", "WebAuthn", "web_authn", "(entity)", "webauthn", "missing-entity", "missing; webauthn needs a WebAuthn entity (table web_authn with credential_id, public_key, sign_count, …, user_id). No released mixin carries it yet (WebAuthnMixinV1 will): declare it as Flask-Security's fsqla v3 does"));
+  if (features.webauthn && !webauthnEntity(metadatas)) {
+    problems.push(problem("entity", "WebAuthn", "web_authn", "(entity)", "webauthn", "missing-entity", "missing; webauthn needs a WebAuthn entity: register `@Entity() class WebAuthn extends WebAuthnMixinV1 {}` beside a User that extends UserMixinV3"));
   }
   return problems;
 }
@@ -79,8 +88,9 @@ export async function checkSecurityDatabase(dataSource: DataSource, features: Se
       Role: tableFacts(await runner.getTable(roleTable), role?.name ?? "Role", roleTable),
     };
     const problems = evaluate("database", facts, features);
-    if (features.webauthn && !(await runner.hasTable("web_authn"))) {
-      problems.push(problem("database", "WebAuthn", "web_authn", "(table)", "webauthn", "missing-table", "missing; webauthn needs the web_authn table. No shipped migration creates it yet (version 3 will): create it as Flask-Security's fsqla v3 does"));
+    const webauthnTable = webauthnEntity(metadatas)?.tablePath ?? "web_authn";
+    if (features.webauthn && !(await runner.hasTable(webauthnTable))) {
+      problems.push(problem("database", "WebAuthn", webauthnTable, "(table)", "webauthn", "missing-table", `missing; webauthn needs the ${webauthnTable} table: run the shipped migrations up to SecurityV3WebAuthnRecoveryCodes1795737720000`));
     }
     return problems;
   } finally {
@@ -158,7 +168,7 @@ function tableFacts(table: Table | undefined, entity: string, tableName: string)
 }
 
 /** Mixins that exist in this release; fixes name only these. */
-const RELEASED_MIXINS: readonly string[] = ["UserMixinV1", "UserMixinV2", "RoleMixinV1"];
+const RELEASED_MIXINS: readonly string[] = ["UserMixinV1", "UserMixinV2", "UserMixinV3", "RoleMixinV1"];
 
 const KIND_WORDS: Record<ColumnRequirement["kind"], string> = {
   integer: "an integer",
@@ -192,7 +202,7 @@ function evaluate(source: SecurityModelProblem["source"], facts: Record<"User" |
       if (!model.columns) {
         if (!reported.has(need.model)) {
           reported.add(need.model);
-          const fix = need.model === "User" ? "register an entity extending UserMixinV2 (or one with the columns Flask-Security's Models page lists)" : "register an entity extending RoleMixinV1";
+          const fix = need.model === "User" ? "register an entity extending UserMixinV3 (or one with the columns Flask-Security's Models page lists)" : "register an entity extending RoleMixinV1";
           problems.push(problem(source, model.entity, model.table, `(${where})`, "core", source === "entity" ? "missing-entity" : "missing-table", `no ${need.model} ${where} was found; ${source === "entity" ? fix : "run the shipped migrations"}`));
         }
         continue;

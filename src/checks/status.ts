@@ -5,6 +5,8 @@
 import type { DataSource } from "typeorm";
 import { securityMigrations } from "../../migrations";
 import { appSecurityTables } from "../schema/app-tables";
+import { caseInsensitiveUniqueRepair } from "../schema/operations";
+import { EMAIL_CASE_INSENSITIVE_INDEX } from "../user/v3";
 
 /** What `securitySchemaStatus` found. */
 export interface SecuritySchemaStatus {
@@ -17,7 +19,11 @@ export interface SecuritySchemaStatus {
   /** Shipped migrations recorded as applied, and those still to run, in order. */
   appliedMigrations: string[];
   pendingMigrations: string[];
-  /** The SQL TypeORM's schema builder would run to match the app's entities (empty: no drift). */
+  /**
+   * The SQL TypeORM's schema builder would run to match the app's entities, plus, at V3, what restores the
+   * index that refuses case-variant emails when something (a TypeORM table rebuild on SQLite) replaced it.
+   * Empty: no drift.
+   */
   drift: string[];
   /** True when the schema is ours, nothing shipped is pending and there is no drift. */
   ok: boolean;
@@ -54,6 +60,7 @@ export async function securitySchemaStatus(dataSource: DataSource): Promise<Secu
     const pendingMigrations = shipped.filter((name) => !recorded.includes(name));
 
     const drift = (await dataSource.driver.createSchemaBuilder().log()).upQueries.map((q) => q.query);
+    if (family === "ours" && version === 3) drift.push(...(await caseInsensitiveUniqueRepair(runner, names.user, "email", EMAIL_CASE_INSENSITIVE_INDEX)));
     return { family, version, label, appliedMigrations, pendingMigrations, drift, ok: family === "ours" && pendingMigrations.length === 0 && drift.length === 0 };
   } finally {
     await runner.release();

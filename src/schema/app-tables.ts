@@ -5,8 +5,10 @@
  */
 import type { DataSource, EntityMetadata } from "typeorm";
 import { SecurityModelError } from "../errors";
+import { MigrationBlockedError } from "./operations";
 import { UserBase } from "../user/base";
 import { RoleMixinV1 } from "../role/v1";
+import { UserMixinV3 } from "../user/v3";
 
 /** The app's security tables, by role. */
 export interface SecurityTableNames {
@@ -14,6 +16,8 @@ export interface SecurityTableNames {
   role: string;
   /** The join table of `roles` (`roles_users`). */
   links: string;
+  /** The table of the user's `webauthn` credentials (`web_authn`), from version 3 on. */
+  webauthn: string;
 }
 
 /** The app registered no entity (or several) extending a mixin, so the migrations cannot know the tables. */
@@ -39,8 +43,37 @@ function single(connection: DataSource, base: abstract new () => unknown, label:
 
 /** The table names of the app's User and Role entities and of their join table. */
 export function appSecurityTables(connection: DataSource): SecurityTableNames {
-  const user = single(connection, UserBase, "User", "UserMixinV1 or UserMixinV2");
+  const user = single(connection, UserBase, "User", "UserMixinV1, UserMixinV2 or UserMixinV3");
   const role = single(connection, RoleMixinV1, "Role", "RoleMixinV1");
   const roles = user.relations.find((r) => r.propertyName === "roles");
-  return { user: user.tableName, role: role.tableName, links: roles?.junctionEntityMetadata?.tableName ?? "roles_users" };
+  const webauthn = user.relations.find((r) => r.propertyName === "webauthn");
+  return {
+    user: user.tableName,
+    role: role.tableName,
+    links: roles?.junctionEntityMetadata?.tableName ?? "roles_users",
+    webauthn: webauthn?.inverseEntityMetadata.tableName ?? "web_authn",
+  };
+}
+
+/** The user mixin an app's User entity must extend for a migration to a schema version to run. */
+const USER_MIXIN_OF_VERSION = { 3: UserMixinV3 } as const;
+
+/**
+ * Stops a migration to `version` when the app's User entity is older: an app that registered every shipped
+ * migration but still extends an older mixin would otherwise get columns its entity does not declare (and
+ * TypeORM would then want to drop them).
+ */
+export function requireUserEntityAt(connection: DataSource, version: keyof typeof USER_MIXIN_OF_VERSION, migration: string): void {
+  const user = single(connection, UserBase, "User", "UserMixinV1, UserMixinV2 or UserMixinV3");
+  const mixin = USER_MIXIN_OF_VERSION[version];
+  if ((user.target as Function).prototype instanceof mixin) return;
+  const older = `securityMigrationsV${version - 1}`;
+  throw new MigrationBlockedError(
+    user.name,
+    "(entity)",
+    "entity-older-than-migration",
+    `${migration} upgrades the database to schema version ${version}, but the registered ${user.name} entity does not extend ${mixin.name}. ` +
+      `Nothing was changed. Either extend ${mixin.name} (and register its WebAuthn entity) to upgrade, or register ` +
+      `\`${older}\` instead of \`securityMigrations\` to stay on the older version.`,
+  );
 }

@@ -4,16 +4,18 @@
  * the tables they make are exactly what TypeORM expects of an entity of that version: zero drift, on every
  * database and with any naming strategy.
  */
-import { Entity, EntityMetadata, ManyToMany } from "typeorm";
+import { Entity, EntityMetadata, ManyToMany, ManyToOne, OneToMany } from "typeorm";
 import type { DataSource } from "typeorm";
 import { ConnectionMetadataBuilder } from "typeorm/connection/ConnectionMetadataBuilder";
 import { RoleMixinV1 } from "../role/v1";
 import { UserMixinV1 } from "../user/v1";
 import { UserMixinV2 } from "../user/v2";
+import { UserMixinV3 } from "../user/v3";
+import { WebAuthnMixinV1 } from "../webauthn/v1";
 import type { SecurityTableNames } from "./app-tables";
 
 /** The user mixin of each released schema version. */
-const USER_MIXINS = { 1: UserMixinV1, 2: UserMixinV2 } as const;
+const USER_MIXINS = { 1: UserMixinV1, 2: UserMixinV2, 3: UserMixinV3 } as const;
 export type SchemaVersion = keyof typeof USER_MIXINS;
 
 /** One version's tables as metadata. */
@@ -21,23 +23,38 @@ export interface FrozenSchema {
   user: EntityMetadata;
   role: EntityMetadata;
   links: EntityMetadata;
+  /** The `web_authn` table, from version 3 on. */
+  webauthn?: EntityMetadata;
 }
 
 const entityCache = new Map<string, Function[]>();
 
 /** Concrete entity classes of `version` in the app's tables (made once per version and names). */
 function frozenEntities(version: SchemaVersion, names: SecurityTableNames): Function[] {
-  const key = `${version}:${names.user}:${names.role}`;
+  const key = `${version}:${names.user}:${names.role}:${names.webauthn}`;
   let entities = entityCache.get(key);
   if (!entities) {
     @Entity(names.role)
     class FrozenRole extends RoleMixinV1 {}
-    const Mixin = USER_MIXINS[version];
-    @Entity(names.user)
-    class FrozenUser extends Mixin {
-      @ManyToMany(() => FrozenRole) declare roles: FrozenRole[];
+    if (version === 3) {
+      @Entity(names.user)
+      class FrozenUser extends UserMixinV3 {
+        @ManyToMany(() => FrozenRole) declare roles: FrozenRole[];
+        @OneToMany(() => FrozenWebAuthn, (credential) => credential.user) declare webauthn: FrozenWebAuthn[];
+      }
+      @Entity(names.webauthn)
+      class FrozenWebAuthn extends WebAuthnMixinV1 {
+        @ManyToOne(() => FrozenUser, (user) => user.webauthn, { onDelete: "CASCADE", nullable: false }) declare user: FrozenUser;
+      }
+      entities = [FrozenUser, FrozenRole, FrozenWebAuthn];
+    } else {
+      const Mixin = USER_MIXINS[version];
+      @Entity(names.user)
+      class FrozenUser extends Mixin {
+        @ManyToMany(() => FrozenRole) declare roles: FrozenRole[];
+      }
+      entities = [FrozenUser, FrozenRole];
     }
-    entities = [FrozenUser, FrozenRole];
     entityCache.set(key, entities);
   }
   return entities;
@@ -46,10 +63,11 @@ function frozenEntities(version: SchemaVersion, names: SecurityTableNames): Func
 /** The metadata of schema `version` with the app's table names, naming strategy and driver. */
 export async function frozenSchema(connection: DataSource, version: SchemaVersion, names: SecurityTableNames): Promise<FrozenSchema> {
   const entities = frozenEntities(version, names);
-  const [FrozenUser, FrozenRole] = entities;
+  const [FrozenUser, FrozenRole, FrozenWebAuthn] = entities;
   const metadatas = await new ConnectionMetadataBuilder(connection).buildEntityMetadatas(entities);
   const user = metadatas.find((m) => m.target === FrozenUser)!;
   const role = metadatas.find((m) => m.target === FrozenRole)!;
   const links = metadatas.find((m) => m.isJunction)!;
-  return { user, role, links };
+  const webauthn = FrozenWebAuthn && metadatas.find((m) => m.target === FrozenWebAuthn);
+  return { user, role, links, webauthn };
 }

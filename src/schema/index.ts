@@ -1,5 +1,16 @@
 /** Schema machinery shared by the shipped migrations. */
-export { appSecurityTables, SecurityEntitiesNotFoundError } from "./app-tables";
+export { appSecurityTables, requireUserEntityAt, SecurityEntitiesNotFoundError } from "./app-tables";
 export type { SecurityTableNames } from "./app-tables";
 export { frozenSchema } from "./frozen";
-export { addColumns, createTables, dropColumns, dropTables, explainDuplicates, MigrationBlockedError } from "./operations";
+export {
+  addCaseInsensitiveUnique,
+  addColumns,
+  caseInsensitiveUniqueRepair,
+  createTables,
+  dropColumns,
+  dropIndexIfExists,
+  dropTables,
+  explainDuplicates,
+  MigrationBlockedError,
+  setNotNull,
+} from "./operations";

@@ -43,6 +43,11 @@ function quotedInSchema(connection: DataSource, metadata: EntityMetadata, name: 
   return [metadata.schema, name].filter(Boolean).map((part) => escape(connection, part!)).join(".");
 }
 
+/** The name of an index to create on `metadata`'s table: PostgreSQL puts it in the table's schema itself. */
+function newIndexName(connection: DataSource, metadata: EntityMetadata, name: string): string {
+  return dialectOf(connection) === "postgres" ? escape(connection, name) : quotedInSchema(connection, metadata, name);
+}
+
 /** The table of `metadata`, quoted, with its schema when it has one. */
 export function quotedTable(connection: DataSource, metadata: EntityMetadata): string {
   return quotedInSchema(connection, metadata, metadata.tableName);
@@ -55,21 +60,42 @@ function columnDefinition(connection: DataSource, column: ColumnMetadata): strin
   return `${escape(connection, column.databaseName)} ${type} ${column.isNullable ? "NULL" : "NOT NULL"}`;
 }
 
-/** Creates the tables of `metadatas` as TypeORM would for those entities, foreign keys included. */
+/** Whether a live table has the columns, primary key and index names TypeORM gives `metadata` (never true of a Flask-Security table). */
+function madeByThisPackage(table: Table, metadata: EntityMetadata): boolean {
+  const sorted = (names: string[]) => [...names].sort().join(",");
+  return (
+    sorted(table.columns.map((c) => c.name)) === sorted(metadata.columns.map((c) => c.databaseName)) &&
+    sorted(table.primaryColumns.map((c) => c.name)) === sorted(metadata.primaryColumns.map((c) => c.databaseName)) &&
+    metadata.indices.every((index) => table.indices.some((live) => live.name === index.name))
+  );
+}
+
+/**
+ * Creates the tables of `metadatas` as TypeORM would for those entities, foreign keys included. Stops,
+ * changing nothing, when one already exists; except that on MariaDB/MySQL, where DDL commits at once, a
+ * table with exactly the expected columns is taken as made by an earlier, interrupted run of the same
+ * migration and kept, so that running the migrations again completes.
+ */
 export async function createTables(queryRunner: QueryRunner, metadatas: EntityMetadata[]): Promise<void> {
   const { driver } = queryRunner.connection;
+  const resumable = dialectOf(queryRunner.connection) === "mysql";
+  const toCreate: EntityMetadata[] = [];
   for (const metadata of metadatas) {
-    if (await queryRunner.hasTable(metadata.tablePath)) {
-      throw new MigrationBlockedError(
-        metadata.tableName,
-        "(table)",
-        "table-exists",
-        `table "${metadata.tablePath}" already exists, so this database is not empty. Nothing was changed. ` +
-          `If it was made by Flask-Security or synchronize, adopt it instead of creating it (see the README).`,
-      );
+    const existing = await queryRunner.getTable(metadata.tablePath);
+    if (!existing) {
+      toCreate.push(metadata);
+      continue;
     }
+    if (resumable && madeByThisPackage(existing, metadata)) continue;
+    throw new MigrationBlockedError(
+      metadata.tableName,
+      "(table)",
+      "table-exists",
+      `table "${metadata.tablePath}" already exists, so this database is not empty. Nothing was changed. ` +
+        `If it was made by Flask-Security or synchronize, adopt it instead of creating it (see the README).`,
+    );
   }
-  for (const metadata of metadatas) {
+  for (const metadata of toCreate) {
     const table = Table.create(metadata, driver);
     for (const foreignKey of metadata.foreignKeys) table.foreignKeys.push(TableForeignKey.create(foreignKey, driver));
     // Foreign keys inline: on SQLite a separate ADD FOREIGN KEY would rebuild the table.
@@ -92,7 +118,7 @@ export async function explainDuplicates(queryRunner: QueryRunner, metadata: Enti
       WHERE ${col} IS NOT NULL GROUP BY ${col} HAVING COUNT(*) > 1 ORDER BY MIN(${id})`,
   );
   if (rows.length === 0) return;
-  const shown = rows.slice(0, 20).map((r) => `${JSON.stringify(r.value)} (ids ${String(r.ids).split(",").join(", ")})`);
+  const shown = rows.slice(0, 20).map((r) => `${JSON.stringify(r.value)} (ids ${sortedIds(r.ids)})`);
   const more = rows.length > shown.length ? `, and ${rows.length - shown.length} more` : "";
   throw new MigrationBlockedError(
     metadata.tableName,
@@ -101,6 +127,11 @@ export async function explainDuplicates(queryRunner: QueryRunner, metadata: Enti
     `${why}, and ${rows.length} value(s) are held by more than one row: ${shown.join("; ")}${more}. ` +
       `Nothing was changed. Give each of these rows a distinct ${column} (or NULL), then run the migrations again.`,
   );
+}
+
+/** A comma list of ids as aggregated by the database (SQLite's group_concat has no order), sorted. */
+function sortedIds(ids: string): string {
+  return String(ids).split(",").map(Number).sort((a, b) => a - b).join(", ");
 }
 
 /** The database's cryptographic random source as a 64-hex-character SQL expression. */
@@ -133,8 +164,10 @@ export interface AddColumns {
   table: EntityMetadata;
   /** New columns, as the frozen metadata of the target version declares them. */
   columns: ColumnMetadata[];
-  /** The one new NOT NULL column to fill with a distinct random token for every existing row. */
+  /** The one new column to fill with a distinct random token for every existing row. */
   token?: ColumnMetadata;
+  /** Existing NOT NULL columns that become nullable (declared nullable in the target version's metadata). */
+  nullable?: ColumnMetadata[];
   /** Unique indexes to build, on new or existing columns, after the data is in. */
   indexes: IndexMetadata[];
   /** Why the version makes existing columns unique, for the message when existing rows break that. */
@@ -178,9 +211,12 @@ async function addColumnsNow(queryRunner: QueryRunner, change: AddColumns, diale
   const onExisting = change.indexes.filter((index) => !isNew(index));
   const onNew = change.indexes.filter(isNew);
   const createIndex = (index: IndexMetadata) =>
-    `CREATE UNIQUE INDEX ${quotedInSchema(connection, change.table, index.name)} ON ${table} (${index.columns
+    `CREATE UNIQUE INDEX ${newIndexName(connection, change.table, index.name)} ON ${table} (${index.columns
       .map((c) => q(c.databaseName))
       .join(", ")})`;
+  const relaxed = change.nullable ?? [];
+  // SQLite needs a placeholder default to add a NOT NULL column to a table with rows.
+  const placeholder = (column: ColumnMetadata) => (column === token && !column.isNullable ? ` DEFAULT ''` : "");
   /** Runs `step`; when it fails because existing rows break a unique index, says which rows instead. */
   const guarded = async (step: () => Promise<void>) => {
     if (dialect === "postgres") await queryRunner.query(`SAVEPOINT tsm_unique_check`);
@@ -201,18 +237,19 @@ async function addColumnsNow(queryRunner: QueryRunner, change: AddColumns, diale
       for (const index of onExisting) await queryRunner.query(createIndex(index));
     });
     for (const column of change.columns) {
-      const placeholder = column === token ? ` DEFAULT ''` : "";
-      await queryRunner.query(`ALTER TABLE ${table} ADD COLUMN ${columnDefinition(connection, column)}${placeholder}`);
+      await queryRunner.query(`ALTER TABLE ${table} ADD COLUMN ${columnDefinition(connection, column)}${placeholder(column)}`);
     }
     if (token) {
       await queryRunner.query(`UPDATE ${table} SET ${q(token.databaseName)} = ${random}`);
-      await removeSqliteDefault(queryRunner, change.table, `${columnDefinition(connection, token)} DEFAULT ''`);
+      if (placeholder(token)) await rewriteSqliteTable(queryRunner, change.table, `${columnDefinition(connection, token)} DEFAULT ''`, columnDefinition(connection, token));
     }
+    for (const column of relaxed) await setSqliteNotNull(queryRunner, change.table, column, false);
     for (const index of onNew) await queryRunner.query(createIndex(index));
   } else if (dialect === "postgres") {
     // Indexes after the rewrite: an index built before it would be rebuilt by it.
     const adds = change.columns.map((column) => `ADD COLUMN ${columnDefinition(connection, column)}${column === token ? ` DEFAULT ${random}` : ""}`);
-    await queryRunner.query(`ALTER TABLE ${table} ${adds.join(", ")}`);
+    const drops = relaxed.map((column) => `ALTER COLUMN ${q(column.databaseName)} DROP NOT NULL`);
+    await queryRunner.query(`ALTER TABLE ${table} ${[...adds, ...drops].join(", ")}`);
     if (token) await queryRunner.query(`ALTER TABLE ${table} ALTER COLUMN ${q(token.databaseName)} DROP DEFAULT`);
     await guarded(async () => {
       for (const index of onExisting) await queryRunner.query(createIndex(index));
@@ -222,8 +259,10 @@ async function addColumnsNow(queryRunner: QueryRunner, change: AddColumns, diale
     const existing = await queryRunner.getTable(change.table.tablePath);
     const missingColumns = change.columns.filter((c) => !existing?.findColumnByName(c.databaseName));
     const missingIndexes = change.indexes.filter((i) => !existing?.indices.some((e) => e.name === i.name));
+    const stillNotNull = relaxed.filter((c) => existing?.findColumnByName(c.databaseName)?.isNullable === false);
     const parts = [
       ...missingColumns.map((column) => `ADD COLUMN ${columnDefinition(connection, column)}${column === token ? ` DEFAULT (${random})` : ""}`),
+      ...stillNotNull.map((column) => `MODIFY COLUMN ${columnDefinition(connection, column)}`),
       ...missingIndexes.map((index) => `ADD UNIQUE INDEX ${q(index.name)} (${index.columns.map((c) => q(c.databaseName)).join(", ")})`),
     ];
     if (parts.length > 0) await guarded(() => queryRunner.query(`ALTER TABLE ${table} ${parts.join(", ")}, ALGORITHM=COPY`));
@@ -234,10 +273,12 @@ async function addColumnsNow(queryRunner: QueryRunner, change: AddColumns, diale
 }
 
 /**
- * Removes a column's placeholder DEFAULT from SQLite's stored CREATE TABLE text, the way SQLite documents for
- * changing a column default (writable_schema, then a new schema_version): the rows are not touched.
+ * Replaces `from` by `to` in SQLite's stored CREATE TABLE text of `metadata`'s table, the way SQLite documents
+ * for changes that leave the stored rows valid (a column default, a NOT NULL constraint that no row breaks):
+ * writable_schema, then a new schema_version. The rows are not touched and the table is not rebuilt.
+ * `from` must occur exactly once.
  */
-async function removeSqliteDefault(queryRunner: QueryRunner, metadata: EntityMetadata, definitionWithDefault: string): Promise<void> {
+async function rewriteSqliteTable(queryRunner: QueryRunner, metadata: EntityMetadata, from: string | RegExp, to: string): Promise<void> {
   const database = (queryRunner.connection.driver as unknown as { databaseConnection?: { unsafeMode?: (on: boolean) => unknown } }).databaseConnection;
   if (!database || typeof database.unsafeMode !== "function") {
     throw new MigrationBlockedError(
@@ -248,23 +289,150 @@ async function removeSqliteDefault(queryRunner: QueryRunner, metadata: EntityMet
     );
   }
   const [{ sql }] = await queryRunner.query(`SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?`, [metadata.tableName]);
-  const parts = String(sql).split(definitionWithDefault);
-  if (parts.length !== 2) {
-    throw new MigrationBlockedError(metadata.tableName, "(table)", "sqlite-schema-text", `the stored schema of "${metadata.tableName}" is not what this migration just wrote`);
+  const pattern = typeof from === "string" ? new RegExp(escapeRegExp(from), "g") : new RegExp(from.source, "g");
+  const matches = String(sql).match(pattern) ?? [];
+  if (matches.length !== 1) {
+    throw new MigrationBlockedError(
+      metadata.tableName,
+      "(table)",
+      "sqlite-schema-text",
+      `the stored schema of "${metadata.tableName}" is not what this migration expects (${matches.length} places match ${pattern}). Nothing was changed after the transaction rolls back.`,
+    );
   }
   const [{ schema_version: version }] = await queryRunner.query(`PRAGMA schema_version`);
   database.unsafeMode(true);
   try {
     await queryRunner.query(`PRAGMA writable_schema = ON`);
-    await queryRunner.query(`UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = ?`, [
-      parts.join(definitionWithDefault.slice(0, -" DEFAULT ''".length)),
-      metadata.tableName,
-    ]);
+    await queryRunner.query(`UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = ?`, [String(sql).replace(pattern, () => to), metadata.tableName]);
     await queryRunner.query(`PRAGMA schema_version = ${Number(version) + 1}`);
     await queryRunner.query(`PRAGMA writable_schema = OFF`);
   } finally {
     database.unsafeMode(false);
   }
+}
+
+/**
+ * Adds or removes NOT NULL on an existing SQLite column by editing the stored schema (no rebuild). Does
+ * nothing when the column is already so. Adding it is only safe when no row holds NULL: callers check first,
+ * in the same transaction.
+ */
+async function setSqliteNotNull(queryRunner: QueryRunner, metadata: EntityMetadata, column: ColumnMetadata, notNull: boolean): Promise<void> {
+  const nullable = columnDefinition(queryRunner.connection, column).replace(/ (NOT )?NULL$/, "");
+  const escaped = escapeRegExp(nullable);
+  const [{ sql }] = await queryRunner.query(`SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?`, [metadata.tableName]);
+  const isNotNull = new RegExp(`${escaped} NOT NULL(?= *[,)])`).test(String(sql));
+  if (isNotNull === notNull) return;
+  if (notNull) await rewriteSqliteTable(queryRunner, metadata, new RegExp(`${escaped}(?= *[,)])`), `${nullable} NOT NULL`);
+  else await rewriteSqliteTable(queryRunner, metadata, new RegExp(`${escaped} NOT NULL(?= *[,)])`), nullable);
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/**
+ * Makes an existing nullable column NOT NULL again (a `down`), after checking that no row holds NULL there:
+ * when some do, throws a MigrationBlockedError listing their ids and changes nothing.
+ */
+export async function setNotNull(queryRunner: QueryRunner, table: EntityMetadata, column: ColumnMetadata, why: string): Promise<void> {
+  const connection = queryRunner.connection;
+  const dialect = dialectOf(connection);
+  const q = (name: string) => escape(connection, name);
+  const rows: Array<{ id: number }> = await queryRunner.query(
+    `SELECT ${q("id")} AS id FROM ${quotedTable(connection, table)} WHERE ${q(column.databaseName)} IS NULL ORDER BY ${q("id")}`,
+  );
+  if (rows.length > 0) {
+    const shown = rows.slice(0, 20).map((r) => r.id).join(", ");
+    const more = rows.length > 20 ? `, and ${rows.length - 20} more` : "";
+    throw new MigrationBlockedError(
+      table.tableName,
+      column.databaseName,
+      "null-values",
+      `${why}, and ${rows.length} row(s) hold NULL there (ids ${shown}${more}). Nothing was changed. ` +
+        `Give each of these rows a value (or delete them), then run the migration again.`,
+    );
+  }
+  const notNull = columnDefinition(connection, column).replace(/ (NOT )?NULL$/, " NOT NULL");
+  if (dialect === "sqlite") await setSqliteNotNull(queryRunner, table, column, true);
+  else if (dialect === "postgres") await queryRunner.query(`ALTER TABLE ${quotedTable(connection, table)} ALTER COLUMN ${q(column.databaseName)} SET NOT NULL`);
+  else await queryRunner.query(`ALTER TABLE ${quotedTable(connection, table)} MODIFY COLUMN ${notNull}`);
+  await queryRunner.getTable(table.tablePath);
+}
+
+/**
+ * Makes the database itself refuse two values of `column` that differ only in letter case, and gives
+ * case-insensitive lookups an index: a unique index named `indexName` on `lower(column)` on PostgreSQL and on
+ * `column COLLATE NOCASE` on SQLite (an expression index would break TypeORM's SQLite table rebuilds, which
+ * copy indexes by column name; NOCASE folds ASCII letters, as SQLite's lower() does). MariaDB/MySQL compare
+ * with the column's collation, so there the existing unique index already does it when the collation ignores
+ * case (`_ci`); a case-sensitive collation stops the migration. Existing case variants stop it too, listed.
+ * Does nothing when the index is there.
+ */
+export async function addCaseInsensitiveUnique(queryRunner: QueryRunner, table: EntityMetadata, column: string, indexName: string, why: string): Promise<void> {
+  const connection = queryRunner.connection;
+  const dialect = dialectOf(connection);
+  const q = (name: string) => escape(connection, name);
+  if (dialect === "mysql") {
+    const [row] = await queryRunner.query(
+      `SELECT COLLATION_NAME AS collation FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND COLUMN_NAME = ?`,
+      [table.schema ?? table.database ?? null, table.tableName, column],
+    );
+    if (!row || !/_ci$/.test(String(row.collation))) {
+      throw new MigrationBlockedError(
+        table.tableName,
+        column,
+        "case-sensitive-collation",
+        `${why}; MariaDB/MySQL compare ${column} with its collation (${row?.collation ?? "unknown"}), which is case-sensitive, so its unique ` +
+          `index cannot refuse case variants. Nothing was changed. Give the column a case-insensitive collation ` +
+          `(ALTER TABLE … MODIFY ${column} varchar(255) NOT NULL COLLATE utf8mb4_unicode_ci), then run the migrations again.`,
+      );
+    }
+    return;
+  }
+  const folded = dialect === "postgres" ? `lower(${q(column)})` : `${q(column)} COLLATE NOCASE`;
+  const ids = dialect === "postgres" ? `string_agg(${q("id")}::text, ',' ORDER BY ${q("id")})` : `group_concat(${q("id")})`;
+  const rows: Array<{ ids: string }> = await queryRunner.query(
+    `SELECT ${ids} AS ids FROM ${quotedTable(connection, table)} GROUP BY ${folded} HAVING COUNT(*) > 1 ORDER BY MIN(${q("id")})`,
+  );
+  if (rows.length > 0) {
+    const shown = rows.slice(0, 20).map((r) => `ids ${sortedIds(r.ids)}`);
+    const more = rows.length > shown.length ? `, and ${rows.length - shown.length} more` : "";
+    throw new MigrationBlockedError(
+      table.tableName,
+      column,
+      "case-duplicates",
+      `${why}, and ${rows.length} group(s) of rows hold the same ${column} in different letter case: ${shown.join("; ")}${more}. ` +
+        `Nothing was changed. Merge or change these rows so that each ${column} is distinct ignoring case, then run the migrations again.`,
+    );
+  }
+  await queryRunner.query(`CREATE UNIQUE INDEX IF NOT EXISTS ${newIndexName(connection, table, indexName)} ON ${quotedTable(connection, table)} (${folded})`);
+}
+
+/**
+ * The statements that would restore the case-insensitive unique index of `addCaseInsensitiveUnique` on a live
+ * table, or `[]` when it is intact. On SQLite, TypeORM's table rebuilds (its `addColumn`, `changeColumn`,
+ * generated migrations) recreate indexes by column name and so turn it into a plain, case-sensitive one.
+ */
+export async function caseInsensitiveUniqueRepair(queryRunner: QueryRunner, table: string, column: string, indexName: string): Promise<string[]> {
+  const connection = queryRunner.connection;
+  const q = (name: string) => escape(connection, name);
+  const dialect = dialectOf(connection);
+  if (dialect === "mysql") return [];
+  const create = `CREATE UNIQUE INDEX ${q(indexName)} ON ${q(table)} (${dialect === "postgres" ? `lower(${q(column)})` : `${q(column)} COLLATE NOCASE`})`;
+  if (dialect === "postgres") {
+    const rows = await queryRunner.query(`SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = $1 AND indexname = $2`, [table, indexName]);
+    return rows.length === 1 && /lower\(/i.test(rows[0].indexdef) ? [] : [...(rows.length ? [`DROP INDEX ${q(indexName)}`] : []), create];
+  }
+  const rows = await queryRunner.query(`SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND name = ?`, [table, indexName]);
+  return rows.length === 1 && /COLLATE NOCASE/i.test(rows[0].sql) ? [] : [...(rows.length ? [`DROP INDEX ${q(indexName)}`] : []), create];
+}
+
+/** Drops an index when it exists. */
+export async function dropIndexIfExists(queryRunner: QueryRunner, table: EntityMetadata, indexName: string): Promise<void> {
+  const connection = queryRunner.connection;
+  const on = dialectOf(connection) === "mysql" ? ` ON ${quotedTable(connection, table)}` : "";
+  const name = dialectOf(connection) === "mysql" ? escape(connection, indexName) : quotedInSchema(connection, table, indexName);
+  await queryRunner.query(`DROP INDEX IF EXISTS ${name}${on}`);
 }
 
 /** Drops unique indexes and then columns from a live table (SQLite 3.35+ drops columns in place). */

@@ -6,7 +6,7 @@
  */
 import type { DatabaseKind } from "./servers";
 
-export type Kind = "int" | "varchar" | "text" | "bool" | "datetime";
+export type Kind = "int" | "varchar" | "text" | "bool" | "datetime" | "varbinary1024" | "blob";
 export interface ExpectedColumn {
   name: string;
   kind: Kind;
@@ -55,9 +55,45 @@ export const USER_V2: ExpectedColumn[] = [
   varchar("fs_token_uniquifier", 64, false, true),
 ];
 
+export const USER_V3: ExpectedColumn[] = [
+  ...USER_COMMON,
+  varchar("username", 255, true, true),
+  col("us_totp_secrets", "text", true),
+  varchar("fs_webauthn_user_handle", 64, true, true),
+  col("mf_recovery_codes", "text", true),
+  varchar("password", 255, true),
+  varchar("us_phone_number", 128, true, true),
+  varchar("fs_token_uniquifier", 64, false, true),
+];
+
+/** fsqla v3's web_authn (credential_id is LargeBinary(1024): varbinary on MariaDB, so it can be indexed). */
+export const WEBAUTHN_V1: ExpectedColumn[] = [
+  col("id", "int", false),
+  col("credential_id", "varbinary1024", false, true),
+  col("public_key", "blob", false),
+  col("sign_count", "int", true),
+  col("transports", "text", true),
+  col("backup_state", "bool", false),
+  varchar("device_type", 64, false),
+  varchar("extensions", 255, true),
+  col("create_datetime", "datetime", false),
+  col("lastuse_datetime", "datetime", false),
+  varchar("name", 64, false),
+  varchar("usage", 64, false),
+  col("user_id", "int", false),
+];
+
 /** The type name each database reports for a kind (SQLite: declared type; others: information_schema). */
 export const LIVE_TYPE: Record<DatabaseKind, Record<Kind, string>> = {
-  sqlite: { int: "integer", varchar: "varchar", text: "text", bool: "boolean", datetime: "datetime" },
-  postgres: { int: "integer", varchar: "character varying", text: "text", bool: "boolean", datetime: "timestamp without time zone" },
-  mariadb: { int: "int", varchar: "varchar", text: "text", bool: "tinyint", datetime: "datetime" },
+  sqlite: { int: "integer", varchar: "varchar", text: "text", bool: "boolean", datetime: "datetime", varbinary1024: "blob", blob: "blob" },
+  postgres: {
+    int: "integer",
+    varchar: "character varying",
+    text: "text",
+    bool: "boolean",
+    datetime: "timestamp without time zone",
+    varbinary1024: "bytea",
+    blob: "bytea",
+  },
+  mariadb: { int: "int", varchar: "varchar", text: "text", bool: "tinyint", datetime: "datetime", varbinary1024: "varbinary", blob: "blob" },
 };

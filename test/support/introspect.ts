@@ -97,7 +97,7 @@ async function introspectMariadb(ds: DataSource, table: string): Promise<LiveTab
   );
   const columns = new Map<string, LiveColumn>();
   for (const c of info) {
-    const length = c.type === "varchar" ? Number(c.length) : null;
+    const length = c.type === "varchar" || c.type === "varbinary" ? Number(c.length) : null;
     columns.set(c.name, { name: c.name, type: c.type, length, nullable: c.nullable === "YES" });
   }
   const stats: any[] = await ds.query(
