@@ -20,10 +20,12 @@ import { securityMigrations } from "../../migrations";
 import { securitySchemaStatus } from "../checks/status";
 import { SecurityModelError } from "../errors";
 import { formatCommaList, parseCommaList } from "../lists";
-import { appSecurityTables, frozenSchema } from "../schema";
+import { addCaseInsensitiveUnique, appSecurityTables, frozenSchema } from "../schema";
 import type { SecurityTableNames } from "../schema";
 import { dialectOf, randomTokenSql } from "../schema/operations";
 import type { Dialect } from "../schema/operations";
+import type { FrozenSchema, SchemaVersion } from "../schema/frozen";
+import { EMAIL_CASE_INSENSITIVE_INDEX } from "../user/v3";
 
 /** Adoption cannot go ahead; nothing was changed. `problems` says why, each with what to do. */
 export class AdoptionBlockedError extends SecurityModelError {
@@ -71,8 +73,8 @@ function appVersion(ds: DataSource, names: SecurityTableNames): number {
   return has("fs_webauthn_user_handle") ? 3 : has("fs_token_uniquifier") ? 2 : 1;
 }
 
-/** The tables adoption rebuilds, parents first (links reference both). */
-const tablesOf = (names: SecurityTableNames) => [names.role, names.user, names.links];
+/** The tables adoption rebuilds at `version`, parents first (links and credentials reference users). */
+const tablesOf = (names: SecurityTableNames, version: number) => [names.role, names.user, ...(version >= 3 ? [names.webauthn] : []), names.links];
 
 async function count(c: Context, sql: string): Promise<number> {
   const [row] = await c.runner.query(sql);
@@ -113,7 +115,7 @@ async function referencingTables(c: Context, adopted: string[]): Promise<string[
 }
 
 function context(ds: DataSource, runner: QueryRunner): Context {
-  let names: SecurityTableNames = { user: "user", role: "role", links: "roles_users" };
+  let names: SecurityTableNames = { user: "user", role: "role", links: "roles_users", webauthn: "web_authn" };
   try {
     names = appSecurityTables(ds);
   } catch {
@@ -126,13 +128,14 @@ const backupNames = (names: SecurityTableNames): SecurityTableNames => ({
   user: BACKUP_PREFIX + names.user,
   role: BACKUP_PREFIX + names.role,
   links: BACKUP_PREFIX + names.links,
+  webauthn: BACKUP_PREFIX + names.webauthn,
 });
 
 async function makePlan(c: Context): Promise<AdoptionPlan & { from: SecurityTableNames; backupsPresent: string[] }> {
   const { ds, runner, names } = c;
   const backups = backupNames(names);
   const backupsPresent: string[] = [];
-  for (const name of tablesOf(backups)) if (await runner.hasTable(name)) backupsPresent.push(name);
+  for (const name of tablesOf(backups, MAX_VERSION)) if (await runner.hasTable(name)) backupsPresent.push(name);
   const plan = { found: "", action: "adopt" as AdoptionPlan["action"], toVersion: null as number | null, changes: [] as string[], blockers: [] as string[], recordMigrations: [] as string[], afterwards: [] as string[], from: names, backupsPresent };
   const migrationsTable = (ds.options as { migrationsTableName?: string }).migrationsTableName ?? "migrations";
 
@@ -143,10 +146,13 @@ async function makePlan(c: Context): Promise<AdoptionPlan & { from: SecurityTabl
     // An adoption stopped half-way (MariaDB/MySQL only: elsewhere it is one transaction).
     plan.action = "resume";
     plan.found = `an adoption that stopped half-way (${backupsPresent.join(", ")} still there)`;
-    const version = backupsPresent.length === 3 ? await detectVersion(c, backups.user) : appVersion(ds, names);
+    // The rows moved in one transaction, and the old tables are dropped only after it: while the old user,
+    // role and link tables are all there, copy again; once one is gone, only the dropping is left.
+    const copyAgain = [backups.role, backups.user, backups.links].every((name) => backupsPresent.includes(name));
+    const version = copyAgain ? await detectVersion(c, backups.user) : appVersion(ds, names);
     plan.toVersion = version;
-    plan.changes.push(`finish the adoption: ${backupsPresent.length === 3 ? "rebuild the tables and copy the rows again from" : "drop"} ${backupsPresent.join(", ")}`);
-    if (backupsPresent.length === 3) plan.from = backups;
+    plan.changes.push(`finish the adoption: ${copyAgain ? "rebuild the tables and copy the rows again from" : "drop"} ${backupsPresent.join(", ")}`);
+    if (copyAgain) plan.from = backups;
   } else {
     const status = await securitySchemaStatus(ds);
     plan.found = status.label;
@@ -170,7 +176,7 @@ async function makePlan(c: Context): Promise<AdoptionPlan & { from: SecurityTabl
   if (app < version) {
     plan.blockers.push(`the database is at version ${version} and the app's User entity at V${app}: extend UserMixinV${version} (this package's version of fsqla v${version}), or adoption would leave drift.`);
   }
-  const referencing = await referencingTables(c, [...tablesOf(names), ...tablesOf(backups)]);
+  const referencing = await referencingTables(c, [...tablesOf(names, version), ...tablesOf(backups, version)]);
   if (referencing.length > 0) {
     plan.blockers.push(`other tables have foreign keys to the tables adoption rebuilds (${referencing.join("; ")}): drop those foreign keys, adopt, then add them again.`);
   }
@@ -180,10 +186,10 @@ async function makePlan(c: Context): Promise<AdoptionPlan & { from: SecurityTabl
     const [users, roles] = [await count(c, `SELECT COUNT(*) AS n FROM ${c.q(from.user)}`), await count(c, `SELECT COUNT(*) AS n FROM ${c.q(from.role)}`)];
     const links = await linkCounts(c, from);
     const userTable = await runner.getTable(from.user);
-    const frozen = await frozenSchema(ds, version as 1 | 2, names);
+    const frozen = await frozenSchema(ds, version as SchemaVersion, names);
     const extra = extraColumns(userTable, frozen.user).map((col) => `${names.user}.${col.name}`);
     plan.changes.push(
-      `rebuild ${tablesOf(names).join(", ")} as typeorm-security-models V${version} declares them (unique indexes for Flask-Security's unique constraints; ` +
+      `rebuild ${tablesOf(names, version).join(", ")} as typeorm-security-models V${version} declares them (unique indexes for Flask-Security's unique constraints; ` +
         `${names.links} keyed by (user_id, role_id) with ON DELETE CASCADE foreign keys${c.dialect === "mysql" ? "; datetime(6) for DATETIME, so microseconds are kept from now on" : ""}): ` +
         `${users} user(s), ${roles} role(s) and ${links.kept} link(s) keep their ids and values`,
     );
@@ -199,6 +205,18 @@ async function makePlan(c: Context): Promise<AdoptionPlan & { from: SecurityTabl
     }
     if (version >= 2 && !userTable?.findColumnByName("fs_token_uniquifier")) {
       plan.changes.push(`${names.user}.fs_token_uniquifier: add it, with a distinct random 64-hex token for each of the ${users} user(s)`);
+    }
+    if (version >= 3) {
+      const orphans = await count(c, `SELECT COUNT(*) AS n FROM ${c.q(from.webauthn)} WHERE user_id NOT IN (SELECT id FROM ${c.q(from.user)})`);
+      if (orphans > 0) plan.changes.push(`${names.webauthn}: drop ${orphans} credential(s) of a user that does not exist`);
+      if (c.dialect !== "mysql") plan.changes.push(`${names.user}.email: add the unique index on it in any letter case that V3 has (${EMAIL_CASE_INSENSITIVE_INDEX})`);
+      const variants = c.dialect === "mysql" ? 0 : await count(c, `SELECT COUNT(*) AS n FROM (SELECT lower(email) AS e FROM ${c.q(from.user)} GROUP BY lower(email) HAVING COUNT(*) > 1) AS t`);
+      if (variants > 0) {
+        plan.blockers.push(
+          `${variants} email(s) are held by more than one user in different letter case, which V3 refuses (Flask-Security finds users by email in any case): ` +
+            `merge or change those users in Flask-Security first (SELECT id, email FROM ${names.user} WHERE lower(email) IN (SELECT lower(email) FROM ${names.user} GROUP BY lower(email) HAVING COUNT(*) > 1)).`,
+        );
+      }
     }
   }
   plan.recordMigrations = securityMigrations.slice(0, version).map((m) => new m().name);
@@ -250,15 +268,16 @@ export async function adoptFlaskSecurityDatabase(dataSource: DataSource): Promis
     const { from, backupsPresent, ...plan } = await makePlan(c);
     if (plan.blockers.length > 0) throw new AdoptionBlockedError(plan.blockers);
     if (plan.action === "done") return plan;
-    const frozen = await frozenSchema(dataSource, plan.toVersion as 1 | 2, c.names);
+    const version = plan.toVersion!;
+    const frozen = await frozenSchema(dataSource, version as SchemaVersion, c.names);
     const backups = backupNames(c.names);
     const steps = async () => {
-      if (backupsPresent.length === 0) await moveAside(c);
+      if (backupsPresent.length === 0) await moveAside(c, version);
       if (backupsPresent.length === 0 || from.user === backups.user) {
         await createTables(c, frozen, backups);
         await transaction(c, c.dialect === "mysql", () => copyRows(c, frozen, backups, plan.recordMigrations));
       }
-      for (const name of [backups.links, backups.user, backups.role]) if (await runner.hasTable(name)) await runner.query(`DROP TABLE ${c.q(name)}`);
+      for (const name of tablesOf(backups, MAX_VERSION).reverse()) if (await runner.hasTable(name)) await runner.query(`DROP TABLE ${c.q(name)}`);
     };
     if (c.dialect === "sqlite") await runner.query(`PRAGMA foreign_keys = OFF`); // no-op inside a transaction
     try {
@@ -285,9 +304,9 @@ async function transaction(c: Context, wanted: boolean, work: () => Promise<void
 }
 
 /** Renames Flask-Security's tables to `tsm_adopt_<name>` (MariaDB/MySQL: in one atomic RENAME TABLE). */
-async function moveAside(c: Context): Promise<void> {
+async function moveAside(c: Context, version: number): Promise<void> {
   const { runner, q } = c;
-  const pairs = tablesOf(c.names).map((name) => [name, BACKUP_PREFIX + name]);
+  const pairs = tablesOf(c.names, version).map((name) => [name, BACKUP_PREFIX + name]);
   if (c.dialect === "mysql") {
     await runner.query(`RENAME TABLE ${pairs.map(([a, b]) => `${q(a)} TO ${q(b)}`).join(", ")}`);
     return;
@@ -305,9 +324,16 @@ async function moveAside(c: Context): Promise<void> {
 }
 
 /** Creates each missing table as the shipped migrations do, plus the app's extra columns as they were. */
-async function createTables(c: Context, frozen: { user: EntityMetadata; role: EntityMetadata; links: EntityMetadata }, backups: SecurityTableNames): Promise<void> {
+/** Each table of the version with the name of its old (moved aside) table, parents first. */
+function withBackups(frozen: FrozenSchema, backups: SecurityTableNames): Array<[EntityMetadata, string]> {
+  const pairs: Array<[EntityMetadata, string]> = [[frozen.role, backups.role], [frozen.user, backups.user]];
+  if (frozen.webauthn) pairs.push([frozen.webauthn, backups.webauthn]);
+  return [...pairs, [frozen.links, backups.links]];
+}
+
+async function createTables(c: Context, frozen: FrozenSchema, backups: SecurityTableNames): Promise<void> {
   const { runner, ds } = c;
-  const pairs: Array<[EntityMetadata, string]> = [[frozen.role, backups.role], [frozen.user, backups.user], [frozen.links, backups.links]];
+  const pairs = withBackups(frozen, backups);
   for (const [metadata, backup] of pairs) {
     if (await runner.hasTable(metadata.tablePath)) continue;
     const table = Table.create(metadata, ds.driver);
@@ -318,15 +344,17 @@ async function createTables(c: Context, frozen: { user: EntityMetadata; role: En
 }
 
 /** Moves the rows into the new tables (again, on a resume), fixes what our schema refuses, records the migrations. */
-async function copyRows(c: Context, frozen: { user: EntityMetadata; role: EntityMetadata; links: EntityMetadata }, backups: SecurityTableNames, migrations: string[]): Promise<void> {
+async function copyRows(c: Context, frozen: FrozenSchema, backups: SecurityTableNames, migrations: string[]): Promise<void> {
   const { runner, q, names } = c;
-  for (const name of [names.links, names.user, names.role]) await runner.query(`DELETE FROM ${q(name)}`);
-  for (const [metadata, backup] of [[frozen.role, backups.role], [frozen.user, backups.user]] as const) {
+  const pairs = withBackups(frozen, backups);
+  for (const [metadata] of [...pairs].reverse()) await runner.query(`DELETE FROM ${q(metadata.tableName)}`);
+  for (const [metadata, backup] of pairs.filter(([m]) => m !== frozen.links)) {
     const old = (await runner.getTable(backup))!;
     const target = (await runner.getTable(metadata.tablePath))!;
     const columns = target.columns.filter((col) => old.findColumnByName(col.name) || col.name === "fs_token_uniquifier");
     const values = await Promise.all(columns.map(async (col) => (old.findColumnByName(col.name) ? q(col.name) : randomTokenSql(runner, c.dialect))));
-    await runner.query(`INSERT INTO ${q(metadata.tableName)} (${columns.map((col) => q(col.name)).join(", ")}) SELECT ${values.join(", ")} FROM ${q(backup)}`);
+    const owned = metadata === frozen.webauthn ? ` WHERE user_id IN (SELECT id FROM ${q(names.user)})` : "";
+    await runner.query(`INSERT INTO ${q(metadata.tableName)} (${columns.map((col) => q(col.name)).join(", ")}) SELECT ${values.join(", ")} FROM ${q(backup)}${owned}`);
   }
   await runner.query(
     `INSERT INTO ${q(names.links)} (user_id, role_id) SELECT DISTINCT user_id, role_id FROM ${q(backups.links)} ` +
@@ -335,8 +363,11 @@ async function copyRows(c: Context, frozen: { user: EntityMetadata; role: Entity
   for (const role of await unevenPermissionLists(c, names.role)) {
     await runner.query(`UPDATE ${q(names.role)} SET permissions = ${c.dialect === "postgres" ? "$1" : "?"} WHERE id = ${role.id}`, [role.normal]);
   }
+  if (frozen.webauthn) {
+    await addCaseInsensitiveUnique(runner, frozen.user, "email", EMAIL_CASE_INSENSITIVE_INDEX, "schema version 3 makes email unique in any letter case");
+  }
   if (c.dialect === "postgres") {
-    for (const name of [names.role, names.user]) {
+    for (const name of pairs.filter(([m]) => m !== frozen.links).map(([m]) => m.tableName)) {
       await runner.query(`SELECT setval(pg_get_serial_sequence($1, 'id'), COALESCE((SELECT MAX(id) FROM ${q(name)}), 0) + 1, false)`, [q(name)]);
     }
   }

@@ -169,8 +169,10 @@ def report(args, app, db, User, Role, ds):
         entry = {
             column.name: iso(getattr(u, column.name))
             for column in User.__table__.columns
-            if column.name not in ("password", "tf_totp_secret", "us_totp_secrets", "mf_recovery_codes")
+            if column.name not in ("password", "tf_totp_secret", "us_totp_secrets")
         }
+        if "mf_recovery_codes" in entry:
+            entry["mf_recovery_codes"] = list(u.mf_recovery_codes) if u.mf_recovery_codes is not None else None
         entry["roles"] = sorted(r.name for r in u.roles)
         entry["has_role"] = {n: u.has_role(n) for n in names}
         entry["has_permission"] = {p: u.has_permission(p) for p in permissions}
@@ -195,6 +197,18 @@ def report(args, app, db, User, Role, ds):
         "users": users,
         "links": [list(row) for row in db.session.execute(text("SELECT user_id, role_id FROM roles_users ORDER BY user_id, role_id"))],
     }
+    if args.version == "v3":
+        WebAuthn = ds.webauthn_model
+        out["webauthn"] = [
+            {
+                **{column.name: iso(getattr(w, column.name)) for column in WebAuthn.__table__.columns},
+                "credential_id": bytes(w.credential_id).hex(),
+                "public_key": bytes(w.public_key).hex(),
+                "transports": list(w.transports) if w.transports is not None else None,
+                "found_user": found(ds.find_user_from_webauthn(ds.find_webauthn(bytes(w.credential_id)))),
+            }
+            for w in WebAuthn.query.order_by(WebAuthn.id).all()
+        ]
     db.session.rollback()
     return out
 

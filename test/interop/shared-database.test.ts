@@ -15,6 +15,7 @@ import { flaskMicroseconds, runFlask } from "./support/flask-driver";
 import type { FlaskUser } from "./support/flask-driver";
 import { emptyDatabase, expectSameAsFlask } from "./support/compare";
 import { VERSIONS } from "./support/entities";
+import type { UserV2 } from "./support/entities";
 
 describeWithFlaskSecurity("one database shared with Flask-Security 5.1.2", () => {
   describeEachDatabase("both ways", (db) => {
@@ -22,13 +23,13 @@ describeWithFlaskSecurity("one database shared with Flask-Security 5.1.2", () =>
       it(`Flask-Security fsqla v${v.version} writes, our V${v.version} entities read the same`, async () => {
         await emptyDatabase(db);
         const flask = (await runFlask("make", db, { version: v.version, tokenUniquifier: v.tokenUniquifier })).before;
-        const ds = await db.dataSource([v.User, v.Role]);
+        const ds = await db.dataSource(v.entities);
         try {
           const users = await expectSameAsFlask(ds, v, flask);
           // The data Flask-Security wrote has what this test needs to mean something.
           expect(flask.users.filter((u) => u.roles.length > 1)).not.toHaveLength(0);
           expect(flask.users.some((u) => flaskMicroseconds(u.confirmed_at) % 1000 !== 0) || db.kind === "mariadb").toBe(true);
-          const store = new SecurityDatastore(ds, v.User, v.Role);
+          const store = new SecurityDatastore(ds, v.User as typeof UserV2, v.Role);
           for (const user of users) {
             expect((await store.findUserByEmail(user.email.toUpperCase()))?.id).toBe(user.id);
             expect((await store.findUserByUniquifier(user.fsUniquifier))?.id).toBe(user.id);
@@ -40,10 +41,10 @@ describeWithFlaskSecurity("one database shared with Flask-Security 5.1.2", () =>
 
       it(`our V${v.version} writes, Flask-Security fsqla v${v.version} reads the same and creates a user we read`, async () => {
         await emptyDatabase(db);
-        const ds = await db.dataSource([v.User, v.Role], { migrations: v.migrations });
+        const ds = await db.dataSource(v.entities, { migrations: v.migrations });
         try {
           await ds.runMigrations({ transaction: "all" });
-          const store = new SecurityDatastore(ds, v.User, v.Role);
+          const store = new SecurityDatastore(ds, v.User as typeof UserV2, v.Role);
           await store.createRole({ name: "admin", description: "Administrator", permissions: "full-read, full-write, super" });
           await store.createRole({ name: "editor", permissions: ["full-read", "full-write"] });
           await store.createRole({ name: "reader", permissions: "full-read" });
@@ -57,6 +58,15 @@ describeWithFlaskSecurity("one database shared with Flask-Security 5.1.2", () =>
           await store.deactivateUser(eve);
           await store.addRoleToUser(ada, "reader");
           await ds.getRepository(v.User).update(ada.id, { name: "Ada L." } as never);
+          if (v.WebAuthn) {
+            // Version 3: a passkey, recovery codes, a user without a password.
+            const credentials = ds.getRepository(v.WebAuthn);
+            await credentials.save(
+              credentials.create({ credentialId: Buffer.from("00ff10ee20dd", "hex"), publicKey: Buffer.from("a50102032620", "hex"), transports: ["usb", "internal"], backupState: true, deviceType: "multi_device", extensions: null, name: "ada-key", usage: "first", userId: ada.id, lastuseDatetime: at("2024-05-06T07:08:09.456Z") }),
+            );
+            await ds.getRepository(v.User).update(ada.id, { mfRecoveryCodes: ["aaaa-bbbb-cccc", "dddd-eeee-ffff"] } as never);
+            await store.createUser({ email: "passkey.only@example.com", password: null, roles: ["reader"] } as never);
+          }
 
           const report = await runFlask("read", db, { version: v.version, tokenUniquifier: v.tokenUniquifier, createUser: "New.User@Example.com" });
           // Flask-Security's reads before it wrote anything, compared with ours after (its user included).

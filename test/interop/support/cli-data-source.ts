@@ -12,4 +12,4 @@ import { VERSIONS } from "./entities";
 const connection = JSON.parse(process.env.TSM_CLI_CONNECTION ?? "{}") as DataSourceOptions;
 const v = VERSIONS.find((row) => row.version === Number(process.env.TSM_INTEROP_VERSION ?? VERSIONS.length))!;
 
-export default new DataSource(withNaiveUtc({ ...connection, entities: [v.User, v.Role], migrations: securityMigrations.slice(0, v.version) }));
+export default new DataSource(withNaiveUtc({ ...connection, entities: v.entities, migrations: securityMigrations.slice(0, v.version) }));

@@ -3,14 +3,14 @@
  * test compares them with one `toEqual` and a failure shows the column that differs.
  */
 import type { DataSource } from "typeorm";
-import type { RoleMixinV1 } from "../../../src";
+import type { RoleMixinV1, WebAuthnMixinV1 } from "../../../src";
 import type { TestDatabase } from "../../support/database";
 import { flaskInstant } from "./flask-driver";
 import type { FlaskRole, FlaskUser, FlaskView } from "./flask-driver";
 import type { InteropVersion } from "./entities";
 
 /** Columns Flask-Security's report leaves out (secrets); the rest are compared. */
-const NOT_REPORTED = new Set(["password", "tf_totp_secret", "us_totp_secrets", "mf_recovery_codes"]);
+const NOT_REPORTED = new Set(["password", "tf_totp_secret", "us_totp_secrets"]);
 
 type Loaded = { id: number; roles: RoleMixinV1[]; hasRole(role: string): boolean; hasPermission(permission: string): boolean };
 
@@ -44,6 +44,25 @@ export function roleView(role: RoleMixinV1 | FlaskRole): Record<string, unknown>
   return { id: role.id, name: role.name, description: role.description, permissions: role.permissions ?? [], update_datetime: updated };
 }
 
+/** A credential in the shape Flask-Security's report has (binary as hex, datetimes as ISO instants). */
+function webAuthnView(w: WebAuthnMixinV1): Record<string, unknown> {
+  return {
+    id: w.id,
+    credential_id: w.credentialId.toString("hex"),
+    public_key: w.publicKey.toString("hex"),
+    sign_count: w.signCount,
+    transports: w.transports,
+    backup_state: w.backupState,
+    device_type: w.deviceType,
+    extensions: w.extensions,
+    create_datetime: w.createDatetime.toISOString(),
+    lastuse_datetime: w.lastuseDatetime.toISOString(),
+    name: w.name,
+    usage: w.usage,
+    user_id: w.userId,
+  };
+}
+
 /** Drops every table, so each scenario starts from an empty database. */
 export async function emptyDatabase(db: TestDatabase): Promise<void> {
   const ds = await db.dataSource([], { dropSchema: true });
@@ -62,5 +81,10 @@ export async function expectSameAsFlask(ds: DataSource, v: InteropVersion, flask
   }
   const roles = await ds.getRepository(v.Role).find({ order: { id: "ASC" } });
   expect(roles.map(roleView)).toEqual(flask.roles.map(roleView));
+  if (v.WebAuthn) {
+    const credentials = await ds.getRepository(v.WebAuthn).find({ order: { id: "ASC" } });
+    expect(credentials.map(webAuthnView)).toEqual(flask.webauthn!.map(({ found_user: _found, ...w }) => ({ ...w, create_datetime: flaskInstant(w.create_datetime), lastuse_datetime: flaskInstant(w.lastuse_datetime) })));
+    for (const credential of flask.webauthn!) expect(credential.found_user).toBe(credential.user_id);
+  }
   return users;
 }
