@@ -78,6 +78,22 @@ describeWithFlaskSecurity("adopting a database Flask-Security 5.1.2 made", () =>
       });
     });
 
+    it("a Flask-Security app that already had the fs_token_uniquifier line keeps its tokens", async () => {
+      await emptyDatabase(db);
+      const made = (await runFlask("make", db, { version: 2, tokenUniquifier: true })).before;
+      const [, v2] = VERSIONS;
+      const ds = await db.dataSource(v2.entities, { migrations: securityMigrations.slice(0, 2) });
+      try {
+        const plan = await adoptFlaskSecurityDatabase(ds);
+        expect(plan.changes.some((line) => line.includes("fs_token_uniquifier"))).toBe(false);
+        expect(await securitySchemaStatus(ds)).toMatchObject({ family: "ours", version: 2, ok: true });
+        const report = await runFlask("read", db, { version: 2, tokenUniquifier: true });
+        expect(report.before.users).toEqual(made.users);
+      } finally {
+        await ds.destroy();
+      }
+    });
+
     it("an app whose User entity is older than the database is refused, and nothing changes", async () => {
       await emptyDatabase(db);
       await runFlask("make", db, { version: 2 });
