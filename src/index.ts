@@ -24,6 +24,11 @@ export type { SecurityFeatures, FeatureName } from "./checks/features";
 export { securitySchemaStatus } from "./checks/status";
 export type { SecuritySchemaStatus } from "./checks/status";
 
+// Passwords: hashes a Flask-Security app verifies, and the other way round
+export { PasswordHasher } from "./password";
+export type { PasswordHasherOptions, PasswordVerification, PasswordSchemeName, HashingSchemeName, NormalizeForm } from "./password";
+export { PasswordConfigError, PasswordSchemeUnavailableError, PasswordHasherMissingError, InvalidPasswordError } from "./password";
+
 // Adopting a database Flask-Security made
 export { adoptFlaskSecurityDatabase, planFlaskSecurityAdoption, AdoptionBlockedError, FLASK_SECURITY_TOKEN_UNIQUIFIER_LINE } from "./adopt/adopt";
 export type { AdoptionPlan } from "./adopt/adopt";

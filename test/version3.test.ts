@@ -6,7 +6,7 @@
 import { randomBytes } from "crypto";
 import { validate } from "class-validator";
 import type { DataSource, Repository } from "typeorm";
-import { InvalidListItemError } from "../src";
+import { InvalidListItemError, SecurityDatastore } from "../src";
 import { securityMigrations } from "../migrations";
 import { Role, User, WebAuthn } from "./fixtures/app-v3";
 import { appAddDisplayName } from "./fixtures/app-migrations";
@@ -91,6 +91,18 @@ describeEachDatabase("schema version 3", (db) => {
       const insert = users.insert({ email: "case.variant@example.COM", password: "hash", active: true, fsUniquifier: "r".repeat(64), fsTokenUniquifier: "s".repeat(64) });
       await expect(insert).rejects.toThrow(/unique|duplicate/i);
       expect(await count("user")).toBe(before);
+    });
+
+    it("the datastore's case-insensitive email lookup is served by the version 3 index (query plan)", async () => {
+      const queries: Array<{ query: string; parameters?: unknown[] }> = [];
+      const logger = { logQuery: (query: string, parameters?: unknown[]) => void queries.push({ query, parameters }), logQueryError() {}, logQuerySlow() {}, logSchemaBuild() {}, logMigration() {}, log() {} };
+      const logged = await db.dataSource([User, Role, WebAuthn], { logging: ["query"], logger });
+      const store = new SecurityDatastore(logged, User, Role);
+      await store.findUserByEmail("CASE.variant@example.com");
+      const lookup = queries.find((q) => /email/i.test(q.query) && /^SELECT/i.test(q.query))!;
+      const plan = JSON.stringify(await logged.query(`${db.kind === "mariadb" ? "EXPLAIN" : db.kind === "sqlite" ? "EXPLAIN QUERY PLAN" : "EXPLAIN"} ${lookup.query}`, lookup.parameters));
+      // MariaDB: the unique email index (its _ci collation), read as a constant lookup.
+      expect(plan).toMatch(db.kind === "mariadb" ? /IDX_e12875dfb3b1d92d7d7c5377e2|const tables/ : /IDX_security_email_ci/);
     });
 
     it("JSON leaves out the WebAuthn user handle and the recovery codes", async () => {

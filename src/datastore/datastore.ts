@@ -255,8 +255,9 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
 
   /**
    * The condition "`user.<property>` equals `:value` in any letter case". Where the column's collation already
-   * ignores case (MariaDB/MySQL `_ci`, their default), plain equality, which can use the unique index;
-   * elsewhere `LOWER(…) = LOWER(…)`. Both compare the same way on those databases.
+   * ignores case (MariaDB/MySQL `_ci`, their default), plain equality, which can use the unique index; on
+   * SQLite `= … COLLATE NOCASE` (ASCII letters, as its LOWER()), which the V3 NOCASE email index serves;
+   * elsewhere `LOWER(…) = LOWER(…)`, which the V3 `lower(email)` index serves on PostgreSQL.
    */
   private async sameInAnyCase(property: "email" | "username"): Promise<string> {
     if (dialectOf(this.dataSource) === "mysql") {
@@ -272,6 +273,7 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
       const column = this.dataSource.getMetadata(this.User).findColumnWithPropertyName(property)!.databaseName;
       if ((await this.ignoresCase).has(column)) return `user.${property} = :value`;
     }
+    if (dialectOf(this.dataSource) === "sqlite") return `user.${property} = :value COLLATE NOCASE`;
     return `LOWER(user.${property}) = LOWER(:value)`;
   }
 

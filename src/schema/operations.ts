@@ -118,15 +118,19 @@ export async function explainDuplicates(queryRunner: QueryRunner, metadata: Enti
       WHERE ${col} IS NOT NULL GROUP BY ${col} HAVING COUNT(*) > 1 ORDER BY MIN(${id})`,
   );
   if (rows.length === 0) return;
-  const shown = rows.slice(0, 20).map((r) => `${JSON.stringify(r.value)} (ids ${sortedIds(r.ids)})`);
-  const more = rows.length > shown.length ? `, and ${rows.length - shown.length} more` : "";
   throw new MigrationBlockedError(
     metadata.tableName,
     column,
     "duplicate-values",
-    `${why}, and ${rows.length} value(s) are held by more than one row: ${shown.join("; ")}${more}. ` +
+    `${why}, and ${rows.length} value(s) are held by more than one row: ${listed(rows, (r) => `${JSON.stringify(r.value)} (ids ${sortedIds(r.ids)})`, "; ")}. ` +
       `Nothing was changed. Give each of these rows a distinct ${column} (or NULL), then run the migrations again.`,
   );
+}
+
+/** The first 20 rows of a blocking listing, rendered and joined, and how many more there are. */
+function listed<T>(rows: T[], render: (row: T) => string, separator: string): string {
+  const more = rows.length > 20 ? `, and ${rows.length - 20} more` : "";
+  return rows.slice(0, 20).map(render).join(separator) + more;
 }
 
 /** A comma list of ids as aggregated by the database (SQLite's group_concat has no order), sorted. */
@@ -342,13 +346,11 @@ export async function setNotNull(queryRunner: QueryRunner, table: EntityMetadata
     `SELECT ${q("id")} AS id FROM ${quotedTable(connection, table)} WHERE ${q(column.databaseName)} IS NULL ORDER BY ${q("id")}`,
   );
   if (rows.length > 0) {
-    const shown = rows.slice(0, 20).map((r) => r.id).join(", ");
-    const more = rows.length > 20 ? `, and ${rows.length - 20} more` : "";
     throw new MigrationBlockedError(
       table.tableName,
       column.databaseName,
       "null-values",
-      `${why}, and ${rows.length} row(s) hold NULL there (ids ${shown}${more}). Nothing was changed. ` +
+      `${why}, and ${rows.length} row(s) hold NULL there (ids ${listed(rows, (r) => String(r.id), ", ")}). Nothing was changed. ` +
         `Give each of these rows a value (or delete them), then run the migration again.`,
     );
   }
@@ -395,13 +397,11 @@ export async function addCaseInsensitiveUnique(queryRunner: QueryRunner, table: 
     `SELECT ${ids} AS ids FROM ${quotedTable(connection, table)} GROUP BY ${folded} HAVING COUNT(*) > 1 ORDER BY MIN(${q("id")})`,
   );
   if (rows.length > 0) {
-    const shown = rows.slice(0, 20).map((r) => `ids ${sortedIds(r.ids)}`);
-    const more = rows.length > shown.length ? `, and ${rows.length - shown.length} more` : "";
     throw new MigrationBlockedError(
       table.tableName,
       column,
       "case-duplicates",
-      `${why}, and ${rows.length} group(s) of rows hold the same ${column} in different letter case: ${shown.join("; ")}${more}. ` +
+      `${why}, and ${rows.length} group(s) of rows hold the same ${column} in different letter case: ${listed(rows, (r) => `ids ${sortedIds(r.ids)}`, "; ")}. ` +
         `Nothing was changed. Merge or change these rows so that each ${column} is distinct ignoring case, then run the migrations again.`,
     );
   }
@@ -427,12 +427,17 @@ export async function caseInsensitiveUniqueRepair(queryRunner: QueryRunner, tabl
   return rows.length === 1 && /COLLATE NOCASE/i.test(rows[0].sql) ? [] : [...(rows.length ? [`DROP INDEX ${q(indexName)}`] : []), create];
 }
 
-/** Drops an index when it exists. */
+/** Drops an index when it exists (MySQL 8 has no DROP INDEX IF EXISTS, so there it looks first). */
 export async function dropIndexIfExists(queryRunner: QueryRunner, table: EntityMetadata, indexName: string): Promise<void> {
   const connection = queryRunner.connection;
-  const on = dialectOf(connection) === "mysql" ? ` ON ${quotedTable(connection, table)}` : "";
-  const name = dialectOf(connection) === "mysql" ? escape(connection, indexName) : quotedInSchema(connection, table, indexName);
-  await queryRunner.query(`DROP INDEX IF EXISTS ${name}${on}`);
+  if (dialectOf(connection) === "mysql") {
+    const existing = await queryRunner.getTable(table.tablePath);
+    if (existing?.indices.some((index) => index.name === indexName)) {
+      await queryRunner.query(`DROP INDEX ${escape(connection, indexName)} ON ${quotedTable(connection, table)}`);
+    }
+    return;
+  }
+  await queryRunner.query(`DROP INDEX IF EXISTS ${quotedInSchema(connection, table, indexName)}`);
 }
 
 /** Drops unique indexes and then columns from a live table (SQLite 3.35+ drops columns in place). */

@@ -8,6 +8,8 @@
  * files instead (TypeORM ignores a subclass's re-declaration of an inherited column).
  */
 import {
+  AfterInsert,
+  AfterUpdate,
   BeforeInsert,
   Column,
   CreateDateColumn,
@@ -22,6 +24,8 @@ import { RolesNotLoadedError } from "../errors";
 import { newIdentityToken } from "../tokens";
 import type { RoleMixinV1 } from "../role/v1";
 import { datetimeColumn, E164, varcharColumn } from "./columns";
+import type { PasswordHasher } from "../password/hasher";
+import { passwordNeedsSave, passwordSaved, setUserPassword, verifyAndUpdateUserPassword } from "../password/user-passwords";
 
 /** The properties `toJSON()` leaves out in every version: they let whoever holds them act as the user. */
 const SECRET_PROPERTIES: readonly string[] = [
@@ -241,5 +245,42 @@ export abstract class UserBase {
       );
     }
     return this.roles;
+  }
+
+  // ---- Passwords (see src/password) -----------------------------------------------------------------
+
+  /**
+   * The hasher `setPassword` and `verifyAndUpdatePassword` use when none is passed. Set it once at start-up
+   * with the Flask-Security app's settings: `User.passwordHasher = new PasswordHasher({ salt })`.
+   */
+  static passwordHasher?: PasswordHasher;
+
+  /**
+   * Stores a hash of `plain` in `password`, as Flask-Security's `hash_password`; save the user to apply.
+   * Signs no one out: on a password change or reset call `rotateUniquifier()` too, as Flask-Security does.
+   * @throws InvalidPasswordError for an empty password; PasswordHasherMissingError without a hasher.
+   */
+  async setPassword(plain: string, hasher?: PasswordHasher): Promise<void> {
+    await setUserPassword(this, plain, hasher);
+  }
+
+  /**
+   * Whether `plain` is the user's password (false for a user without one). When it is and the stored hash
+   * is outdated (another scheme, or below the configured cost), `password` gets a fresh hash and
+   * `passwordNeedsSave` turns true: save the user then (Flask-Security's `verify_and_update_password`).
+   */
+  async verifyAndUpdatePassword(plain: string, hasher?: PasswordHasher): Promise<boolean> {
+    return verifyAndUpdateUserPassword(this, plain, hasher);
+  }
+
+  /** Whether `password` was set or upgraded on this object and not saved since. */
+  get passwordNeedsSave(): boolean {
+    return passwordNeedsSave(this);
+  }
+
+  @AfterInsert()
+  @AfterUpdate()
+  protected forgetSavedPasswordChange(): void {
+    passwordSaved(this);
   }
 }

@@ -1,0 +1,160 @@
+/**
+ * The hasher's settings, named after the Flask-Security settings they mirror, with Flask-Security 5.1.2's
+ * defaults, checked once when the hasher is created.
+ */
+import { PasswordConfigError } from "./errors";
+
+/** Every scheme this package can verify, named as Flask-Security's `SECURITY_PASSWORD_SCHEMES` names them. */
+export const PASSWORD_SCHEME_NAMES = [
+  "bcrypt",
+  "argon2",
+  "pbkdf2_sha256",
+  "pbkdf2_sha512",
+  "sha256_crypt",
+  "sha512_crypt",
+  "plaintext",
+] as const;
+
+/** A scheme this package can verify. */
+export type PasswordSchemeName = (typeof PASSWORD_SCHEME_NAMES)[number];
+
+/** A scheme this package can also write (`SECURITY_PASSWORD_HASH`); the others are only verified, then upgraded. */
+export type HashingSchemeName = "bcrypt" | "argon2" | "pbkdf2_sha256" | "pbkdf2_sha512";
+
+const HASHING_SCHEMES: readonly string[] = ["bcrypt", "argon2", "pbkdf2_sha256", "pbkdf2_sha512"];
+
+/** The Unicode normal forms `SECURITY_PASSWORD_NORMALIZE_FORM` may name. */
+export type NormalizeForm = "NFC" | "NFD" | "NFKC" | "NFKD";
+
+/** What `new PasswordHasher(options)` takes. Only `salt` is required. */
+export interface PasswordHasherOptions {
+  /**
+   * The Flask-Security app's `SECURITY_PASSWORD_SALT`, the same string: the HMAC key of every hash. Required
+   * (unless `singleHash: true`).
+   */
+  salt: string | undefined;
+  /** The scheme new hashes are written with (`SECURITY_PASSWORD_HASH`). Default `"bcrypt"`, as Flask-Security. */
+  scheme?: HashingSchemeName;
+  /**
+   * The schemes a stored hash may use and still verify (`SECURITY_PASSWORD_SCHEMES`). Default: bcrypt, argon2,
+   * pbkdf2_sha256, pbkdf2_sha512, sha256_crypt, sha512_crypt (Flask-Security's list without des_crypt, which this
+   * package does not support, and plaintext, which it verifies only when listed). A verified hash of any scheme
+   * but `scheme` is re-hashed (Flask-Security's `SECURITY_DEPRECATED_PASSWORD_SCHEMES = ["auto"]`).
+   */
+  schemes?: readonly PasswordSchemeName[];
+  /**
+   * `SECURITY_PASSWORD_SINGLE_HASH`: the schemes that hash the password itself instead of the HMAC of it, or
+   * `true` for all. Default: none (plaintext always stores the password itself), as Flask-Security's default.
+   */
+  singleHash?: boolean | readonly PasswordSchemeName[];
+  /** `SECURITY_PASSWORD_NORMALIZE_FORM`: the Unicode form passwords are put in first. Default `"NFKD"`; `null` for none. */
+  normalizeForm?: NormalizeForm | null;
+  /** bcrypt's cost (log2 of its rounds), 4-31. Default 12, as passlib. A stored bcrypt hash below it is upgraded. */
+  bcryptCost?: number;
+  /**
+   * argon2id's parameters. Default: what Flask-Security 5.1.2 writes with Debian's argon2-cffi 21.1
+   * (`m=102400,t=10,p=8`, 16-byte hash). A stored argon2 hash of lower memory or time cost, or not argon2id, is upgraded.
+   */
+  argon2?: { memoryCost?: number; timeCost?: number; parallelism?: number };
+  /**
+   * pbkdf2 rounds for new pbkdf2 hashes and the floor below which stored ones are upgraded. Default 600,000
+   * (sha256) and 210,000 (sha512), OWASP's 2023 figures; passlib writes 29,000 and 25,000.
+   */
+  pbkdf2Rounds?: { sha256?: number; sha512?: number };
+}
+
+/** The settings with every default filled in and every value checked. */
+export interface PasswordSettings {
+  readonly salt: Buffer;
+  readonly scheme: HashingSchemeName;
+  readonly schemes: readonly PasswordSchemeName[];
+  readonly singleHash: ReadonlySet<PasswordSchemeName>;
+  readonly normalizeForm: NormalizeForm | null;
+  readonly bcryptCost: number;
+  readonly argon2: { readonly memoryCost: number; readonly timeCost: number; readonly parallelism: number };
+  readonly pbkdf2Rounds: { readonly sha256: number; readonly sha512: number };
+}
+
+/** `schemes` when the app does not say. */
+export const DEFAULT_SCHEMES: readonly PasswordSchemeName[] = [
+  "bcrypt",
+  "argon2",
+  "pbkdf2_sha256",
+  "pbkdf2_sha512",
+  "sha256_crypt",
+  "sha512_crypt",
+];
+
+function configError(field: string, rule: string, message: string): PasswordConfigError {
+  return new PasswordConfigError("PasswordHasher", field, rule, message);
+}
+
+function integerIn(field: string, value: number | undefined, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw configError(field, "out-of-range", `${field} must be a whole number from ${min} to ${max}.`);
+  }
+  return value;
+}
+
+/** Checks the options and fills in the defaults. @throws PasswordConfigError naming the setting and the fix. */
+export function resolvePasswordSettings(options: PasswordHasherOptions): PasswordSettings {
+  if (options === null || typeof options !== "object") {
+    throw configError("options", "options-required", "pass the settings object: new PasswordHasher({ salt: process.env.SECURITY_PASSWORD_SALT }).");
+  }
+  const { salt } = options;
+  const single = options.singleHash ?? false;
+  // Only an app that hashes every password without the HMAC (singleHash: true) can do without a salt.
+  if (single !== true && (typeof salt !== "string" || salt.length === 0)) {
+    throw configError(
+      "salt",
+      "salt-required",
+      `salt is ${salt === undefined || salt === null ? "missing" : typeof salt !== "string" ? "not a string" : "empty"}: ` +
+        "every hash is keyed with it, and there is no safe default. Fix: set it to the same value as the Flask-Security " +
+        "app's SECURITY_PASSWORD_SALT, e.g. new PasswordHasher({ salt: process.env.SECURITY_PASSWORD_SALT }), and make sure that variable is set.",
+    );
+  }
+  const schemes = options.schemes ?? DEFAULT_SCHEMES;
+  if (!Array.isArray(schemes) || schemes.length === 0) {
+    throw configError("schemes", "schemes-required", `schemes must be a non-empty list of: ${PASSWORD_SCHEME_NAMES.join(", ")}.`);
+  }
+  for (const name of schemes) {
+    if (!(PASSWORD_SCHEME_NAMES as readonly string[]).includes(name)) {
+      throw configError(
+        "schemes",
+        "unknown-scheme",
+        `schemes lists "${String(name)}", which this package does not support; it supports ${PASSWORD_SCHEME_NAMES.join(", ")}.`,
+      );
+    }
+  }
+  const scheme = options.scheme ?? "bcrypt";
+  if (!HASHING_SCHEMES.includes(scheme)) {
+    throw configError("scheme", "unknown-scheme", `scheme "${String(scheme)}" cannot write hashes; use one of ${HASHING_SCHEMES.join(", ")}.`);
+  }
+  if (!schemes.includes(scheme)) {
+    throw configError("scheme", "scheme-not-listed", `scheme "${scheme}" must also be in schemes (Flask-Security's rule), or its own hashes would not verify.`);
+  }
+  const normalizeForm = options.normalizeForm === undefined ? "NFKD" : options.normalizeForm;
+  if (normalizeForm !== null && !["NFC", "NFD", "NFKC", "NFKD"].includes(normalizeForm)) {
+    throw configError("normalizeForm", "unknown-form", "normalizeForm must be NFC, NFD, NFKC, NFKD or null (no normalisation).");
+  }
+  const singleHash = new Set<PasswordSchemeName>(single === true ? PASSWORD_SCHEME_NAMES : single === false ? [] : single);
+  singleHash.add("plaintext");
+  return {
+    salt: Buffer.from(typeof salt === "string" ? salt : "", "utf8"),
+    scheme,
+    schemes: [...schemes],
+    singleHash,
+    normalizeForm,
+    bcryptCost: integerIn("bcryptCost", options.bcryptCost, 12, 4, 31),
+    argon2: {
+      memoryCost: integerIn("argon2.memoryCost", options.argon2?.memoryCost, 102400, 1024, 2 ** 32 - 1),
+      timeCost: integerIn("argon2.timeCost", options.argon2?.timeCost, 10, 1, 2 ** 32 - 1),
+      parallelism: integerIn("argon2.parallelism", options.argon2?.parallelism, 8, 1, 255),
+    },
+    pbkdf2Rounds: {
+      sha256: integerIn("pbkdf2Rounds.sha256", options.pbkdf2Rounds?.sha256, 600000, 1000, 2 ** 32 - 1),
+      sha512: integerIn("pbkdf2Rounds.sha512", options.pbkdf2Rounds?.sha512, 210000, 1000, 2 ** 32 - 1),
+    },
+  };
+}

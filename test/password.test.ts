@@ -1,0 +1,245 @@
+/**
+ * The password hasher on its own (no database): hashes as Flask-Security writes them verify here, ours have
+ * Flask-Security's format, wrong passwords fail, outdated hashes are flagged and re-hashed, passwords are
+ * normalised (NFKD), and bad settings are typed errors that never quote a secret. Real hashing throughout,
+ * at low costs; the live Flask-Security checks are in test/interop/passwords.test.ts.
+ */
+import { createHmac } from "crypto";
+import { inspect } from "util";
+import { bcryptLibrary } from "../src/password/libraries";
+import {
+  InvalidPasswordError,
+  PasswordConfigError,
+  PasswordHasher,
+  PasswordHasherOptions,
+  PasswordSchemeName,
+  SecurityModelError,
+} from "../src";
+import { CHEAP_COSTS, PASSLIB_HASHES, PASSLIB_PASSWORD, PASSLIB_SALT } from "./fixtures/passlib-hashes";
+
+const ALL_SCHEMES: PasswordSchemeName[] = ["bcrypt", "argon2", "pbkdf2_sha256", "pbkdf2_sha512", "sha256_crypt", "sha512_crypt"];
+const hasher = (options: Partial<PasswordHasherOptions> = {}) => new PasswordHasher({ salt: PASSLIB_SALT, ...CHEAP_COSTS, ...options });
+
+describe("settings", () => {
+  it.each([
+    ["missing", undefined],
+    ["empty", ""],
+    ["not a string", 42 as unknown as string],
+  ])("a %s salt is a PasswordConfigError at creation, naming the setting and the fix", (_, salt) => {
+    const create = () => new PasswordHasher({ salt });
+    expect(create).toThrow(PasswordConfigError);
+    try {
+      create();
+    } catch (error) {
+      const e = error as PasswordConfigError;
+      expect(e).toBeInstanceOf(SecurityModelError);
+      expect([e.entity, e.field, e.rule]).toEqual(["PasswordHasher", "salt", "salt-required"]);
+      expect(e.message).toContain("SECURITY_PASSWORD_SALT");
+    }
+  });
+
+  it("needs no salt only when no scheme uses the HMAC (singleHash: true)", async () => {
+    const single = new PasswordHasher({ salt: undefined, singleHash: true, bcryptCost: 4 });
+    expect(await single.verifyPassword(PASSLIB_PASSWORD, PASSLIB_HASHES.single_hash_bcrypt)).toBe(true);
+  });
+
+  it.each<[string, Partial<PasswordHasherOptions>, string, string]>([
+    ["an unknown scheme in schemes", { schemes: ["bcrypt", "des_crypt" as PasswordSchemeName] }, "schemes", "unknown-scheme"],
+    ["an empty schemes list", { schemes: [] }, "schemes", "schemes-required"],
+    ["a writing scheme that cannot write", { scheme: "sha512_crypt" as "bcrypt" }, "scheme", "unknown-scheme"],
+    ["a writing scheme missing from schemes", { scheme: "argon2", schemes: ["bcrypt"] }, "scheme", "scheme-not-listed"],
+    ["a bcrypt cost out of range", { bcryptCost: 3 }, "bcryptCost", "out-of-range"],
+    ["a fractional pbkdf2 rounds", { pbkdf2Rounds: { sha256: 1000.5 } }, "pbkdf2Rounds.sha256", "out-of-range"],
+    ["an unknown normal form", { normalizeForm: "NFX" as "NFKD" }, "normalizeForm", "unknown-form"],
+  ])("%s is a PasswordConfigError naming the setting, without the salt", (_, options, field, rule) => {
+    const secretSalt = "s3cret-salt-value";
+    try {
+      new PasswordHasher({ salt: secretSalt, ...options });
+      throw new Error("no error");
+    } catch (error) {
+      expect(error).toBeInstanceOf(PasswordConfigError);
+      const e = error as PasswordConfigError;
+      expect([e.field, e.rule]).toEqual([field, rule]);
+      expect(e.message).not.toContain(secretSalt);
+    }
+  });
+
+  it("does not show the salt when the hasher is logged or serialised", () => {
+    const secretSalt = "s3cret-salt-value";
+    const h = new PasswordHasher({ salt: secretSalt });
+    expect(inspect(h, { depth: 5, showHidden: true })).not.toContain(secretSalt);
+    expect(JSON.stringify(h)).not.toContain(secretSalt);
+    expect(h.scheme).toBe("bcrypt");
+  });
+});
+
+describe("hashes written by Flask-Security (passlib) verify here", () => {
+  const h = hasher();
+
+  it.each(Object.entries(PASSLIB_HASHES).filter(([name]) => name !== "single_hash_bcrypt"))("%s", async (_, hash) => {
+    expect(h.identify(hash)).toBeDefined();
+    expect(await h.verifyPassword(PASSLIB_PASSWORD, hash)).toBe(true);
+    expect(await h.verifyPassword(`${PASSLIB_PASSWORD}!`, hash)).toBe(false);
+    expect(await h.verifyPassword("ünïcödé ﬁsh", hash)).toBe(false); // case matters
+  });
+
+  it("a hash keyed with another salt does not verify", async () => {
+    expect(await hasher({ salt: "another-salt" }).verifyPassword(PASSLIB_PASSWORD, PASSLIB_HASHES.bcrypt)).toBe(false);
+  });
+
+  it("SECURITY_PASSWORD_SINGLE_HASH: a bcrypt of the password itself verifies only when bcrypt is listed as single-hash", async () => {
+    expect(await h.verifyPassword(PASSLIB_PASSWORD, PASSLIB_HASHES.single_hash_bcrypt)).toBe(false);
+    const single = hasher({ singleHash: ["bcrypt"] });
+    expect(await single.verifyPassword(PASSLIB_PASSWORD, PASSLIB_HASHES.single_hash_bcrypt)).toBe(true);
+    expect(await single.verifyPassword(PASSLIB_PASSWORD, PASSLIB_HASHES.bcrypt)).toBe(false);
+  });
+});
+
+describe("normalisation (SECURITY_PASSWORD_NORMALIZE_FORM)", () => {
+  const h = hasher();
+  const composed = PASSLIB_PASSWORD.normalize("NFC");
+  const decomposed = PASSLIB_PASSWORD.normalize("NFKD");
+
+  it("puts passwords in NFKD first: composed, decomposed and ligature forms are one password", async () => {
+    expect(composed).not.toBe(decomposed);
+    expect(decomposed).toContain("fi"); // the ligature became two letters
+    const hash = await h.hashPassword(composed);
+    expect(await h.verifyPassword(decomposed, hash)).toBe(true);
+    expect(await h.verifyPassword(PASSLIB_PASSWORD.replace("ﬁ", "fi"), hash)).toBe(true);
+    expect(await h.verifyPassword(decomposed, PASSLIB_HASHES.bcrypt)).toBe(true);
+  });
+
+  it("normalizeForm: null compares the text as given", async () => {
+    const raw = hasher({ normalizeForm: null });
+    expect(await raw.verifyPassword(composed, PASSLIB_HASHES.bcrypt)).toBe(false);
+    expect(await raw.verifyPassword(decomposed, PASSLIB_HASHES.bcrypt)).toBe(true);
+  });
+});
+
+describe("hashes written here have Flask-Security's format", () => {
+  it("bcrypt (the default): $2b$<cost>$ over base64(HMAC-SHA512(salt, password)), not over the password", async () => {
+    const hash = await hasher().hashPassword("correct horse battery");
+    expect(hash).toMatch(/^\$2b\$04\$[./A-Za-z0-9]{53}$/);
+    const hmac = createHmac("sha512", PASSLIB_SALT).update("correct horse battery").digest("base64");
+    expect(hmac).toHaveLength(88);
+    expect(await bcryptLibrary().compare(hmac.slice(0, 72), hash)).toBe(true);
+    expect(await bcryptLibrary().compare("correct horse battery", hash)).toBe(false);
+  });
+
+  it("bcrypt cost 12 by default, as passlib", async () => {
+    expect(await new PasswordHasher({ salt: PASSLIB_SALT }).hashPassword("x")).toMatch(/^\$2b\$12\$/);
+  });
+
+  it.each<[string, RegExp]>([
+    ["argon2", /^\$argon2id\$v=19\$m=1024,t=1,p=1\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{22}$/],
+    ["pbkdf2_sha256", /^\$pbkdf2-sha256\$1000\$[./A-Za-z0-9]{22}\$[./A-Za-z0-9]{43}$/],
+    ["pbkdf2_sha512", /^\$pbkdf2-sha512\$1000\$[./A-Za-z0-9]{22}\$[./A-Za-z0-9]{86}$/],
+  ])("%s", async (scheme, format) => {
+    const h = hasher({ scheme: scheme as "argon2" });
+    const hash = await h.hashPassword(PASSLIB_PASSWORD);
+    expect(hash).toMatch(format);
+    expect(await h.verifyPassword(PASSLIB_PASSWORD, hash)).toBe(true);
+    expect(await h.verifyPassword("wrong", hash)).toBe(false);
+    expect(h.needsUpdate(hash)).toBe(false);
+  });
+
+  it("every hash gets a fresh salt", async () => {
+    const h = hasher();
+    expect(await h.hashPassword("same")).not.toBe(await h.hashPassword("same"));
+  });
+});
+
+describe("upgrades (needsUpdate, verifyAndUpdatePassword)", () => {
+  it("flags every verified scheme but the writing one (Flask-Security's deprecated = auto)", () => {
+    const h = hasher();
+    for (const [name, hash] of Object.entries(PASSLIB_HASHES)) {
+      if (name === "single_hash_bcrypt") continue;
+      expect([name, h.needsUpdate(hash)]).toEqual([name, !name.startsWith("bcrypt")]);
+    }
+  });
+
+  it("flags a hash of the writing scheme below the configured cost, never one at or above it", () => {
+    expect(hasher({ bcryptCost: 5 }).needsUpdate(PASSLIB_HASHES.bcrypt)).toBe(true);
+    expect(hasher({ bcryptCost: 4 }).needsUpdate(PASSLIB_HASHES.bcrypt2a)).toBe(false);
+    expect(hasher({ bcryptCost: 4 }).needsUpdate(PASSLIB_HASHES.bcrypt2y)).toBe(false);
+    const argon2 = (costs: { memoryCost?: number; timeCost?: number }) => hasher({ scheme: "argon2", argon2: { ...CHEAP_COSTS.argon2, ...costs } });
+    expect(argon2({}).needsUpdate(PASSLIB_HASHES.argon2id)).toBe(false);
+    expect(argon2({}).needsUpdate(PASSLIB_HASHES.argon2i)).toBe(true); // not argon2id
+    expect(argon2({ memoryCost: 2048 }).needsUpdate(PASSLIB_HASHES.argon2id)).toBe(true);
+    expect(argon2({ timeCost: 2 }).needsUpdate(PASSLIB_HASHES.argon2id)).toBe(true);
+    // node's argon2 writes m,p,t, which Flask-Security cannot identify: verified here, then rewritten
+    const nodeOrder = PASSLIB_HASHES.argon2id.replace("m=1024,t=1,p=1", "m=1024,p=1,t=1");
+    expect(argon2({}).needsUpdate(nodeOrder)).toBe(true);
+    const pbkdf2 = hasher({ scheme: "pbkdf2_sha512", pbkdf2Rounds: { sha512: 2000 } });
+    expect(pbkdf2.needsUpdate(PASSLIB_HASHES.pbkdf2_sha512)).toBe(true);
+  });
+
+  it("verifies an argon2 hash with its parameters in node's order (m,p,t) and rewrites it in passlib's", async () => {
+    const h = hasher({ scheme: "argon2" });
+    const nodeOrder = PASSLIB_HASHES.argon2id.replace("m=1024,t=1,p=1", "m=1024,p=1,t=1");
+    const { verified, newHash } = await h.verifyAndUpdatePassword(PASSLIB_PASSWORD, nodeOrder);
+    expect(verified).toBe(true);
+    expect(newHash).toMatch(/^\$argon2id\$v=19\$m=1024,t=1,p=1\$/);
+  });
+
+  it("re-hashes an outdated hash in the writing scheme when the password matches, and only then", async () => {
+    const h = hasher();
+    const upgraded = await h.verifyAndUpdatePassword(PASSLIB_PASSWORD, PASSLIB_HASHES.sha512_crypt);
+    expect(upgraded.verified).toBe(true);
+    expect(upgraded.newHash).toMatch(/^\$2b\$04\$/);
+    expect(await h.verifyPassword(PASSLIB_PASSWORD, upgraded.newHash)).toBe(true);
+    expect(h.needsUpdate(upgraded.newHash!)).toBe(false);
+    expect(await h.verifyAndUpdatePassword("wrong", PASSLIB_HASHES.sha512_crypt)).toEqual({ verified: false, newHash: null });
+    expect(await h.verifyAndUpdatePassword(PASSLIB_PASSWORD, PASSLIB_HASHES.bcrypt)).toEqual({ verified: true, newHash: null });
+  });
+});
+
+describe("input", () => {
+  const h = hasher({ schemes: ALL_SCHEMES });
+
+  it.each<[string, unknown]>([
+    ["null", null],
+    ["undefined", undefined],
+    ["empty", ""],
+    ["a number", 42],
+    ["an unknown format", "$1$abc$def"],
+    ["des_crypt (not supported)", "9kPk/fZ83mZPo"],
+    ["a truncated bcrypt", PASSLIB_HASHES.bcrypt.slice(0, 40)],
+    ["a bcrypt with an impossible cost", PASSLIB_HASHES.bcrypt.replace("$04$", "$99$")],
+    ["a broken argon2", PASSLIB_HASHES.argon2id.replace("$erG9", "$!!!!")],
+    ["a pbkdf2 of the wrong length", PASSLIB_HASHES.pbkdf2_sha256.slice(0, -4)],
+    ["a sha512_crypt with too few rounds", PASSLIB_HASHES.sha512_crypt.replace("rounds=1000", "rounds=999")],
+  ])("a stored hash that is %s answers false, never throws", async (_, hash) => {
+    await expect(h.verifyPassword(PASSLIB_PASSWORD, hash as string)).resolves.toBe(false);
+    await expect(h.verifyAndUpdatePassword(PASSLIB_PASSWORD, hash as string)).resolves.toEqual({ verified: false, newHash: null });
+  });
+
+  it.each<[string, unknown]>([
+    ["empty", ""],
+    ["null", null],
+    ["a number", 42],
+  ])("a password to verify that is %s answers false", async (_, password) => {
+    await expect(h.verifyPassword(password as string, PASSLIB_HASHES.bcrypt)).resolves.toBe(false);
+  });
+
+  it("a password to hash that is empty or not a string is an InvalidPasswordError", async () => {
+    await expect(h.hashPassword("")).rejects.toThrow(InvalidPasswordError);
+    await expect(h.hashPassword(null as unknown as string)).rejects.toMatchObject({ field: "password", rule: "password-required" });
+  });
+
+  it("a scheme left out of schemes does not verify", async () => {
+    const bcryptOnly = hasher({ schemes: ["bcrypt"] });
+    expect(bcryptOnly.identify(PASSLIB_HASHES.argon2id)).toBeUndefined();
+    expect(await bcryptOnly.verifyPassword(PASSLIB_PASSWORD, PASSLIB_HASHES.argon2id)).toBe(false);
+  });
+
+  it("plaintext verifies only when listed, comes last whatever its place, and is always upgraded", async () => {
+    const plain = PASSLIB_PASSWORD.normalize("NFKD");
+    expect(await h.verifyPassword(PASSLIB_PASSWORD, plain)).toBe(false);
+    const withPlaintext = hasher({ schemes: ["plaintext", "bcrypt"] });
+    expect(await withPlaintext.verifyPassword(PASSLIB_PASSWORD, plain)).toBe(true);
+    expect(await withPlaintext.verifyPassword("other", plain)).toBe(false);
+    expect(withPlaintext.identify(PASSLIB_HASHES.bcrypt)).toBe("bcrypt");
+    expect(withPlaintext.needsUpdate(plain)).toBe(true);
+  });
+});
