@@ -38,7 +38,7 @@ export class AdoptionBlockedError extends SecurityModelError {
 export interface AdoptionPlan {
   /** What the database holds, e.g. `Flask-Security fsqla v2`. */
   found: string;
-  /** `adopt`: a Flask-Security schema to bring in; `resume`: an adoption that stopped half-way; `done`: nothing to do. */
+  /** `adopt`: a Flask-Security schema to bring in; `resume`: an adoption that stopped half-way; `done`: nothing to do; `blocked`: see `blockers`. */
   action: "adopt" | "resume" | "done" | "blocked";
   /** The schema version of this package the tables become (Flask-Security's version number). */
   toVersion: number | null;
