@@ -15,7 +15,7 @@ type Extra = Pick<DataSourceOptions, "entities" | "migrations">;
 
 /** Options for the database at `url` (DATABASE_URL), or for the SQLite demo file when it is unset. */
 export function optionsFor(url: string | undefined, extra: Extra): DataSourceOptions {
-  if (!url) return { type: "better-sqlite3", database: "demo.sqlite", ...extra };
+  if (!url) return withNaiveUtc({ type: "better-sqlite3", database: "demo.sqlite", ...extra });
   const scheme = url.split(":", 1)[0];
   switch (scheme) {
     case "postgres":

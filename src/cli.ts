@@ -10,15 +10,19 @@ import type { DataSource } from "typeorm";
 import { checkSecurityDatabase, checkSecurityModels } from "./checks/check";
 import type { SecurityFeatures } from "./checks/features";
 import { securitySchemaStatus } from "./checks/status";
+import { adoptFlaskSecurityDatabase, AdoptionBlockedError, planFlaskSecurityAdoption } from "./adopt/adopt";
 
 const USAGE = `Usage:
   typeorm-security-models status -d <data-source file> [--json]
   typeorm-security-models check  -d <data-source file> [--features <list>] [--live] [--json]
+  typeorm-security-models adopt  -d <data-source file> [--apply] [--json]
 
 --features: comma-separated, named after Flask-Security's settings: confirmable, trackable,
   twoFactor[:email+authenticator+sms], unifiedSignin[:password+email+authenticator+sms], tokenIdentity,
   permissions, webauthn, recoveryCodes
---live: also check the tables in the database, not only the entities`;
+--live: also check the tables in the database, not only the entities
+adopt: brings a database Flask-Security made under the shipped migrations; without --apply it only
+  reports what it would change`;
 
 class UsageError extends Error {}
 
@@ -28,6 +32,7 @@ interface Args {
   features: SecurityFeatures;
   live: boolean;
   json: boolean;
+  apply: boolean;
 }
 
 const FEATURES = ["confirmable", "trackable", "twoFactor", "unifiedSignin", "tokenIdentity", "permissions", "webauthn", "recoveryCodes"];
@@ -44,14 +49,15 @@ export function parseFeatures(list: string): SecurityFeatures {
 
 function parseArgs(argv: string[]): Args {
   const [command, ...rest] = argv;
-  if (command !== "status" && command !== "check") throw new UsageError(command ? `unknown command "${command}"` : "no command given");
-  const args: Args = { command, dataSource: "", features: {}, live: false, json: false };
+  if (command !== "status" && command !== "check" && command !== "adopt") throw new UsageError(command ? `unknown command "${command}"` : "no command given");
+  const args: Args = { command, dataSource: "", features: {}, live: false, json: false, apply: false };
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i];
     if (arg === "-d" || arg === "--dataSource") args.dataSource = rest[++i] ?? "";
     else if (arg === "--features") args.features = parseFeatures(rest[++i] ?? "");
     else if (arg === "--live") args.live = true;
     else if (arg === "--json") args.json = true;
+    else if (arg === "--apply" && command === "adopt") args.apply = true;
     else throw new UsageError(`unknown option "${arg}"`);
   }
   if (!args.dataSource) throw new UsageError("-d <data-source file> is required");
@@ -75,6 +81,33 @@ function loadDataSource(file: string): DataSource {
   return dataSource as DataSource;
 }
 
+/** `adopt`: the plan, and with --apply the adoption itself; exit 1 when something blocks it. */
+async function adopt(dataSource: DataSource, args: Args): Promise<number> {
+  let plan = await planFlaskSecurityAdoption(dataSource);
+  let applied = false;
+  if (args.apply && plan.action !== "blocked" && plan.action !== "done") {
+    try {
+      plan = await adoptFlaskSecurityDatabase(dataSource);
+      applied = true;
+    } catch (error) {
+      if (!(error instanceof AdoptionBlockedError)) throw error;
+      plan = { ...plan, action: "blocked", blockers: error.problems };
+    }
+  }
+  if (args.json) {
+    console.log(JSON.stringify({ ...plan, applied }, null, 2));
+  } else {
+    const list = (items: string[]) => items.map((item) => `- ${item}`).join("\n");
+    console.log(`Found:     ${plan.found}`);
+    if (plan.toVersion !== null) console.log(`Becomes:   typeorm-security-models V${plan.toVersion}`);
+    if (plan.blockers.length > 0) console.log(`Blocked, nothing was changed:\n${list(plan.blockers)}`);
+    else if (plan.action === "done") console.log("Nothing to do: the database is already typeorm-security-models'.");
+    else console.log(`${applied ? "Done:" : "Would change (nothing changed yet; run again with --apply):"}\n${list(plan.changes)}`);
+    if (plan.afterwards.length > 0 && plan.blockers.length === 0) console.log(`Afterwards:\n${list(plan.afterwards)}`);
+  }
+  return plan.action === "blocked" ? 1 : 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv);
   const dataSource = loadDataSource(args.dataSource);
@@ -93,6 +126,7 @@ async function main(argv: string[]): Promise<number> {
       }
       return status.ok ? 0 : 1;
     }
+    if (args.command === "adopt") return await adopt(dataSource, args);
     const problems = [
       ...(await checkSecurityModels(dataSource, args.features)),
       ...(args.live ? await checkSecurityDatabase(dataSource, args.features) : []),

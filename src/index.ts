@@ -29,6 +29,10 @@ export { PasswordHasher } from "./password";
 export type { PasswordHasherOptions, PasswordVerification, PasswordSchemeName, HashingSchemeName, NormalizeForm } from "./password";
 export { PasswordConfigError, PasswordSchemeUnavailableError, PasswordHasherMissingError, InvalidPasswordError } from "./password";
 
+// Adopting a database Flask-Security made
+export { adoptFlaskSecurityDatabase, planFlaskSecurityAdoption, AdoptionBlockedError, FLASK_SECURITY_TOKEN_UNIQUIFIER_LINE } from "./adopt/adopt";
+export type { AdoptionPlan } from "./adopt/adopt";
+
 // Errors: all extend SecurityModelError (entity, field, rule)
 export {
   SecurityModelError,

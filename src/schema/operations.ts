@@ -139,7 +139,7 @@ function sortedIds(ids: string): string {
 }
 
 /** The database's cryptographic random source as a 64-hex-character SQL expression. */
-async function randomTokenSql(queryRunner: QueryRunner, dialect: Dialect): Promise<string> {
+export async function randomTokenSql(queryRunner: QueryRunner, dialect: Dialect): Promise<string> {
   if (dialect === "sqlite") return "lower(hex(randomblob(32)))";
   if (dialect === "mysql") {
     const supported = await queryRunner.query(`SELECT LENGTH(RANDOM_BYTES(1)) AS n`).then(() => true, () => false);

@@ -30,7 +30,7 @@ export function databaseOptions(kind: DatabaseKind, name: string, entities: Enti
   switch (kind) {
     case "sqlite": {
       const { poolSize: _single, ...sqlite } = common; // one connection: SQLite has no pool
-      return { type: "better-sqlite3", database: name, ...sqlite };
+      return withNaiveUtc({ type: "better-sqlite3", database: name, ...sqlite });
     }
     case "postgres":
       return withNaiveUtc({ type: "postgres", url: withDatabase(PG_URL, name), ...common });
