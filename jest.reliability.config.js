@@ -4,4 +4,10 @@
  */
 const base = require("./jest.config.js");
 
-module.exports = { ...base, roots: ["<rootDir>/test/reliability"], testPathIgnorePatterns: ["/node_modules/"], testTimeout: 900000, maxWorkers: 2 };
+module.exports = {
+  ...base,
+  roots: ["<rootDir>/test/reliability"],
+  testPathIgnorePatterns: ["/node_modules/"],
+  testTimeout: 900000,
+  maxWorkers: 2,
+};

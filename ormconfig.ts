@@ -26,7 +26,9 @@ export function optionsFor(url: string | undefined, extra: Extra): DataSourceOpt
     case "mariadb":
       return withNaiveUtc({ type: "mariadb", url: url.replace(/^mariadb:/, "mysql:"), ...extra });
     default:
-      throw new Error(`DATABASE_URL: unsupported scheme "${scheme}:"; use postgres://, mysql:// or mariadb://, or unset it for the SQLite demo file`);
+      throw new Error(
+        `DATABASE_URL: unsupported scheme "${scheme}:"; use postgres://, mysql:// or mariadb://, or unset it for the SQLite demo file`,
+      );
   }
 }
 

@@ -18,7 +18,10 @@ import { DatabaseKind, probeServers } from "../test/support/servers";
 const USERS = Number(process.env.BENCH_HOT_USERS ?? 100_000);
 const BATCH = 1000;
 const KINDS = (process.env.BENCH_DATABASES ?? "sqlite,postgres,mariadb").split(",") as DatabaseKind[];
-const ROLES = Array.from({ length: 10 }, (_, r) => ({ name: `role${r}`, permissions: Array.from({ length: 20 }, (_, p) => `perm-${r}-${p}`) }));
+const ROLES = Array.from({ length: 10 }, (_, r) => ({
+  name: `role${r}`,
+  permissions: Array.from({ length: 20 }, (_, p) => `perm-${r}-${p}`),
+}));
 const token = () => randomBytes(32).toString("hex");
 const now = () => Number(process.hrtime.bigint()) / 1e6;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -44,7 +47,13 @@ function placeholders(kind: DatabaseKind, sql: string): string {
   return kind === "postgres" ? sql.replace(/\?/g, () => `$${++n}`) : sql;
 }
 
-const userFields = (i: number) => ({ email: `user${i}@example.com`, password: "$2b$12$" + "x".repeat(53), active: true, fsUniquifier: token(), fsTokenUniquifier: token() });
+const userFields = (i: number) => ({
+  email: `user${i}@example.com`,
+  password: "$2b$12$" + "x".repeat(53),
+  active: true,
+  fsUniquifier: token(),
+  fsTokenUniquifier: token(),
+});
 
 async function createUsers(ds: DataSource, kind: DatabaseKind) {
   const times: Record<string, number> = {};
@@ -56,9 +65,15 @@ async function createUsers(ds: DataSource, kind: DatabaseKind) {
       const rows = Array.from({ length: BATCH }, (_, k) => userFields(from + k));
       const values = rows.map(() => `(?, ?, ?, ?, ?)`).join(", ");
       const params = rows.flatMap((r) => [r.email, r.password, kind === "sqlite" ? 1 : true, r.fsUniquifier, r.fsTokenUniquifier]);
-      await manager.query(placeholders(kind, `INSERT INTO ${q("user")} (email, password, active, fs_uniquifier, fs_token_uniquifier) VALUES ${values}`), params);
       await manager.query(
-        placeholders(kind, `INSERT INTO roles_users (user_id, role_id) SELECT id, 1 + id % 10 FROM ${q("user")} WHERE id > ? UNION ALL SELECT id, 1 + (id + 1) % 10 FROM ${q("user")} WHERE id > ?`),
+        placeholders(kind, `INSERT INTO ${q("user")} (email, password, active, fs_uniquifier, fs_token_uniquifier) VALUES ${values}`),
+        params,
+      );
+      await manager.query(
+        placeholders(
+          kind,
+          `INSERT INTO roles_users (user_id, role_id) SELECT id, 1 + id % 10 FROM ${q("user")} WHERE id > ? UNION ALL SELECT id, 1 + (id + 1) % 10 FROM ${q("user")} WHERE id > ?`,
+        ),
         [from, from],
       );
     }
@@ -69,7 +84,12 @@ async function createUsers(ds: DataSource, kind: DatabaseKind) {
 
   // Twice each, in the order hand, mixin, mixin, hand, so neither gains from running first or last.
   const runs: Record<string, number[]> = { hand: [], mixin: [] };
-  const order = [["hand", HandUser, HandRole], ["mixin", BenchUser, BenchRole], ["mixin", BenchUser, BenchRole], ["hand", HandUser, HandRole]] as const;
+  const order = [
+    ["hand", HandUser, HandRole],
+    ["mixin", BenchUser, BenchRole],
+    ["mixin", BenchUser, BenchRole],
+    ["hand", HandUser, HandRole],
+  ] as const;
   for (const [name, User, Role] of order) {
     const roles = await ds.getRepository(Role).find({ order: { id: "ASC" } });
     const users = ds.getRepository(User);
@@ -81,11 +101,11 @@ async function createUsers(ds: DataSource, kind: DatabaseKind) {
       await ds.transaction(async (manager) => {
         for (let from = warm ? USERS : 0; from < (warm ? USERS + BATCH : USERS); from += BATCH) {
           const batch = Array.from({ length: BATCH }, (_, k) => {
-          const i = from + k;
-          // The hand-written app sets its own tokens; the mixin fills them in its insert hook.
-          const fields = name === "hand" ? userFields(i) : { email: `user${i}@example.com`, password: "$2b$12$" + "x".repeat(53) };
-          return users.create({ ...fields, roles: [roles[i % 10], roles[(i + 1) % 10]] } as never) as unknown as BenchUser;
-        });
+            const i = from + k;
+            // The hand-written app sets its own tokens; the mixin fills them in its insert hook.
+            const fields = name === "hand" ? userFields(i) : { email: `user${i}@example.com`, password: "$2b$12$" + "x".repeat(53) };
+            return users.create({ ...fields, roles: [roles[i % 10], roles[(i + 1) % 10]] } as never) as unknown as BenchUser;
+          });
           await manager.getRepository(User as typeof BenchUser).save(batch, { chunk: BATCH });
         }
       });
@@ -110,7 +130,14 @@ async function hotPaths(kind: DatabaseKind) {
   const db = new TestDatabase(kind);
   await db.create();
   let queries = 0;
-  const counting: Logger = { logQuery: () => void queries++, logQueryError() {}, logQuerySlow() {}, logSchemaBuild() {}, logMigration() {}, log() {} };
+  const counting: Logger = {
+    logQuery: () => void queries++,
+    logQueryError() {},
+    logQuerySlow() {},
+    logSchemaBuild() {},
+    logMigration() {},
+    log() {},
+  };
   try {
     const ds = await db.dataSource([BenchUser, BenchRole, HandUser, HandRole], { synchronize: true, logger: counting });
     await ds.getRepository(BenchRole).save(ROLES.map((r) => ds.getRepository(BenchRole).create(r)));
@@ -119,7 +146,9 @@ async function hotPaths(kind: DatabaseKind) {
     // The creation runs deleted rows; give every table the same clean start (PostgreSQL scans dead tuples too).
     if (kind === "postgres") await ds.query(`VACUUM ANALYZE`);
     else if (kind === "sqlite") await ds.query(`VACUUM`);
-    else for (const table of ["user", "roles_users", "hand_user", "hand_roles_users"]) await ds.query(`OPTIMIZE TABLE ${ds.driver.escape(table)}`);
+    else
+      for (const table of ["user", "roles_users", "hand_user", "hand_roles_users"])
+        await ds.query(`OPTIMIZE TABLE ${ds.driver.escape(table)}`);
 
     const store = new SecurityDatastore(ds, BenchUser, BenchRole);
     const hand = ds.getRepository(HandUser);
@@ -127,8 +156,11 @@ async function hotPaths(kind: DatabaseKind) {
     const email = (i: number) => `USER${pick(i)}@Example.com`;
     const q = (name: string) => ds.driver.escape(name);
     const rawLookup = (where: string) =>
-      placeholders(kind, `SELECT u.*, r.id AS r_id, r.name AS r_name, r.permissions AS r_permissions FROM ${q("user")} u
-        LEFT JOIN roles_users l ON l.user_id = u.id LEFT JOIN role r ON r.id = l.role_id WHERE ${where}`);
+      placeholders(
+        kind,
+        `SELECT u.*, r.id AS r_id, r.name AS r_name, r.permissions AS r_permissions FROM ${q("user")} u
+        LEFT JOIN roles_users l ON l.user_id = u.id LEFT JOIN role r ON r.id = l.role_id WHERE ${where}`,
+      );
     const tokens: string[] = (await ds.query(`SELECT fs_uniquifier AS t FROM ${q("user")} ORDER BY id`)).map((r: { t: string }) => r.t);
     const handTokens: string[] = (await ds.query(`SELECT fs_uniquifier AS t FROM hand_user ORDER BY id`)).map((r: { t: string }) => r.t);
 
@@ -136,18 +168,29 @@ async function hotPaths(kind: DatabaseKind) {
     queries = 0;
     const check = await store.findUserByEmail(email(1), { withRoles: true });
     const lookupQueries = queries;
-    if (!check || check.roles.length !== 2 || !check.hasPermission(`perm-${pick(1) % 10}-3`)) throw new Error("login lookup returned the wrong user");
+    if (!check || check.roles.length !== 2 || !check.hasPermission(`perm-${pick(1) % 10}-3`))
+      throw new Error("login lookup returned the wrong user");
 
     // The same condition everywhere: MariaDB's default collation ignores case, so plain equality (and the index).
     const anyCase = (column: string) => (kind === "mariadb" ? `${column} = ?` : `LOWER(${column}) = LOWER(?)`);
     const login = await compare({
       mixin: (i) => store.findUserByEmail(email(i), { withRoles: true }),
-      hand: (i) => hand.createQueryBuilder("user").leftJoinAndSelect("user.roles", "role").where(anyCase("user.email").replace("?", ":email"), { email: email(i) }).getOne(),
+      hand: (i) =>
+        hand
+          .createQueryBuilder("user")
+          .leftJoinAndSelect("user.roles", "role")
+          .where(anyCase("user.email").replace("?", ":email"), { email: email(i) })
+          .getOne(),
       raw: (i) => ds.query(rawLookup(anyCase("u.email")), [email(i)]),
     });
     const session = await compare({
       mixin: (i) => store.findUserByUniquifier(tokens[pick(i)], { withRoles: true }),
-      hand: (i) => hand.createQueryBuilder("user").leftJoinAndSelect("user.roles", "role").where("user.fsUniquifier = :t", { t: handTokens[pick(i)] }).getOne(),
+      hand: (i) =>
+        hand
+          .createQueryBuilder("user")
+          .leftJoinAndSelect("user.roles", "role")
+          .where("user.fsUniquifier = :t", { t: handTokens[pick(i)] })
+          .getOne(),
       raw: (i) => ds.query(rawLookup("u.fs_uniquifier = ?"), [tokens[pick(i)]]),
     });
     const users = await Promise.all([0, 1, 2, 3].map((i) => store.findUserByUniquifier(tokens[pick(i)])));
@@ -156,8 +199,15 @@ async function hotPaths(kind: DatabaseKind) {
       mixin: (i) => store.recordLogin(users[i % 4]!, "192.0.2.1", loginAt),
       raw: (i) =>
         ds.query(
-          placeholders(kind, `UPDATE ${q("user")} SET last_login_at = current_login_at, current_login_at = ?, last_login_ip = current_login_ip, current_login_ip = ?, login_count = COALESCE(login_count, 0) + 1, update_datetime = CURRENT_TIMESTAMP WHERE id = ?`),
-          [ds.driver.preparePersistentValue(loginAt, ds.getMetadata(BenchUser).findColumnWithPropertyName("currentLoginAt")!), "192.0.2.1", users[i % 4]!.id],
+          placeholders(
+            kind,
+            `UPDATE ${q("user")} SET last_login_at = current_login_at, current_login_at = ?, last_login_ip = current_login_ip, current_login_ip = ?, login_count = COALESCE(login_count, 0) + 1, update_datetime = CURRENT_TIMESTAMP WHERE id = ?`,
+          ),
+          [
+            ds.driver.preparePersistentValue(loginAt, ds.getMetadata(BenchUser).findColumnWithPropertyName("currentLoginAt")!),
+            "192.0.2.1",
+            users[i % 4]!.id,
+          ],
         ),
     });
     return { kind, created, login, session, record, lookupQueries };
@@ -195,8 +245,10 @@ async function main() {
   const ratio = (a: number, b: number) => (a / b).toFixed(2);
   const checks = permissionChecks();
   console.log(`Hot paths, ${USERS.toLocaleString("en")} users with 2 of 10 roles (20 permissions each); medians of 5 rounds of 2 s\n`);
-  console.log(`hasRole / hasPermission, user with 10 roles × 20 permissions (ns per call): first call ${checks.first.toFixed(0)}, ` +
-    `hasRole hit ${checks.hasRoleHit.toFixed(0)}, hasRole miss ${checks.hasRoleMiss.toFixed(0)}, hasPermission hit (last permission of last role) ${checks.permissionHitLast.toFixed(0)}, hasPermission miss ${checks.permissionMiss.toFixed(0)}\n`);
+  console.log(
+    `hasRole / hasPermission, user with 10 roles × 20 permissions (ns per call): first call ${checks.first.toFixed(0)}, ` +
+      `hasRole hit ${checks.hasRoleHit.toFixed(0)}, hasRole miss ${checks.hasRoleMiss.toFixed(0)}, hasPermission hit (last permission of last role) ${checks.permissionHitLast.toFixed(0)}, hasPermission miss ${checks.permissionMiss.toFixed(0)}\n`,
+  );
   console.log("| database | operation | mixin | hand-written | raw SQL | mixin / hand | mixin / raw |");
   console.log("|---|---|---|---|---|---|---|");
   for (const kind of KINDS) {
@@ -206,11 +258,19 @@ async function main() {
     }
     const r = await hotPaths(kind);
     const us = (x: number) => `${x.toFixed(0)} µs`;
-    console.log(`| ${kind} | login lookup by email, any case, roles loaded (${r.lookupQueries} query${r.lookupQueries === 1 ? "" : "ies"}) | ${us(r.login.mixin)} | ${us(r.login.hand)} | ${us(r.login.raw)} | ${ratio(r.login.mixin, r.login.hand)} | ${ratio(r.login.mixin, r.login.raw)} |`);
-    console.log(`| ${kind} | session load by fs_uniquifier, roles loaded | ${us(r.session.mixin)} | ${us(r.session.hand)} | ${us(r.session.raw)} | ${ratio(r.session.mixin, r.session.hand)} | ${ratio(r.session.mixin, r.session.raw)} |`);
-    console.log(`| ${kind} | record a login (one UPDATE) | ${us(r.record.mixin)} | | ${us(r.record.raw)} | | ${ratio(r.record.mixin, r.record.raw)} |`);
+    console.log(
+      `| ${kind} | login lookup by email, any case, roles loaded (${r.lookupQueries} query${r.lookupQueries === 1 ? "" : "ies"}) | ${us(r.login.mixin)} | ${us(r.login.hand)} | ${us(r.login.raw)} | ${ratio(r.login.mixin, r.login.hand)} | ${ratio(r.login.mixin, r.login.raw)} |`,
+    );
+    console.log(
+      `| ${kind} | session load by fs_uniquifier, roles loaded | ${us(r.session.mixin)} | ${us(r.session.hand)} | ${us(r.session.raw)} | ${ratio(r.session.mixin, r.session.hand)} | ${ratio(r.session.mixin, r.session.raw)} |`,
+    );
+    console.log(
+      `| ${kind} | record a login (one UPDATE) | ${us(r.record.mixin)} | | ${us(r.record.raw)} | | ${ratio(r.record.mixin, r.record.raw)} |`,
+    );
     const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-    console.log(`| ${kind} | create ${USERS.toLocaleString("en")} users with 2 roles, batches of ${BATCH} | ${s(r.created.mixin)} | ${s(r.created.hand)} | ${s(r.created.raw)} | ${ratio(r.created.mixin, r.created.hand)} | ${ratio(r.created.mixin, r.created.raw)} |`);
+    console.log(
+      `| ${kind} | create ${USERS.toLocaleString("en")} users with 2 roles, batches of ${BATCH} | ${s(r.created.mixin)} | ${s(r.created.hand)} | ${s(r.created.raw)} | ${ratio(r.created.mixin, r.created.hand)} | ${ratio(r.created.mixin, r.created.raw)} |`,
+    );
   }
 }
 

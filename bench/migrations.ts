@@ -25,7 +25,10 @@ const STEPS = (process.env.BENCH_STEPS ?? "v2,v3").split(",") as Array<"v2" | "v
  * role each; at V2 every user has a token uniquifier and a distinct phone number (V3 makes it unique).
  */
 async function fill(db: TestDatabase, version: 1 | 2): Promise<void> {
-  const ds = version === 1 ? await db.dataSource([v1.User, v1.Role], { migrations: securityMigrationsV1 }) : await db.dataSource([BenchUser, BenchRole], { migrations: securityMigrationsV2 });
+  const ds =
+    version === 1
+      ? await db.dataSource([v1.User, v1.Role], { migrations: securityMigrationsV1 })
+      : await db.dataSource([BenchUser, BenchRole], { migrations: securityMigrationsV2 });
   await ds.runMigrations();
   const roles = Array.from({ length: 10 }, (_, i) => `('role${i + 1}', 'a,b')`).join(", ");
   await ds.query(`INSERT INTO role (name, permissions) VALUES ${roles}`);
@@ -67,12 +70,16 @@ async function rawV2(ds: DataSource, kind: DatabaseKind): Promise<void> {
     const version = sqlite.pragma("schema_version", { simple: true });
     sqlite.unsafeMode(true);
     sqlite.pragma("writable_schema = ON");
-    sqlite.prepare(`UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = 'user'`).run(sql.replace(` NOT NULL DEFAULT ''`, ` NOT NULL`));
+    sqlite
+      .prepare(`UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = 'user'`)
+      .run(sql.replace(` NOT NULL DEFAULT ''`, ` NOT NULL`));
     sqlite.pragma(`schema_version = ${version + 1}`);
     sqlite.pragma("writable_schema = OFF");
     sqlite.unsafeMode(false);
     sqlite.exec("COMMIT");
-    await ds.query(`INSERT INTO migrations (timestamp, name) VALUES (1795737660000, 'SecurityV2TokenUniquifierUniqueUsername1795737660000')`);
+    await ds.query(
+      `INSERT INTO migrations (timestamp, name) VALUES (1795737660000, 'SecurityV2TokenUniquifierUniqueUsername1795737660000')`,
+    );
   } else if (kind === "postgres") {
     const runner = ds.createQueryRunner();
     await runner.query("BEGIN");
@@ -81,7 +88,9 @@ async function rawV2(ds: DataSource, kind: DatabaseKind): Promise<void> {
     await runner.query(`ALTER TABLE "user" ALTER COLUMN "fs_token_uniquifier" DROP DEFAULT`);
     await runner.query(`CREATE UNIQUE INDEX "${idx("username")}" ON "user" ("username")`);
     await runner.query(`CREATE UNIQUE INDEX "${idx("fs_token_uniquifier")}" ON "user" ("fs_token_uniquifier")`);
-    await runner.query(`INSERT INTO migrations (timestamp, name) VALUES (1795737660000, 'SecurityV2TokenUniquifierUniqueUsername1795737660000')`);
+    await runner.query(
+      `INSERT INTO migrations (timestamp, name) VALUES (1795737660000, 'SecurityV2TokenUniquifierUniqueUsername1795737660000')`,
+    );
     await runner.query("COMMIT");
     await runner.release();
   } else {
@@ -89,7 +98,9 @@ async function rawV2(ds: DataSource, kind: DatabaseKind): Promise<void> {
       ADD COLUMN fs_token_uniquifier varchar(64) NOT NULL DEFAULT (LOWER(HEX(RANDOM_BYTES(32)))),
       ADD UNIQUE INDEX ${idx("username")} (username), ADD UNIQUE INDEX ${idx("fs_token_uniquifier")} (fs_token_uniquifier), ALGORITHM=COPY`);
     await ds.query(`ALTER TABLE user ALTER COLUMN fs_token_uniquifier DROP DEFAULT`);
-    await ds.query(`INSERT INTO migrations (timestamp, name) VALUES (1795737660000, 'SecurityV2TokenUniquifierUniqueUsername1795737660000')`);
+    await ds.query(
+      `INSERT INTO migrations (timestamp, name) VALUES (1795737660000, 'SecurityV2TokenUniquifierUniqueUsername1795737660000')`,
+    );
   }
 }
 
@@ -153,8 +164,22 @@ async function rawV3(ds: DataSource, kind: DatabaseKind): Promise<void> {
 
 /** Each benchmarked upgrade: the version it starts from, the entities and migrations at its end, the raw SQL, the token column it fills. */
 const BENCH_STEPS = {
-  v2: { from: 1 as const, entities: [BenchUser, BenchRole], migrations: securityMigrationsV2, raw: rawV2, token: "fs_token_uniquifier", label: "V1 to V2" },
-  v3: { from: 2 as const, entities: [BenchUserV3, BenchRole, BenchWebAuthn], migrations: securityMigrations, raw: rawV3, token: "fs_webauthn_user_handle", label: "V2 to V3" },
+  v2: {
+    from: 1 as const,
+    entities: [BenchUser, BenchRole],
+    migrations: securityMigrationsV2,
+    raw: rawV2,
+    token: "fs_token_uniquifier",
+    label: "V1 to V2",
+  },
+  v3: {
+    from: 2 as const,
+    entities: [BenchUserV3, BenchRole, BenchWebAuthn],
+    migrations: securityMigrations,
+    raw: rawV3,
+    token: "fs_webauthn_user_handle",
+    label: "V2 to V3",
+  },
 };
 type Step = (typeof BENCH_STEPS)[keyof typeof BENCH_STEPS];
 

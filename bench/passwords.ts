@@ -51,7 +51,9 @@ async function compare(operation: string, ours: () => Promise<unknown>, direct: 
       runs.direct.push(await perSecond(direct, inFlight));
     }
     const row = { operation, inFlight, ours: median(runs.ours), direct: median(runs.direct) };
-    console.log(`${operation} (${inFlight} in flight): ours ${row.ours.toFixed(2)}/s, direct ${row.direct.toFixed(2)}/s, ours / direct ${(row.ours / row.direct).toFixed(2)}`);
+    console.log(
+      `${operation} (${inFlight} in flight): ours ${row.ours.toFixed(2)}/s, direct ${row.direct.toFixed(2)}/s, ours / direct ${(row.ours / row.direct).toFixed(2)}`,
+    );
     rows.push(row);
   }
   return rows;
@@ -81,21 +83,51 @@ async function main(): Promise<void> {
   const bcryptHasher = new PasswordHasher({ salt: SALT });
   const bcryptHash = await bcryptHasher.hashPassword(PASSWORD);
   const bcryptInput = Buffer.from(SECRET).subarray(0, 72);
-  rows.push(...(await compare("bcrypt-12 hash", () => bcryptHasher.hashPassword(PASSWORD), () => bcrypt.hash(bcryptInput, 12))));
-  rows.push(...(await compare("bcrypt-12 verify", () => bcryptHasher.verifyPassword(PASSWORD, bcryptHash), () => bcrypt.compare(bcryptInput, bcryptHash))));
+  rows.push(
+    ...(await compare(
+      "bcrypt-12 hash",
+      () => bcryptHasher.hashPassword(PASSWORD),
+      () => bcrypt.hash(bcryptInput, 12),
+    )),
+  );
+  rows.push(
+    ...(await compare(
+      "bcrypt-12 verify",
+      () => bcryptHasher.verifyPassword(PASSWORD, bcryptHash),
+      () => bcrypt.compare(bcryptInput, bcryptHash),
+    )),
+  );
 
   // argon2id as Flask-Security 5.1.2 writes it: m=102400, t=10, p=8
   const argon2Hasher = new PasswordHasher({ salt: SALT, scheme: "argon2" });
   const argon2Hash = await argon2Hasher.hashPassword(PASSWORD);
   const argon2Options = { type: argon2.argon2id, memoryCost: 102400, timeCost: 10, parallelism: 8, hashLength: 16 };
-  rows.push(...(await compare("argon2id m=102400,t=10,p=8 hash", () => argon2Hasher.hashPassword(PASSWORD), () => argon2.hash(SECRET, argon2Options))));
-  rows.push(...(await compare("argon2id m=102400,t=10,p=8 verify", () => argon2Hasher.verifyPassword(PASSWORD, argon2Hash), () => argon2.verify(argon2Hash, SECRET))));
+  rows.push(
+    ...(await compare(
+      "argon2id m=102400,t=10,p=8 hash",
+      () => argon2Hasher.hashPassword(PASSWORD),
+      () => argon2.hash(SECRET, argon2Options),
+    )),
+  );
+  rows.push(
+    ...(await compare(
+      "argon2id m=102400,t=10,p=8 verify",
+      () => argon2Hasher.verifyPassword(PASSWORD, argon2Hash),
+      () => argon2.verify(argon2Hash, SECRET),
+    )),
+  );
 
   // pbkdf2_sha512 at our default 210,000 rounds, against node's crypto.pbkdf2
   const pbkdf2Hasher = new PasswordHasher({ salt: SALT, scheme: "pbkdf2_sha512" });
   const pbkdf2Hash = await pbkdf2Hasher.hashPassword(PASSWORD);
   const pbkdf2Salt = randomBytes(16);
-  rows.push(...(await compare("pbkdf2_sha512-210000 verify", () => pbkdf2Hasher.verifyPassword(PASSWORD, pbkdf2Hash), () => pbkdf2Async(SECRET, pbkdf2Salt, 210000, 64, "sha512"))));
+  rows.push(
+    ...(await compare(
+      "pbkdf2_sha512-210000 verify",
+      () => pbkdf2Hasher.verifyPassword(PASSWORD, pbkdf2Hash),
+      () => pbkdf2Async(SECRET, pbkdf2Salt, 210000, 64, "sha512"),
+    )),
+  );
 
   // sha512_crypt at passlib's 656,000 rounds (verify only): ours in JS against passlib in C
   const shaCryptHash = process.env.BENCH_SHA512_CRYPT_HASH ?? shaCryptFromPasslib();
@@ -115,12 +147,18 @@ async function main(): Promise<void> {
   console.log("\n| operation | in flight | ours (/s) | library direct (/s) | ours / direct |");
   console.log("|---|---|---|---|---|");
   for (const row of rows) {
-    console.log(`| ${row.operation} | ${row.inFlight} | ${row.ours.toFixed(2)} | ${row.direct.toFixed(2)} | ${(row.ours / row.direct).toFixed(2)} |`);
+    console.log(
+      `| ${row.operation} | ${row.inFlight} | ${row.ours.toFixed(2)} | ${row.direct.toFixed(2)} | ${(row.ours / row.direct).toFixed(2)} |`,
+    );
   }
 }
 
 function shaCryptFromPasslib(): string | undefined {
-  const run = spawnSync("/usr/bin/python3", ["-c", "import sys; from passlib.hash import sha512_crypt; print(sha512_crypt.hash(sys.argv[1].encode()))", SECRET], { encoding: "utf8" });
+  const run = spawnSync(
+    "/usr/bin/python3",
+    ["-c", "import sys; from passlib.hash import sha512_crypt; print(sha512_crypt.hash(sys.argv[1].encode()))", SECRET],
+    { encoding: "utf8" },
+  );
   return run.status === 0 ? run.stdout.trim() : undefined;
 }
 

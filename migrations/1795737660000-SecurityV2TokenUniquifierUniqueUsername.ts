@@ -34,6 +34,11 @@ export class SecurityV2TokenUniquifierUniqueUsername1795737660000 implements Mig
   async down(queryRunner: QueryRunner): Promise<void> {
     const { user } = await frozenSchema(queryRunner.connection, 2, appSecurityTables(queryRunner.connection));
     const indexes = user.indices.filter((index) => NEW_UNIQUE_COLUMNS.includes(index.columns[0].databaseName));
-    await dropColumns(queryRunner, user, ADDED_COLUMNS, indexes.map((index) => index.name));
+    await dropColumns(
+      queryRunner,
+      user,
+      ADDED_COLUMNS,
+      indexes.map((index) => index.name),
+    );
   }
 }

@@ -61,6 +61,11 @@ export class SecurityV3WebAuthnRecoveryCodes1795737720000 implements MigrationIn
     await dropTables(queryRunner, [webauthn!]);
     const indexes = user.indices.filter((index) => index.columns.length > 0 && NEW_UNIQUE_COLUMNS.includes(index.columns[0].databaseName));
     await dropIndexIfExists(queryRunner, user, EMAIL_CASE_INSENSITIVE_INDEX);
-    await dropColumns(queryRunner, user, ADDED_COLUMNS, indexes.map((index) => index.name));
+    await dropColumns(
+      queryRunner,
+      user,
+      ADDED_COLUMNS,
+      indexes.map((index) => index.name),
+    );
   }
 }

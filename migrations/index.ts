@@ -7,7 +7,11 @@ import { SecurityV1CreateTables1795737600000 } from "./1795737600000-SecurityV1C
 import { SecurityV2TokenUniquifierUniqueUsername1795737660000 } from "./1795737660000-SecurityV2TokenUniquifierUniqueUsername";
 import { SecurityV3WebAuthnRecoveryCodes1795737720000 } from "./1795737720000-SecurityV3WebAuthnRecoveryCodes";
 
-export { SecurityV1CreateTables1795737600000, SecurityV2TokenUniquifierUniqueUsername1795737660000, SecurityV3WebAuthnRecoveryCodes1795737720000 };
+export {
+  SecurityV1CreateTables1795737600000,
+  SecurityV2TokenUniquifierUniqueUsername1795737660000,
+  SecurityV3WebAuthnRecoveryCodes1795737720000,
+};
 
 /** Every shipped migration, oldest first: up to the latest schema version (3). */
 export const securityMigrations = [

@@ -39,7 +39,10 @@ const FEATURES = ["confirmable", "trackable", "twoFactor", "unifiedSignin", "tok
 
 export function parseFeatures(list: string): SecurityFeatures {
   const features: Record<string, unknown> = {};
-  for (const item of list.split(",").map((s) => s.trim()).filter(Boolean)) {
+  for (const item of list
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const [name, methods] = item.split(":");
     if (!FEATURES.includes(name)) throw new UsageError(`--features: unknown feature "${name}"; known: ${FEATURES.join(", ")}`);
     features[name] = methods && (name === "twoFactor" || name === "unifiedSignin") ? { methods: methods.split("+") } : true;
@@ -49,7 +52,8 @@ export function parseFeatures(list: string): SecurityFeatures {
 
 function parseArgs(argv: string[]): Args {
   const [command, ...rest] = argv;
-  if (command !== "status" && command !== "check" && command !== "adopt") throw new UsageError(command ? `unknown command "${command}"` : "no command given");
+  if (command !== "status" && command !== "check" && command !== "adopt")
+    throw new UsageError(command ? `unknown command "${command}"` : "no command given");
   const args: Args = { command, dataSource: "", features: {}, live: false, json: false, apply: false };
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i];
@@ -120,8 +124,12 @@ async function main(argv: string[]): Promise<number> {
       if (args.json) console.log(JSON.stringify(status, null, 2));
       else {
         console.log(`Schema:     ${status.label}`);
-        console.log(`Migrations: ${status.appliedMigrations.length} applied, ${status.pendingMigrations.length} pending${status.pendingMigrations.length ? ` (${status.pendingMigrations.join(", ")})` : ""}`);
-        console.log(`Drift:      ${status.drift.length === 0 ? "none" : `${status.drift.length} change(s) wanted by TypeORM's schema builder:\n${status.drift.map((q) => `  ${q}`).join("\n")}`}`);
+        console.log(
+          `Migrations: ${status.appliedMigrations.length} applied, ${status.pendingMigrations.length} pending${status.pendingMigrations.length ? ` (${status.pendingMigrations.join(", ")})` : ""}`,
+        );
+        console.log(
+          `Drift:      ${status.drift.length === 0 ? "none" : `${status.drift.length} change(s) wanted by TypeORM's schema builder:\n${status.drift.map((q) => `  ${q}`).join("\n")}`}`,
+        );
         console.log(`Status:     ${status.ok ? "OK" : "NOT OK"}`);
       }
       return status.ok ? 0 : 1;
@@ -132,7 +140,8 @@ async function main(argv: string[]): Promise<number> {
       ...(args.live ? await checkSecurityDatabase(dataSource, args.features) : []),
     ];
     if (args.json) console.log(JSON.stringify({ ok: problems.length === 0, problems }, null, 2));
-    else if (problems.length === 0) console.log(`OK: the ${args.live ? "entities and the database have" : "entities have"} every column these features need.`);
+    else if (problems.length === 0)
+      console.log(`OK: the ${args.live ? "entities and the database have" : "entities have"} every column these features need.`);
     else console.log(`${problems.length} problem(s):\n${problems.map((p) => `- ${p.message}`).join("\n")}`);
     return problems.length === 0 ? 0 : 1;
   } finally {

@@ -98,9 +98,15 @@ function installSqliteDatetimes(): void {
     return hydrate.call(this, iso ?? value, column);
   };
   // Query-builder parameters (a Date in a WHERE) are compared with the stored text, so they get the same form.
-  proto.escapeQueryWithParameters = function (this: SqliteDriverPrototype, sql: string, parameters: Record<string, unknown>, native: unknown) {
+  proto.escapeQueryWithParameters = function (
+    this: SqliteDriverPrototype,
+    sql: string,
+    parameters: Record<string, unknown>,
+    native: unknown,
+  ) {
     if (!marked(this) || !parameters) return escapeQuery.call(this, sql, parameters, native);
-    const widen = (v: unknown): unknown => (v instanceof Date ? widenFraction(DateUtils.mixedDateToUtcDatetimeString(v)) : Array.isArray(v) ? v.map(widen) : v);
+    const widen = (v: unknown): unknown =>
+      v instanceof Date ? widenFraction(DateUtils.mixedDateToUtcDatetimeString(v)) : Array.isArray(v) ? v.map(widen) : v;
     const widened = Object.fromEntries(Object.entries(parameters).map(([key, v]) => [key, widen(v)]));
     return escapeQuery.call(this, sql, widened, native);
   };

@@ -30,7 +30,12 @@ export type { PasswordHasherOptions, PasswordVerification, PasswordSchemeName, H
 export { PasswordConfigError, PasswordSchemeUnavailableError, PasswordHasherMissingError, InvalidPasswordError } from "./password";
 
 // Adopting a database Flask-Security made
-export { adoptFlaskSecurityDatabase, planFlaskSecurityAdoption, AdoptionBlockedError, FLASK_SECURITY_TOKEN_UNIQUIFIER_LINE } from "./adopt/adopt";
+export {
+  adoptFlaskSecurityDatabase,
+  planFlaskSecurityAdoption,
+  AdoptionBlockedError,
+  FLASK_SECURITY_TOKEN_UNIQUIFIER_LINE,
+} from "./adopt/adopt";
 export type { AdoptionPlan } from "./adopt/adopt";
 
 // Errors: all extend SecurityModelError (entity, field, rule)

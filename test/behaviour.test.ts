@@ -33,7 +33,15 @@ describeEachDatabase("model behaviour", (db) => {
     });
 
     it("keeps what the app set", async () => {
-      const saved = await users.save(users.create({ email: "set@example.com", password: "hash", active: false, fsUniquifier: "a".repeat(32), fsTokenUniquifier: "b".repeat(32) }));
+      const saved = await users.save(
+        users.create({
+          email: "set@example.com",
+          password: "hash",
+          active: false,
+          fsUniquifier: "a".repeat(32),
+          fsTokenUniquifier: "b".repeat(32),
+        }),
+      );
       const row = await rawUser(saved.id);
       expect(Boolean(row.active)).toBe(false);
       expect(row.fs_uniquifier).toBe("a".repeat(32));
@@ -94,7 +102,9 @@ describeEachDatabase("model behaviour", (db) => {
     it("refuses to answer when roles were not loaded, naming the fix", async () => {
       const bare = await users.findOneByOrFail({ email: "carol@example.com" });
       expect(() => bare.hasRole("editor")).toThrow(RolesNotLoadedError);
-      expect(() => bare.hasPermission("post-read")).toThrow(/User\.roles: hasPermission\(\) needs the roles relation loaded; query with relations: \{ roles: true \}/);
+      expect(() => bare.hasPermission("post-read")).toThrow(
+        /User\.roles: hasPermission\(\) needs the roles relation loaded; query with relations: \{ roles: true \}/,
+      );
     });
   });
 

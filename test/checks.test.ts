@@ -41,15 +41,27 @@ const variants: Variant[] = enabledFeatures(ALL).flatMap((feature) =>
     const base = { feature, need };
     const list: Variant[] = [
       { ...base, name: `${feature}: ${need.model}.${need.column} missing`, problem: "missing", change: (c) => delete c[need.column] },
-      { ...base, name: `${feature}: ${need.model}.${need.column} of the wrong type`, problem: "wrong-type", change: (c) => (c[need.column] = { ...c[need.column], ...wrongTypeFor(need.kind) }) },
+      {
+        ...base,
+        name: `${feature}: ${need.model}.${need.column} of the wrong type`,
+        problem: "wrong-type",
+        change: (c) => (c[need.column] = { ...c[need.column], ...wrongTypeFor(need.kind) }),
+      },
     ];
     // A nullable password is a problem only before version 3, so that variant drops the V3 column too.
     const nullable = (c: Record<string, EntitySchemaColumnOptions>) => {
       c[need.column] = { ...c[need.column], nullable: true };
       if (need.column === "password") delete c.fs_webauthn_user_handle;
     };
-    if (need.notNull) list.push({ ...base, name: `${feature}: ${need.model}.${need.column} nullable`, problem: "nullable", change: nullable });
-    if (need.unique) list.push({ ...base, name: `${feature}: ${need.model}.${need.column} not unique`, problem: "not-unique", change: (c) => (c[need.column] = { ...c[need.column], unique: false }) });
+    if (need.notNull)
+      list.push({ ...base, name: `${feature}: ${need.model}.${need.column} nullable`, problem: "nullable", change: nullable });
+    if (need.unique)
+      list.push({
+        ...base,
+        name: `${feature}: ${need.model}.${need.column} not unique`,
+        problem: "not-unique",
+        change: (c) => (c[need.column] = { ...c[need.column], unique: false }),
+      });
     return list;
   }),
 );
@@ -65,7 +77,11 @@ function expectReported(problems: SecurityModelProblem[], variant: Variant, sour
   const entity = variant.need.model === "User" ? "AppUser" : "AppRole";
   const found = problems.filter((p) => p.field === variant.need.column);
   expect(found).toEqual([expect.objectContaining({ source, entity, feature: variant.feature, problem: variant.problem })]);
-  expect(found[0].message).toMatch(new RegExp(`^${entity}\\.${variant.need.column} \\(${source === "entity" ? "entity" : "table app_(user|role)"}\\): .*\\(${variant.feature === "core" ? "always needed" : `needed by ${variant.feature}`}\\)\\. Fix: `));
+  expect(found[0].message).toMatch(
+    new RegExp(
+      `^${entity}\\.${variant.need.column} \\(${source === "entity" ? "entity" : "table app_(user|role)"}\\): .*\\(${variant.feature === "core" ? "always needed" : `needed by ${variant.feature}`}\\)\\. Fix: `,
+    ),
+  );
 }
 
 describeEachDatabase("feature checks", (db) => {
@@ -81,12 +97,19 @@ describeEachDatabase("feature checks", (db) => {
     const { webauthn, recoveryCodes, ...v2Features } = ALL;
     expect(await checkSecurityModels(ds, v2Features)).toEqual([]);
     const problems = await checkSecurityModels(ds, { webauthn, recoveryCodes });
-    expect(problems.map((p) => `${p.entity}.${p.field}:${p.problem}`)).toEqual(["User.fs_webauthn_user_handle:missing", "User.mf_recovery_codes:missing", "WebAuthn.(entity):missing-entity"]);
+    expect(problems.map((p) => `${p.entity}.${p.field}:${p.problem}`)).toEqual([
+      "User.fs_webauthn_user_handle:missing",
+      "User.mf_recovery_codes:missing",
+      "WebAuthn.(entity):missing-entity",
+    ]);
     expect(problems[0].message).toMatch(/extend UserMixinV3 or later, or /);
   });
 
   it("the V3 mixins carry every feature, and so does a database built by the shipped migrations", async () => {
-    const ds = await db.dataSource([v3.User, v3.Role, v3.WebAuthn], { migrations: [...securityMigrations, appAddDisplayName("user")], dropSchema: true });
+    const ds = await db.dataSource([v3.User, v3.Role, v3.WebAuthn], {
+      migrations: [...securityMigrations, appAddDisplayName("user")],
+      dropSchema: true,
+    });
     await ds.runMigrations({ transaction: "all" });
     expect(await checkSecurityModels(ds, ALL)).toEqual([]);
     expect(await checkSecurityDatabase(ds, ALL)).toEqual([]);
@@ -100,7 +123,9 @@ describeEachDatabase("feature checks", (db) => {
   });
 
   // In the database: every requirement missing, and the other way it can be wrong (one per requirement).
-  const liveVariants = variants.filter((v, i, all) => v.problem === "missing" || all.findIndex((w) => w.need === v.need && w.problem !== "missing") === i);
+  const liveVariants = variants.filter(
+    (v, i, all) => v.problem === "missing" || all.findIndex((w) => w.need === v.need && w.problem !== "missing") === i,
+  );
   it.each(liveVariants)("database: $name", async (variant) => {
     const ds = await db.dataSource(entitiesFor(variant), { synchronize: true, dropSchema: true });
     expectReported(await checkSecurityDatabase(ds, ALL), variant, "database");
@@ -110,7 +135,10 @@ describeEachDatabase("feature checks", (db) => {
   it("webauthn without a WebAuthn entity or table: both reported", async () => {
     const ds = await db.dataSource(handWritten(USER_COLUMNS, ROLE_COLUMNS, false), { synchronize: true, dropSchema: true });
     const problems = [...(await checkSecurityModels(ds, { webauthn: true })), ...(await checkSecurityDatabase(ds, { webauthn: true }))];
-    expect(problems.map((p) => `${p.source}:${p.entity}:${p.field}:${p.problem}`)).toEqual(["entity:WebAuthn:(entity):missing-entity", "database:WebAuthn:(table):missing-table"]);
+    expect(problems.map((p) => `${p.source}:${p.entity}:${p.field}:${p.problem}`)).toEqual([
+      "entity:WebAuthn:(entity):missing-entity",
+      "database:WebAuthn:(table):missing-table",
+    ]);
     await ds.destroy();
   });
 
@@ -120,14 +148,19 @@ describeEachDatabase("feature checks", (db) => {
     delete user.us_phone_number;
     const ds = new DataSource(db.options(handWritten(user)));
     expect(await checkSecurityModels(ds, { twoFactor: true, unifiedSignin: { methods: ["email"] } })).toEqual([]);
-    const fields = (await checkSecurityModels(ds, { twoFactor: { methods: ["sms"] }, unifiedSignin: { methods: ["sms"] } })).map((p) => p.field);
+    const fields = (await checkSecurityModels(ds, { twoFactor: { methods: ["sms"] }, unifiedSignin: { methods: ["sms"] } })).map(
+      (p) => p.field,
+    );
     expect(fields).toEqual(["tf_phone_number", "us_phone_number"]);
   });
 
   it("a nullable password is accepted from version 3 on (a V3-shaped user has fs_webauthn_user_handle)", async () => {
     const ds = new DataSource(db.options(handWritten({ ...USER_COLUMNS, password: { type: "varchar", length: 255, nullable: true } })));
     expect(await checkSecurityModels(ds, {})).toEqual([]);
-    const v2shaped = { ...USER_COLUMNS, password: { type: "varchar", length: 255, nullable: true } } as Record<string, EntitySchemaColumnOptions>;
+    const v2shaped = { ...USER_COLUMNS, password: { type: "varchar", length: 255, nullable: true } } as Record<
+      string,
+      EntitySchemaColumnOptions
+    >;
     delete v2shaped.fs_webauthn_user_handle;
     const problems = await checkSecurityModels(new DataSource(db.options(handWritten(v2shaped))), {});
     expect(problems.map((p) => p.message)).toEqual([
@@ -137,7 +170,10 @@ describeEachDatabase("feature checks", (db) => {
 
   it("no User entity, no tables: said once each, with the fix", async () => {
     const ds = await db.dataSource([v2.Role]);
-    const problems = [...(await checkSecurityModels(ds, { confirmable: true })), ...(await checkSecurityDatabase(ds, { confirmable: true }))];
+    const problems = [
+      ...(await checkSecurityModels(ds, { confirmable: true })),
+      ...(await checkSecurityDatabase(ds, { confirmable: true })),
+    ];
     expect(problems.map((p) => p.message)).toEqual([
       "User (entity): no User entity was found; register an entity extending UserMixinV3 (or one with the columns Flask-Security's Models page lists)",
       "User (table user): no User table was found; run the shipped migrations",
@@ -153,8 +189,15 @@ describeEachDatabase("feature checks", (db) => {
     const ds = await db.dataSource(handWritten(user), { synchronize: true, dropSchema: true });
     await expect(assertSecurityModels(ds, { trackable: true })).rejects.toThrow(SecurityModelsCheckError);
     const error = await assertSecurityModels(ds, { confirmable: true, trackable: true }, { live: true }).catch((e) => e);
-    expect(error.problems.map((p: SecurityModelProblem) => `${p.source}:${p.field}`)).toEqual(["entity:confirmed_at", "entity:login_count", "database:confirmed_at", "database:login_count"]);
-    expect(error.message).toMatch(/^AppUser\.confirmed_at: 4 problem\(s\) with the security models:\n- AppUser\.confirmed_at \(entity\): missing \(needed by confirmable\)\. Fix: extend UserMixinV1 or later, or declare the column confirmed_at datetime NULL\./);
+    expect(error.problems.map((p: SecurityModelProblem) => `${p.source}:${p.field}`)).toEqual([
+      "entity:confirmed_at",
+      "entity:login_count",
+      "database:confirmed_at",
+      "database:login_count",
+    ]);
+    expect(error.message).toMatch(
+      /^AppUser\.confirmed_at: 4 problem\(s\) with the security models:\n- AppUser\.confirmed_at \(entity\): missing \(needed by confirmable\)\. Fix: extend UserMixinV1 or later, or declare the column confirmed_at datetime NULL\./,
+    );
     await expect(assertSecurityModels(ds, { permissions: true }, { live: true })).resolves.toBeUndefined();
     await ds.destroy();
   });

@@ -22,7 +22,14 @@ describeEachDatabase("SecurityDatastore", (db) => {
   let ds: DataSource;
   let store: SecurityDatastore<User, Role>;
   let queries = 0;
-  const counting: Logger = { logQuery: () => void queries++, logQueryError() {}, logQuerySlow() {}, logSchemaBuild() {}, logMigration() {}, log() {} };
+  const counting: Logger = {
+    logQuery: () => void queries++,
+    logQueryError() {},
+    logQuerySlow() {},
+    logSchemaBuild() {},
+    logMigration() {},
+    log() {},
+  };
   const count = async (sql: string) => Number((await ds.query(sql))[0].n);
   const userCount = () => count(`SELECT COUNT(*) AS n FROM ${ds.driver.escape("user")}`);
   const linkCount = () => count(`SELECT COUNT(*) AS n FROM roles_users`);
@@ -48,10 +55,34 @@ describeEachDatabase("SecurityDatastore", (db) => {
 
     it.each([
       ["a malformed email", { email: "not-an-email", password: HASH }, InvalidFieldsError, "email", /email must be an email address/],
-      ["several invalid fields", { email: "x", password: "", usPhoneNumber: "555" }, InvalidFieldsError, "email, password, usPhoneNumber", /usPhoneNumber must be an E\.164 phone number/],
-      ["an email taken in another letter case", { email: "ADA@example.COM", password: HASH }, DuplicateValueError, "email", /another user already has this email \(compared in any letter case\)/],
-      ["a username taken in another letter case", { email: "other@example.com", username: "ADA", password: HASH }, DuplicateValueError, "username", /another user already has this username/],
-      ["an unknown role", { email: "new@example.com", password: HASH, roles: ["admin", "nope"] }, UnknownRoleError, "roles", /no role is named "nope"; create it first/],
+      [
+        "several invalid fields",
+        { email: "x", password: "", usPhoneNumber: "555" },
+        InvalidFieldsError,
+        "email, password, usPhoneNumber",
+        /usPhoneNumber must be an E\.164 phone number/,
+      ],
+      [
+        "an email taken in another letter case",
+        { email: "ADA@example.COM", password: HASH },
+        DuplicateValueError,
+        "email",
+        /another user already has this email \(compared in any letter case\)/,
+      ],
+      [
+        "a username taken in another letter case",
+        { email: "other@example.com", username: "ADA", password: HASH },
+        DuplicateValueError,
+        "username",
+        /another user already has this username/,
+      ],
+      [
+        "an unknown role",
+        { email: "new@example.com", password: HASH, roles: ["admin", "nope"] },
+        UnknownRoleError,
+        "roles",
+        /no role is named "nope"; create it first/,
+      ],
     ])("refuses %s with a typed error naming the field, writing nothing", async (_, fields, type, field, message) => {
       const [users, links] = [await userCount(), await linkCount()];
       const error = await store.createUser(fields as never).catch((e) => e);
@@ -77,7 +108,12 @@ describeEachDatabase("SecurityDatastore", (db) => {
 
     it("load roles and permissions in the same query when asked, and not otherwise", async () => {
       const ada = (await store.findUserByEmail("ada@example.com"))!;
-      for (const find of [() => store.findUserByEmail("ada@example.com", { withRoles: true }), () => store.findUserByUniquifier(ada.fsUniquifier, { withRoles: true }), () => store.findUserByTokenUniquifier(ada.fsTokenUniquifier, { withRoles: true }), () => store.findUserByUsername("ada", { withRoles: true })]) {
+      for (const find of [
+        () => store.findUserByEmail("ada@example.com", { withRoles: true }),
+        () => store.findUserByUniquifier(ada.fsUniquifier, { withRoles: true }),
+        () => store.findUserByTokenUniquifier(ada.fsTokenUniquifier, { withRoles: true }),
+        () => store.findUserByUsername("ada", { withRoles: true }),
+      ]) {
         queries = 0;
         const user = (await find())!;
         expect(queries).toBe(1);
@@ -93,7 +129,9 @@ describeEachDatabase("SecurityDatastore", (db) => {
         .then(() => v1store.findUserByTokenUniquifier("x"))
         .catch((e) => e);
       expect(error).toBeInstanceOf(MissingColumnError);
-      expect(error.message).toBe("User.fsTokenUniquifier: the token-uniquifier lookup (UserMixinV2 or later) needs the fsTokenUniquifier column, which this entity does not have");
+      expect(error.message).toBe(
+        "User.fsTokenUniquifier: the token-uniquifier lookup (UserMixinV2 or later) needs the fsTokenUniquifier column, which this entity does not have",
+      );
     });
   });
 

@@ -37,7 +37,9 @@ describeEachDatabase(`naive UTC datetimes in TZ=${process.env.TZ}`, (db) => {
   });
 
   it.each(INSTANTS)("%s is stored as its UTC wall clock and read back as the same instant", async (iso) => {
-    const saved = await users.save(users.create({ email: `t${Date.parse(iso)}@example.com`, password: "hash", confirmedAt: new Date(iso) }));
+    const saved = await users.save(
+      users.create({ email: `t${Date.parse(iso)}@example.com`, password: "hash", confirmedAt: new Date(iso) }),
+    );
     expect((await storedText("confirmed_at", saved.id)).slice(0, 23)).toBe(naiveUtc(iso));
     const loaded = await users.findOneByOrFail({ id: saved.id });
     expect(loaded.confirmedAt!.toISOString()).toBe(iso);
@@ -57,7 +59,8 @@ describeEachDatabase(`naive UTC datetimes in TZ=${process.env.TZ}`, (db) => {
 
   it("every pooled session runs in UTC, so NOW() and CURRENT_TIMESTAMP are UTC", async () => {
     if (db.kind === "sqlite") return expect((await ds.query(`SELECT CURRENT_TIMESTAMP AS v`))[0].v).toMatch(/^\d{4}-/);
-    const sql = db.kind === "postgres" ? `SELECT current_setting('TimeZone') AS tz, pg_sleep(0.05)` : `SELECT @@session.time_zone AS tz, SLEEP(0.05)`;
+    const sql =
+      db.kind === "postgres" ? `SELECT current_setting('TimeZone') AS tz, pg_sleep(0.05)` : `SELECT @@session.time_zone AS tz, SLEEP(0.05)`;
     // Parallel queries spread over several pooled connections, including the first one TypeORM opened.
     const zones = await Promise.all(Array.from({ length: 6 }, async () => (await ds.query(sql))[0].tz));
     expect(new Set(zones)).toEqual(new Set([db.kind === "postgres" ? "UTC" : "+00:00"]));

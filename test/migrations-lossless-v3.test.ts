@@ -16,7 +16,9 @@ import { USERS, V1_USER_COLUMNS, V2_ADDED_COLUMNS, v2User } from "./support/popu
 
 /** Deterministic bytes for credential `n` of user `i`, so what is read back can be checked without storing it. */
 const bytes = (label: string, i: number, n: number, size: number) =>
-  Buffer.concat(Array.from({ length: Math.ceil(size / 32) }, (_, k) => createHash("sha256").update(`${label}:${i}:${n}:${k}`).digest())).subarray(0, size);
+  Buffer.concat(
+    Array.from({ length: Math.ceil(size / 32) }, (_, k) => createHash("sha256").update(`${label}:${i}:${n}:${k}`).digest()),
+  ).subarray(0, size);
 
 describeEachDatabase("V2 to V3 loses nothing (10,000 users, each with credentials)", (db) => {
   let ds: DataSource;
@@ -45,16 +47,30 @@ describeEachDatabase("V2 to V3 loses nothing (10,000 users, each with credential
     await ds.runMigrations();
     const roleRepository = ds.getRepository(v2.Role);
     const roles = await roleRepository.save(
-      ["admin", "editor", "viewer"].map((name, i) => roleRepository.create({ name, permissions: [`${name}-read`, `${name}-write`].slice(0, 1 + (i % 2)), updateDatetime: new Date(Date.UTC(2021, i, 1)) })),
+      ["admin", "editor", "viewer"].map((name, i) =>
+        roleRepository.create({
+          name,
+          permissions: [`${name}-read`, `${name}-write`].slice(0, 1 + (i % 2)),
+          updateDatetime: new Date(Date.UTC(2021, i, 1)),
+        }),
+      ),
     );
     for (let start = 0; start < USERS; start += 500) {
-      const batch = Array.from({ length: 500 }, (_, k) => ({ ...v2User(start + k), displayName: (start + k) % 2 ? `Name ${start + k}` : null }));
+      const batch = Array.from({ length: 500 }, (_, k) => ({
+        ...v2User(start + k),
+        displayName: (start + k) % 2 ? `Name ${start + k}` : null,
+      }));
       await ds.createQueryBuilder().insert().into(v2.User).values(batch).execute();
     }
     const ids: Array<{ id: number }> = await ds.query(`SELECT id FROM ${q("user")} ORDER BY id`);
     const links = ids.flatMap(({ id }) => roles.filter((_, r) => (id + r) % 2 === 0).map((role) => [id, role.id]));
     for (let start = 0; start < links.length; start += 1000) {
-      await ds.query(`INSERT INTO roles_users (user_id, role_id) VALUES ${links.slice(start, start + 1000).map(([u, r]) => `(${u}, ${r})`).join(", ")}`);
+      await ds.query(
+        `INSERT INTO roles_users (user_id, role_id) VALUES ${links
+          .slice(start, start + 1000)
+          .map(([u, r]) => `(${u}, ${r})`)
+          .join(", ")}`,
+      );
     }
     initial = await dump();
     expect(initial.users).toHaveLength(USERS);
@@ -85,7 +101,12 @@ describeEachDatabase("V2 to V3 loses nothing (10,000 users, each with credential
       })),
     );
     for (let start = 0; start < credentials.length; start += 500) {
-      await ds.createQueryBuilder().insert().into(v3.WebAuthn).values(credentials.slice(start, start + 500)).execute();
+      await ds
+        .createQueryBuilder()
+        .insert()
+        .into(v3.WebAuthn)
+        .values(credentials.slice(start, start + 500))
+        .execute();
     }
     // update_datetime kept: MariaDB's ON UPDATE would otherwise move it, and the dumps compare it.
     await ds.query(`UPDATE ${q("user")} SET mf_recovery_codes = 'aaaa-bbbb-cccc,dddd-eeee-ffff', update_datetime = update_datetime`);

@@ -99,9 +99,9 @@ describeEachDatabase("shipped migrations", (db: TestDatabase) => {
       expect(user.columns.get("mf_recovery_codes")!.type).toBe(LIVE_TYPE[db.kind].text);
       const webauthn = await introspect(ds, db.kind, app.webauthnTable);
       expect(webauthn.uniqueColumns.has("credential_id")).toBe(true);
-      expect(webauthn.foreignKeys.map((f) => `${f.column}->${f.referencedTable}.${f.referencedColumn} ON DELETE ${f.onDelete.toUpperCase()}`)).toEqual([
-        `user_id->${app.userTable}.id ON DELETE CASCADE`,
-      ]);
+      expect(
+        webauthn.foreignKeys.map((f) => `${f.column}->${f.referencedTable}.${f.referencedColumn} ON DELETE ${f.onDelete.toUpperCase()}`),
+      ).toEqual([`user_id->${app.userTable}.id ON DELETE CASCADE`]);
     });
 
     it("down to V2: the V2 entity needs no change again, and up again works", async () => {
@@ -130,14 +130,19 @@ describeEachDatabase("shipped migrations", (db: TestDatabase) => {
     it("down from V1 removes the tables", async () => {
       const ds = await open(app.v3, v3Migrations);
       for (let i = 0; i < 4; i++) await ds.undoLastMigration({ transaction: "all" });
-      const tables = await Promise.all([app.userTable, app.roleTable, "roles_users", app.webauthnTable].map((t) => ds.createQueryRunner().hasTable(t)));
+      const tables = await Promise.all(
+        [app.userTable, app.roleTable, "roles_users", app.webauthnTable].map((t) => ds.createQueryRunner().hasTable(t)),
+      );
       expect(tables).toEqual([false, false, false, false]);
     });
   });
 
   describe("the runner's other ways in", () => {
     it("migrationsRun: initialize() runs them, and a V2 entity needs no change", async () => {
-      const ds = await db.dataSource([v2.User, v2.Role], { migrations: [...securityMigrationsV2, appAddDisplayName("user")], migrationsRun: true });
+      const ds = await db.dataSource([v2.User, v2.Role], {
+        migrations: [...securityMigrationsV2, appAddDisplayName("user")],
+        migrationsRun: true,
+      });
       expect(await appliedMigrations(ds)).toEqual([V1, V2, APP]);
       expect(await drift(ds)).toEqual([]);
       await ds.dropDatabase();
@@ -151,7 +156,8 @@ describeEachDatabase("shipped migrations", (db: TestDatabase) => {
       const users = ds.getRepository(v1.User);
       const role = await ds.getRepository(v1.Role).save({ name: "kept" });
       await users.save(users.create({ email: "links@example.com", password: "hash", roles: [role] }));
-      const rootpage = async () => (await ds.query(`SELECT rootpage FROM sqlite_master WHERE type = 'table' AND name = 'user'`))[0].rootpage;
+      const rootpage = async () =>
+        (await ds.query(`SELECT rootpage FROM sqlite_master WHERE type = 'table' AND name = 'user'`))[0].rootpage;
       const before = await rootpage();
       await ds.destroy();
 
@@ -181,26 +187,38 @@ describeEachDatabase("shipped migrations", (db: TestDatabase) => {
   }
 
   describe("data the new schema forbids", () => {
-    it.each(["all", "none"] as const)("two users with one username stop V1 to V2, changing nothing, listing them (transaction: %s)", async (transaction) => {
-      const before = await db.dataSource([v1.User, v1.Role], { migrations: securityMigrationsV1 });
-      await before.runMigrations();
-      const users = before.getRepository(v1.User);
-      await users.save(["Ann", "ann", "bob", "bob", "carl", "carl", "dora"].map((username, i) => users.create({ email: `u${i}@example.com`, password: "hash", username })));
-      const columnsBefore = [...(await introspect(before, db.kind, "user")).columns.keys()].sort();
-      await before.destroy();
+    it.each(["all", "none"] as const)(
+      "two users with one username stop V1 to V2, changing nothing, listing them (transaction: %s)",
+      async (transaction) => {
+        const before = await db.dataSource([v1.User, v1.Role], { migrations: securityMigrationsV1 });
+        await before.runMigrations();
+        const users = before.getRepository(v1.User);
+        await users.save(
+          ["Ann", "ann", "bob", "bob", "carl", "carl", "dora"].map((username, i) =>
+            users.create({ email: `u${i}@example.com`, password: "hash", username }),
+          ),
+        );
+        const columnsBefore = [...(await introspect(before, db.kind, "user")).columns.keys()].sort();
+        await before.destroy();
 
-      const ds = await db.dataSource([v2.User, v2.Role], { migrations: securityMigrationsV2 });
-      const error = await ds.runMigrations({ transaction }).catch((e) => e);
-      expect(error).toMatchObject({ name: "MigrationBlockedError", entity: "user", field: "username", rule: "duplicate-values" });
-      // MariaDB's default collation compares case-insensitively, as its unique index would: Ann = ann there.
-      const listed = db.kind === "mariadb" ? /"Ann" \(ids 1, 2\); "bob" \(ids 3, 4\); "carl" \(ids 5, 6\)/ : /"bob" \(ids 3, 4\); "carl" \(ids 5, 6\)\. Nothing was changed/;
-      expect(error.message).toMatch(/^user\.username: schema version 2 makes username unique, and \d value\(s\) are held by more than one row: /);
-      expect(error.message).toMatch(listed);
-      expect(error.message).toMatch(/Give each of these rows a distinct username \(or NULL\), then run the migrations again\.$/);
-      expect([...(await introspect(ds, db.kind, "user")).columns.keys()].sort()).toEqual(columnsBefore);
-      expect(await appliedMigrations(ds)).toEqual(["SecurityV1CreateTables1795737600000"]);
-      await ds.dropDatabase();
-    });
+        const ds = await db.dataSource([v2.User, v2.Role], { migrations: securityMigrationsV2 });
+        const error = await ds.runMigrations({ transaction }).catch((e) => e);
+        expect(error).toMatchObject({ name: "MigrationBlockedError", entity: "user", field: "username", rule: "duplicate-values" });
+        // MariaDB's default collation compares case-insensitively, as its unique index would: Ann = ann there.
+        const listed =
+          db.kind === "mariadb"
+            ? /"Ann" \(ids 1, 2\); "bob" \(ids 3, 4\); "carl" \(ids 5, 6\)/
+            : /"bob" \(ids 3, 4\); "carl" \(ids 5, 6\)\. Nothing was changed/;
+        expect(error.message).toMatch(
+          /^user\.username: schema version 2 makes username unique, and \d value\(s\) are held by more than one row: /,
+        );
+        expect(error.message).toMatch(listed);
+        expect(error.message).toMatch(/Give each of these rows a distinct username \(or NULL\), then run the migrations again\.$/);
+        expect([...(await introspect(ds, db.kind, "user")).columns.keys()].sort()).toEqual(columnsBefore);
+        expect(await appliedMigrations(ds)).toEqual(["SecurityV1CreateTables1795737600000"]);
+        await ds.dropDatabase();
+      },
+    );
   });
 
   describe("data version 3 forbids", () => {
@@ -215,29 +233,41 @@ describeEachDatabase("shipped migrations", (db: TestDatabase) => {
       return columns;
     };
 
-    it.each(["all", "none"] as const)("two users with one phone number stop V2 to V3, changing nothing, listing them (transaction: %s)", async (transaction) => {
-      const columnsBefore = await atV2With(["+16505550101", "+16505550101", "+16505550102", null, null].map((usPhoneNumber) => ({ usPhoneNumber })));
-      const ds = await db.dataSource([v3.User, v3.Role, v3.WebAuthn], { migrations: [...securityMigrations, appAddDisplayName("user")] });
-      const error = await ds.runMigrations({ transaction }).catch((e) => e);
-      expect(error).toMatchObject({ name: "MigrationBlockedError", entity: "user", field: "us_phone_number", rule: "duplicate-values" });
-      expect(error.message).toBe(
-        `user.us_phone_number: schema version 3 makes us_phone_number unique, and 1 value(s) are held by more than one row: "+16505550101" (ids 1, 2). ` +
-          `Nothing was changed. Give each of these rows a distinct us_phone_number (or NULL), then run the migrations again.`,
-      );
-      expect([...(await introspect(ds, db.kind, "user")).columns.keys()].sort()).toEqual(columnsBefore);
-      expect(await ds.createQueryRunner().hasTable("web_authn")).toBe(false);
-      expect(await appliedMigrations(ds)).toEqual([V1, V2, APP]);
-      await ds.dropDatabase();
-    });
+    it.each(["all", "none"] as const)(
+      "two users with one phone number stop V2 to V3, changing nothing, listing them (transaction: %s)",
+      async (transaction) => {
+        const columnsBefore = await atV2With(
+          ["+16505550101", "+16505550101", "+16505550102", null, null].map((usPhoneNumber) => ({ usPhoneNumber })),
+        );
+        const ds = await db.dataSource([v3.User, v3.Role, v3.WebAuthn], { migrations: [...securityMigrations, appAddDisplayName("user")] });
+        const error = await ds.runMigrations({ transaction }).catch((e) => e);
+        expect(error).toMatchObject({ name: "MigrationBlockedError", entity: "user", field: "us_phone_number", rule: "duplicate-values" });
+        expect(error.message).toBe(
+          `user.us_phone_number: schema version 3 makes us_phone_number unique, and 1 value(s) are held by more than one row: "+16505550101" (ids 1, 2). ` +
+            `Nothing was changed. Give each of these rows a distinct us_phone_number (or NULL), then run the migrations again.`,
+        );
+        expect([...(await introspect(ds, db.kind, "user")).columns.keys()].sort()).toEqual(columnsBefore);
+        expect(await ds.createQueryRunner().hasTable("web_authn")).toBe(false);
+        expect(await appliedMigrations(ds)).toEqual([V1, V2, APP]);
+        await ds.dropDatabase();
+      },
+    );
 
     if (db.kind !== "mariadb") {
       // MariaDB's case-insensitive collation already refuses these at V2, so only SQLite and PostgreSQL can hold them.
       it("emails that differ only in letter case stop V2 to V3, changing nothing, listing them", async () => {
-        const columnsBefore = await atV2With([{ email: "Ann@Example.com" }, { email: "bob@example.com" }, { email: "ann@example.com" }, { email: "ANN@EXAMPLE.COM" }]);
+        const columnsBefore = await atV2With([
+          { email: "Ann@Example.com" },
+          { email: "bob@example.com" },
+          { email: "ann@example.com" },
+          { email: "ANN@EXAMPLE.COM" },
+        ]);
         const ds = await db.dataSource([v3.User, v3.Role, v3.WebAuthn], { migrations: [...securityMigrations, appAddDisplayName("user")] });
         const error = await ds.runMigrations({ transaction: "all" }).catch((e) => e);
         expect(error).toMatchObject({ name: "MigrationBlockedError", entity: "user", field: "email", rule: "case-duplicates" });
-        expect(error.message).toMatch(/^user\.email: schema version 3 makes email unique in any letter case, and 1 group\(s\) of rows hold the same email in different letter case: ids 1, 3, 4\. Nothing was changed\./);
+        expect(error.message).toMatch(
+          /^user\.email: schema version 3 makes email unique in any letter case, and 1 group\(s\) of rows hold the same email in different letter case: ids 1, 3, 4\. Nothing was changed\./,
+        );
         expect(error.message).not.toContain("@");
         expect([...(await introspect(ds, db.kind, "user")).columns.keys()].sort()).toEqual(columnsBefore);
         expect(await appliedMigrations(ds)).toEqual([V1, V2, APP]);

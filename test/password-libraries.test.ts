@@ -40,7 +40,12 @@ describe("a scheme whose npm package is missing", () => {
       try { new PasswordHasher({ salt: "s" }); } catch (e) { note(e); }
       try { new PasswordHasher({ salt: "s", scheme: "argon2" }); } catch (e) { note(e); }`);
     expect(seen).toEqual([
-      expect.objectContaining({ name: "PasswordSchemeUnavailableError", field: "schemes", rule: "scheme-library-missing", message: expect.stringContaining("npm install bcrypt") }),
+      expect.objectContaining({
+        name: "PasswordSchemeUnavailableError",
+        field: "schemes",
+        rule: "scheme-library-missing",
+        message: expect.stringContaining("npm install bcrypt"),
+      }),
       expect.objectContaining({ name: "PasswordSchemeUnavailableError", message: expect.stringContaining("npm install argon2") }),
     ]);
   });

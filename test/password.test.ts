@@ -162,7 +162,8 @@ describe("upgrades (needsUpdate, verifyAndUpdatePassword)", () => {
     expect(hasher({ bcryptCost: 5 }).needsUpdate(PASSLIB_HASHES.bcrypt)).toBe(true);
     expect(hasher({ bcryptCost: 4 }).needsUpdate(PASSLIB_HASHES.bcrypt2a)).toBe(false);
     expect(hasher({ bcryptCost: 4 }).needsUpdate(PASSLIB_HASHES.bcrypt2y)).toBe(false);
-    const argon2 = (costs: { memoryCost?: number; timeCost?: number }) => hasher({ scheme: "argon2", argon2: { ...CHEAP_COSTS.argon2, ...costs } });
+    const argon2 = (costs: { memoryCost?: number; timeCost?: number }) =>
+      hasher({ scheme: "argon2", argon2: { ...CHEAP_COSTS.argon2, ...costs } });
     expect(argon2({}).needsUpdate(PASSLIB_HASHES.argon2id)).toBe(false);
     expect(argon2({}).needsUpdate(PASSLIB_HASHES.argon2i)).toBe(true); // not argon2id
     expect(argon2({ memoryCost: 2048 }).needsUpdate(PASSLIB_HASHES.argon2id)).toBe(true);

@@ -11,7 +11,14 @@ import { introspect } from "./support/introspect";
 
 const variants = [
   { label: "User/Role in user/role", entities: [app.User, app.Role], User: app.User, Role: app.Role, userTable: "user", roleTable: "role" },
-  { label: "Account/Group in accounts/groups", entities: [Account, Group], User: Account, Role: Group, userTable: "accounts", roleTable: "groups" },
+  {
+    label: "Account/Group in accounts/groups",
+    entities: [Account, Group],
+    User: Account,
+    Role: Group,
+    userTable: "accounts",
+    roleTable: "groups",
+  },
 ] as const;
 
 describeEachDatabase("roles relation", (db) => {
@@ -49,7 +56,10 @@ describeEachDatabase("roles relation", (db) => {
       const [user] = await ds.query(`SELECT id FROM ${ds.driver.escape(userTable)} WHERE email = 'ann@example.com'`);
       const [role] = await ds.query(`SELECT id FROM ${ds.driver.escape(roleTable)} WHERE name = 'admin'`);
       const before = await linkCount();
-      const insert = ds.driver.options.type === "postgres" ? `INSERT INTO roles_users (user_id, role_id) VALUES ($1, $2)` : `INSERT INTO roles_users (user_id, role_id) VALUES (?, ?)`;
+      const insert =
+        ds.driver.options.type === "postgres"
+          ? `INSERT INTO roles_users (user_id, role_id) VALUES ($1, $2)`
+          : `INSERT INTO roles_users (user_id, role_id) VALUES (?, ?)`;
       await expect(ds.query(insert, [user.id, role.id])).rejects.toThrow();
       expect(await linkCount()).toBe(before);
     });

@@ -24,7 +24,8 @@ describeEachDatabase("schema", (db) => {
 
     beforeAll(async () => {
       ds = await db.dataSource(entities, { synchronize: true });
-      for (const table of ["user", "role", "roles_users", ...(webauthn ? ["web_authn"] : [])]) live[table] = await introspect(ds, db.kind, table);
+      for (const table of ["user", "role", "roles_users", ...(webauthn ? ["web_authn"] : [])])
+        live[table] = await introspect(ds, db.kind, table);
     });
     afterAll(async () => {
       await ds.dropDatabase();

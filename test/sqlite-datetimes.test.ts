@@ -16,7 +16,8 @@ describe(`SQLite datetimes in Flask-Security's format (TZ=${process.env.TZ})`, (
   let ds: DataSource;
   const options = { type: "better-sqlite3" as const, database: join(dir, "test.db"), entities: [User, Role] };
   const save = (on: DataSource, fields: Partial<User>) => on.getRepository(User).save(on.getRepository(User).create(fields));
-  const stored = async (id: number, column = "confirmed_at"): Promise<string> => (await ds.query(`SELECT ${column} AS v FROM user WHERE id = ?`, [id]))[0].v;
+  const stored = async (id: number, column = "confirmed_at"): Promise<string> =>
+    (await ds.query(`SELECT ${column} AS v FROM user WHERE id = ?`, [id]))[0].v;
 
   beforeAll(async () => {
     ds = await new DataSource(withNaiveUtc({ ...options, synchronize: true })).initialize();
@@ -37,7 +38,10 @@ describe(`SQLite datetimes in Flask-Security's format (TZ=${process.env.TZ})`, (
     ["2024-01-02 03:04:05.123", "2024-01-02T03:04:05.123Z"], // written by TypeORM before withNaiveUtc
     ["2024-03-10 02:30:00.500000", "2024-03-10T02:30:00.500Z"], // does not exist as New York wall clock
   ])("stored %s reads as %s", async (text, iso) => {
-    const [{ id }] = await ds.query(`INSERT INTO user (email, password, active, fs_uniquifier, fs_token_uniquifier, confirmed_at) VALUES (?, 'h', 1, ?, ?, ?) RETURNING id`, [`${text}@example.com`, text, text, text]);
+    const [{ id }] = await ds.query(
+      `INSERT INTO user (email, password, active, fs_uniquifier, fs_token_uniquifier, confirmed_at) VALUES (?, 'h', 1, ?, ?, ?) RETURNING id`,
+      [`${text}@example.com`, text, text, text],
+    );
     const user = await ds.getRepository(User).findOneByOrFail({ id });
     expect(user.confirmedAt!.toISOString()).toBe(iso);
   });

@@ -24,7 +24,11 @@ const DIALECT = { sqlite: "sqlite", postgres: "postgresql", mariadb: "mysql" } a
 /** Runs Flask-Security 5.1.2's own DDL for fsqla `version` (SQLAlchemy's output, test/fixtures/flask-security-ddl). */
 async function createFlaskSecuritySchema(ds: DataSource, db: TestDatabase, version: number): Promise<void> {
   const sql = readFileSync(join(FS_DDL, `v${version}-${DIALECT[db.kind]}.sql`), "utf8").replace(/^--.*$/gm, "");
-  for (const statement of sql.split(";").map((s) => s.trim()).filter(Boolean)) await ds.query(statement);
+  for (const statement of sql
+    .split(";")
+    .map((s) => s.trim())
+    .filter(Boolean))
+    await ds.query(statement);
 }
 
 describeEachDatabase("schema status", (db) => {
@@ -38,29 +42,71 @@ describeEachDatabase("schema status", (db) => {
 
   it("an empty database", async () => {
     const status = await statusOf([v2.User, v2.Role], securityMigrationsV2, () => Promise.resolve());
-    expect(status).toMatchObject({ family: "empty", version: null, label: "empty (no user table)", ok: false, pendingMigrations: ["SecurityV1CreateTables1795737600000", "SecurityV2TokenUniquifierUniqueUsername1795737660000"] });
+    expect(status).toMatchObject({
+      family: "empty",
+      version: null,
+      label: "empty (no user table)",
+      ok: false,
+      pendingMigrations: ["SecurityV1CreateTables1795737600000", "SecurityV2TokenUniquifierUniqueUsername1795737660000"],
+    });
     expect(status.drift.length).toBeGreaterThan(0);
   });
 
   it("ours at V1, for an app staying on V1: OK", async () => {
     const status = await statusOf([v1.User, v1.Role], securityMigrationsV1, (ds) => ds.runMigrations());
-    expect(status).toEqual({ family: "ours", version: 1, label: "typeorm-security-models V1", appliedMigrations: ["SecurityV1CreateTables1795737600000"], pendingMigrations: [], drift: [], ok: true });
+    expect(status).toEqual({
+      family: "ours",
+      version: 1,
+      label: "typeorm-security-models V1",
+      appliedMigrations: ["SecurityV1CreateTables1795737600000"],
+      pendingMigrations: [],
+      drift: [],
+      ok: true,
+    });
   });
 
   it("ours at V1, for an app that moved to V2: V2 pending, drift", async () => {
-    const status = await statusOf([v2.User, v2.Role], [...securityMigrationsV2, appAddDisplayName("user")], (ds) => ds.runMigrations({ transaction: "all" }).then(() => ds.undoLastMigration()).then(() => ds.undoLastMigration()));
-    expect(status).toMatchObject({ family: "ours", version: 1, pendingMigrations: ["SecurityV2TokenUniquifierUniqueUsername1795737660000"], ok: false });
+    const status = await statusOf([v2.User, v2.Role], [...securityMigrationsV2, appAddDisplayName("user")], (ds) =>
+      ds
+        .runMigrations({ transaction: "all" })
+        .then(() => ds.undoLastMigration())
+        .then(() => ds.undoLastMigration()),
+    );
+    expect(status).toMatchObject({
+      family: "ours",
+      version: 1,
+      pendingMigrations: ["SecurityV2TokenUniquifierUniqueUsername1795737660000"],
+      ok: false,
+    });
     expect(status.drift.length).toBeGreaterThan(0);
   });
 
   it("ours at V2: OK", async () => {
-    const status = await statusOf([v2.User, v2.Role], [...securityMigrationsV2, appAddDisplayName("user")], (ds) => ds.runMigrations({ transaction: "all" }));
-    expect(status).toMatchObject({ family: "ours", version: 2, label: "typeorm-security-models V2", pendingMigrations: [], drift: [], ok: true });
+    const status = await statusOf([v2.User, v2.Role], [...securityMigrationsV2, appAddDisplayName("user")], (ds) =>
+      ds.runMigrations({ transaction: "all" }),
+    );
+    expect(status).toMatchObject({
+      family: "ours",
+      version: 2,
+      label: "typeorm-security-models V2",
+      pendingMigrations: [],
+      drift: [],
+      ok: true,
+    });
   });
 
   it("ours at V3: OK", async () => {
-    const status = await statusOf([v3.User, v3.Role, v3.WebAuthn], [...securityMigrations, appAddDisplayName("user")], (ds) => ds.runMigrations({ transaction: "all" }));
-    expect(status).toMatchObject({ family: "ours", version: 3, label: "typeorm-security-models V3", pendingMigrations: [], drift: [], ok: true });
+    const status = await statusOf([v3.User, v3.Role, v3.WebAuthn], [...securityMigrations, appAddDisplayName("user")], (ds) =>
+      ds.runMigrations({ transaction: "all" }),
+    );
+    expect(status).toMatchObject({
+      family: "ours",
+      version: 3,
+      label: "typeorm-security-models V3",
+      pendingMigrations: [],
+      drift: [],
+      ok: true,
+    });
   });
 
   it("V3 whose case-insensitive email index was replaced (a TypeORM table rebuild on SQLite): NOT OK, with the SQL that restores it", async () => {
@@ -73,7 +119,9 @@ describeEachDatabase("schema status", (db) => {
         await runner.addColumn("user", new TableColumn({ name: "nickname", type: "varchar", length: "20", isNullable: true }));
         await runner.dropColumn("user", "nickname");
       } else {
-        await ds.query(`DROP INDEX ${q(ds, "IDX_security_email_ci")}${db.kind === "mariadb" ? ` ON ${q(ds, "user")}` : ""}`).catch(() => undefined);
+        await ds
+          .query(`DROP INDEX ${q(ds, "IDX_security_email_ci")}${db.kind === "mariadb" ? ` ON ${q(ds, "user")}` : ""}`)
+          .catch(() => undefined);
       }
       await runner.release();
     });
@@ -81,15 +129,30 @@ describeEachDatabase("schema status", (db) => {
       expect(status).toMatchObject({ version: 3, drift: [], ok: true }); // the email index's _ci collation does it there
       return;
     }
-    const create = db.kind === "sqlite" ? `CREATE UNIQUE INDEX "IDX_security_email_ci" ON "user" ("email" COLLATE NOCASE)` : `CREATE UNIQUE INDEX "IDX_security_email_ci" ON "user" (lower("email"))`;
-    expect(status).toMatchObject({ version: 3, ok: false, drift: db.kind === "sqlite" ? [`DROP INDEX "IDX_security_email_ci"`, create] : [create] });
+    const create =
+      db.kind === "sqlite"
+        ? `CREATE UNIQUE INDEX "IDX_security_email_ci" ON "user" ("email" COLLATE NOCASE)`
+        : `CREATE UNIQUE INDEX "IDX_security_email_ci" ON "user" (lower("email"))`;
+    expect(status).toMatchObject({
+      version: 3,
+      ok: false,
+      drift: db.kind === "sqlite" ? [`DROP INDEX "IDX_security_email_ci"`, create] : [create],
+    });
 
     const ds = await db.dataSource([v3.User, v3.Role, v3.WebAuthn], { migrations: [...securityMigrations, appAddDisplayName("user")] });
     for (const statement of status.drift) await ds.query(statement);
     expect(await securitySchemaStatus(ds)).toMatchObject({ drift: [], ok: true });
     const users = ds.getRepository(v3.User);
     await users.save(users.create({ email: "Ada@Example.com", password: "hash" }));
-    await expect(users.insert({ email: "ada@example.com", password: "hash", active: true, fsUniquifier: "u".repeat(64), fsTokenUniquifier: "t".repeat(64) })).rejects.toThrow(/unique|duplicate/i);
+    await expect(
+      users.insert({
+        email: "ada@example.com",
+        password: "hash",
+        active: true,
+        fsUniquifier: "u".repeat(64),
+        fsTokenUniquifier: "t".repeat(64),
+      }),
+    ).rejects.toThrow(/unique|duplicate/i);
     await ds.destroy();
   });
 
@@ -99,7 +162,9 @@ describeEachDatabase("schema status", (db) => {
   });
 
   it("a user table that is neither", async () => {
-    const status = await statusOf([v2.User, v2.Role], securityMigrationsV2, (ds) => ds.query(`CREATE TABLE ${ds.driver.escape("user")} (id integer primary key, name varchar(20))`));
+    const status = await statusOf([v2.User, v2.Role], securityMigrationsV2, (ds) =>
+      ds.query(`CREATE TABLE ${ds.driver.escape("user")} (id integer primary key, name varchar(20))`),
+    );
     expect(status).toMatchObject({ family: "unknown", version: null, ok: false });
     expect(status.label).toBe("unknown (table user is neither a Flask-Security nor a typeorm-security-models schema)");
   });
@@ -112,8 +177,15 @@ describeEachDatabase("schema status", (db) => {
     const run = promisify(execFile);
     const cli = async (...args: string[]) => {
       const options = db.options([]) as { type: string; url?: string; database?: string };
-      const env = { ...process.env, TS_NODE_TRANSPILE_ONLY: "true", TSM_CLI_CONNECTION: JSON.stringify({ type: options.type, url: options.url, database: options.database }) };
-      return run(process.execPath, ["-r", "ts-node/register", "src/cli.ts", ...args, "-d", "test/fixtures/cli-data-source.ts"], { cwd: ROOT, env }).then(
+      const env = {
+        ...process.env,
+        TS_NODE_TRANSPILE_ONLY: "true",
+        TSM_CLI_CONNECTION: JSON.stringify({ type: options.type, url: options.url, database: options.database }),
+      };
+      return run(process.execPath, ["-r", "ts-node/register", "src/cli.ts", ...args, "-d", "test/fixtures/cli-data-source.ts"], {
+        cwd: ROOT,
+        env,
+      }).then(
         ({ stdout }) => ({ code: 0, stdout }),
         (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, stdout: error.stdout + error.stderr }),
       );
@@ -122,7 +194,9 @@ describeEachDatabase("schema status", (db) => {
     it("status: NOT OK (exit 1) before the migrations, OK (exit 0) after, as text and JSON", async () => {
       const before = await cli("status");
       expect(before.code).toBe(1);
-      expect(before.stdout).toMatch(/^Schema: +empty \(no user table\)\nMigrations: 0 applied, 2 pending \(SecurityV1CreateTables1795737600000, SecurityV2TokenUniquifierUniqueUsername1795737660000\)\nDrift: +\d+ change\(s\)/);
+      expect(before.stdout).toMatch(
+        /^Schema: +empty \(no user table\)\nMigrations: 0 applied, 2 pending \(SecurityV1CreateTables1795737600000, SecurityV2TokenUniquifierUniqueUsername1795737660000\)\nDrift: +\d+ change\(s\)/,
+      );
       expect(before.stdout).toMatch(/Status: +NOT OK\n$/);
 
       const ds = await db.dataSource([v2.User, v2.Role], { migrations: [...securityMigrationsV2, appAddDisplayName("user")] });
@@ -130,7 +204,10 @@ describeEachDatabase("schema status", (db) => {
       await ds.destroy();
 
       const after = await cli("status");
-      expect(after).toEqual({ code: 0, stdout: "Schema:     typeorm-security-models V2\nMigrations: 2 applied, 0 pending\nDrift:      none\nStatus:     OK\n" });
+      expect(after).toEqual({
+        code: 0,
+        stdout: "Schema:     typeorm-security-models V2\nMigrations: 2 applied, 0 pending\nDrift:      none\nStatus:     OK\n",
+      });
       const json = await cli("status", "--json");
       expect(json.code).toBe(0);
       expect(JSON.parse(json.stdout)).toMatchObject({ family: "ours", version: 2, ok: true, drift: [] });
@@ -141,7 +218,10 @@ describeEachDatabase("schema status", (db) => {
       expect(good).toEqual({ code: 0, stdout: "OK: the entities and the database have every column these features need.\n" });
       const bad = await cli("check", "--features", "recoveryCodes", "--json");
       expect(bad.code).toBe(1);
-      expect(JSON.parse(bad.stdout)).toMatchObject({ ok: false, problems: [{ entity: "User", field: "mf_recovery_codes", feature: "recoveryCodes", problem: "missing" }] });
+      expect(JSON.parse(bad.stdout)).toMatchObject({
+        ok: false,
+        problems: [{ entity: "User", field: "mf_recovery_codes", feature: "recoveryCodes", problem: "missing" }],
+      });
       const usage = await cli("check", "--features", "twoFactors");
       expect(usage.code).toBe(2);
       expect(usage.stdout).toMatch(/^--features: unknown feature "twoFactors"; known: confirmable, trackable, twoFactor/);

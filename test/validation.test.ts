@@ -8,7 +8,13 @@ import { Role, User } from "./fixtures/app-v2";
 import { describeEachDatabase } from "./support/database";
 
 const validUser = () =>
-  Object.assign(new User(), { email: "ok@example.com", password: "$2b$12$hash", usPhoneNumber: "+16505550101", tfPhoneNumber: null, loginCount: 3 });
+  Object.assign(new User(), {
+    email: "ok@example.com",
+    password: "$2b$12$hash",
+    usPhoneNumber: "+16505550101",
+    tfPhoneNumber: null,
+    loginCount: 3,
+  });
 
 describe("validate(user)", () => {
   it("passes a valid user, before the defaults are filled in", async () => {
@@ -31,7 +37,18 @@ describe("validate(user)", () => {
     const errors = await validate(user);
     const byField = Object.fromEntries(errors.map((e) => [e.property, Object.values(e.constraints ?? {})]));
     expect(Object.keys(byField).sort()).toEqual(
-      ["active", "confirmedAt", "email", "fsUniquifier", "lastLoginIp", "loginCount", "password", "tfPhoneNumber", "usPhoneNumber", "username"].sort(),
+      [
+        "active",
+        "confirmedAt",
+        "email",
+        "fsUniquifier",
+        "lastLoginIp",
+        "loginCount",
+        "password",
+        "tfPhoneNumber",
+        "usPhoneNumber",
+        "username",
+      ].sort(),
     );
     expect(byField.email).toContain("email must be an email address");
     expect(byField.tfPhoneNumber).toContain("tfPhoneNumber must be an E.164 phone number such as +16505550101");

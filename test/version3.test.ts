@@ -50,7 +50,9 @@ describeEachDatabase("schema version 3", (db) => {
       const handles = (await Promise.all(saved.map((u) => rawUser(u.id)))).map((row) => row.fs_webauthn_user_handle);
       for (const handle of handles) expect(handle).toMatch(HEX64);
       expect(new Set(handles).size).toBe(3);
-      const kept = await users.save(users.create({ email: "kept-handle@example.com", password: "hash", fsWebauthnUserHandle: "c".repeat(32) }));
+      const kept = await users.save(
+        users.create({ email: "kept-handle@example.com", password: "hash", fsWebauthnUserHandle: "c".repeat(32) }),
+      );
       expect((await rawUser(kept.id)).fs_webauthn_user_handle).toBe("c".repeat(32));
     });
 
@@ -63,7 +65,9 @@ describeEachDatabase("schema version 3", (db) => {
 
     it("a recovery code with a comma is refused, naming the field and the item's position but never the code", async () => {
       const before = await count("user");
-      const error = await users.save(users.create({ email: "bad-codes@example.com", password: "hash", mfRecoveryCodes: ["good-code", "secret,code"] })).catch((e) => e);
+      const error = await users
+        .save(users.create({ email: "bad-codes@example.com", password: "hash", mfRecoveryCodes: ["good-code", "secret,code"] }))
+        .catch((e) => e);
       expect(error).toBeInstanceOf(InvalidListItemError);
       expect(error).toMatchObject({ entity: "User", field: "mfRecoveryCodes", rule: "list-item-comma" });
       expect(error.message).toContain("item 2");
@@ -81,26 +85,53 @@ describeEachDatabase("schema version 3", (db) => {
     it("the database refuses a second user with the same phone number", async () => {
       await users.save(users.create({ email: "phone1@example.com", password: "hash", usPhoneNumber: "+16505550101" }));
       const before = await count("user");
-      await expect(users.insert({ email: "phone2@example.com", password: "hash", usPhoneNumber: "+16505550101", active: true, fsUniquifier: "p".repeat(64), fsTokenUniquifier: "q".repeat(64) })).rejects.toThrow();
+      await expect(
+        users.insert({
+          email: "phone2@example.com",
+          password: "hash",
+          usPhoneNumber: "+16505550101",
+          active: true,
+          fsUniquifier: "p".repeat(64),
+          fsTokenUniquifier: "q".repeat(64),
+        }),
+      ).rejects.toThrow();
       expect(await count("user")).toBe(before);
     });
 
     it("the database itself refuses an email that differs from another only in letter case", async () => {
       await users.save(users.create({ email: "Case.Variant@Example.com", password: "hash" }));
       const before = await count("user");
-      const insert = users.insert({ email: "case.variant@example.COM", password: "hash", active: true, fsUniquifier: "r".repeat(64), fsTokenUniquifier: "s".repeat(64) });
+      const insert = users.insert({
+        email: "case.variant@example.COM",
+        password: "hash",
+        active: true,
+        fsUniquifier: "r".repeat(64),
+        fsTokenUniquifier: "s".repeat(64),
+      });
       await expect(insert).rejects.toThrow(/unique|duplicate/i);
       expect(await count("user")).toBe(before);
     });
 
     it("the datastore's case-insensitive email lookup is served by the version 3 index (query plan)", async () => {
       const queries: Array<{ query: string; parameters?: unknown[] }> = [];
-      const logger = { logQuery: (query: string, parameters?: unknown[]) => void queries.push({ query, parameters }), logQueryError() {}, logQuerySlow() {}, logSchemaBuild() {}, logMigration() {}, log() {} };
+      const logger = {
+        logQuery: (query: string, parameters?: unknown[]) => void queries.push({ query, parameters }),
+        logQueryError() {},
+        logQuerySlow() {},
+        logSchemaBuild() {},
+        logMigration() {},
+        log() {},
+      };
       const logged = await db.dataSource([User, Role, WebAuthn], { logging: ["query"], logger });
       const store = new SecurityDatastore(logged, User, Role);
       await store.findUserByEmail("CASE.variant@example.com");
       const lookup = queries.find((q) => /email/i.test(q.query) && /^SELECT/i.test(q.query))!;
-      const plan = JSON.stringify(await logged.query(`${db.kind === "mariadb" ? "EXPLAIN" : db.kind === "sqlite" ? "EXPLAIN QUERY PLAN" : "EXPLAIN"} ${lookup.query}`, lookup.parameters));
+      const plan = JSON.stringify(
+        await logged.query(
+          `${db.kind === "mariadb" ? "EXPLAIN" : db.kind === "sqlite" ? "EXPLAIN QUERY PLAN" : "EXPLAIN"} ${lookup.query}`,
+          lookup.parameters,
+        ),
+      );
       // MariaDB: the unique email index (its _ci collation), read as a constant lookup.
       expect(plan).toMatch(db.kind === "mariadb" ? /IDX_e12875dfb3b1d92d7d7c5377e2|const tables/ : /IDX_security_email_ci/);
     });
@@ -109,7 +140,8 @@ describeEachDatabase("schema version 3", (db) => {
       const user = await users.save(users.create({ email: "json3@example.com", password: "hash", mfRecoveryCodes: ["aaaa-bbbb-cccc"] }));
       const json = JSON.stringify(user);
       expect(json).toContain("json3@example.com");
-      for (const secret of [user.fsWebauthnUserHandle!, "aaaa-bbbb-cccc", user.fsUniquifier, user.fsTokenUniquifier, "hash"]) expect(json).not.toContain(secret);
+      for (const secret of [user.fsWebauthnUserHandle!, "aaaa-bbbb-cccc", user.fsUniquifier, user.fsTokenUniquifier, "hash"])
+        expect(json).not.toContain(secret);
     });
   });
 
@@ -155,7 +187,10 @@ describeEachDatabase("schema version 3", (db) => {
       const bad = newCredential(owner, { credentialId: Buffer.alloc(0), usage: "primary" as never, transports: ["usb,nfc"] });
       const fields = (await validate(bad)).map((e) => e.property).sort();
       expect(fields).toEqual(["credentialId", "transports", "usage"]);
-      const tooLong = (await validate(newCredential(owner, { credentialId: randomBytes(1025) }))).map((e) => [e.property, Object.values(e.constraints!)[0]]);
+      const tooLong = (await validate(newCredential(owner, { credentialId: randomBytes(1025) }))).map((e) => [
+        e.property,
+        Object.values(e.constraints!)[0],
+      ]);
       expect(tooLong).toEqual([["credentialId", "credentialId must be a Buffer of 1 to 1024 bytes"]]);
     });
 

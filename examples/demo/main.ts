@@ -26,7 +26,9 @@ async function rolesByUser(ds: DataSource): Promise<string[]> {
 
 async function main(): Promise<void> {
   if (dataSource.options.type !== "better-sqlite3" && process.env.DEMO_ALLOW_RESET !== "yes") {
-    throw new Error("The demo drops and rebuilds its database. Unset DATABASE_URL, or set DEMO_ALLOW_RESET=yes for a database you can lose.");
+    throw new Error(
+      "The demo drops and rebuilds its database. Unset DATABASE_URL, or set DEMO_ALLOW_RESET=yes for a database you can lose.",
+    );
   }
 
   // 1. The app at schema version 1: the shipped V1 migration builds the tables.
@@ -62,8 +64,14 @@ async function main(): Promise<void> {
   await store.recordLogin(ada, "192.0.2.10");
   await store.recordLogin(ada, "192.0.2.11");
   const grace = (await store.findUserByUsername("Grace"))!;
-  console.log(`addRoleToUser(grace, "admin"): ${await store.addRoleToUser(grace, "admin")}, again: ${await store.addRoleToUser(grace, "admin")}`);
-  for (const bad of [{ email: "Ada@Example.COM", password: DEMO_HASH }, { email: "not-an-email", password: DEMO_HASH }, { email: "new@example.com", password: DEMO_HASH, roles: ["root"] }]) {
+  console.log(
+    `addRoleToUser(grace, "admin"): ${await store.addRoleToUser(grace, "admin")}, again: ${await store.addRoleToUser(grace, "admin")}`,
+  );
+  for (const bad of [
+    { email: "Ada@Example.COM", password: DEMO_HASH },
+    { email: "not-an-email", password: DEMO_HASH },
+    { email: "new@example.com", password: DEMO_HASH, roles: ["root"] },
+  ]) {
     const refused = await store.createUser(bad).catch((error: SecurityModelError) => error);
     console.log(`createUser(${JSON.stringify(bad.email)}) refused: ${refused.name}: ${(refused as Error).message}`);
   }
@@ -71,10 +79,22 @@ async function main(): Promise<void> {
   // 4. Version 3: a passkey (the bytes a WebAuthn library would hand over), recovery codes, a user without a password.
   const credentialId = randomBytes(32);
   ada.mfRecoveryCodes = ["7kq2-m9xd-4hpw", "c3vt-8bnr-q6za", "p5ye-2jfs-w7gu"];
-  ada.webauthn = [dataSource.getRepository(WebAuthn).create({ credentialId, publicKey: randomBytes(77), transports: ["internal", "hybrid"], backupState: true, deviceType: "multi_device", name: "Ada's laptop", usage: "first" })];
+  ada.webauthn = [
+    dataSource.getRepository(WebAuthn).create({
+      credentialId,
+      publicKey: randomBytes(77),
+      transports: ["internal", "hybrid"],
+      backupState: true,
+      deviceType: "multi_device",
+      name: "Ada's laptop",
+      usage: "first",
+    }),
+  ];
   await usersNow.save(ada);
   const signingIn = await dataSource.getRepository(WebAuthn).findOneOrFail({ where: { credentialId }, relations: { user: true } });
-  console.log(`\nPasskey "${signingIn.name}" (${signingIn.transports.join("+")}, sign count ${signingIn.signCount}) belongs to ${signingIn.user.email}; Ada has ${ada.mfRecoveryCodes.length} recovery codes`);
+  console.log(
+    `\nPasskey "${signingIn.name}" (${signingIn.transports.join("+")}, sign count ${signingIn.signCount}) belongs to ${signingIn.user.email}; Ada has ${ada.mfRecoveryCodes.length} recovery codes`,
+  );
   const passkeyOnly = await store.createUser({ email: "margaret@example.com", password: null, roles: ["editor"] });
   console.log(`createUser without a password (V3): ${passkeyOnly.email}, password ${passkeyOnly.password}`);
 
@@ -93,7 +113,10 @@ async function main(): Promise<void> {
     `SELECT COUNT(DISTINCT fs_token_uniquifier) AS distinct_token_uniquifiers, MIN(LENGTH(fs_token_uniquifier)) AS token_length FROM ${userTable}`,
   );
   console.log("\nToken uniquifiers the upgrade gave the existing users (secrets: only counted):", row);
-  console.log("Roles as stored:", await dataSource.query(`SELECT name, permissions FROM ${dataSource.driver.escape(dataSource.getMetadata(Role).tableName)} ORDER BY id`));
+  console.log(
+    "Roles as stored:",
+    await dataSource.query(`SELECT name, permissions FROM ${dataSource.driver.escape(dataSource.getMetadata(Role).tableName)} ORDER BY id`),
+  );
   await dataSource.destroy();
   if (!same) process.exit(1);
 }

@@ -74,7 +74,12 @@ function appVersion(ds: DataSource, names: SecurityTableNames): number {
 }
 
 /** The tables adoption rebuilds at `version`, parents first (links and credentials reference users). */
-const tablesOf = (names: SecurityTableNames, version: number) => [names.role, names.user, ...(version >= 3 ? [names.webauthn] : []), names.links];
+const tablesOf = (names: SecurityTableNames, version: number) => [
+  names.role,
+  names.user,
+  ...(version >= 3 ? [names.webauthn] : []),
+  names.links,
+];
 
 async function count(c: Context, sql: string): Promise<number> {
   const [row] = await c.runner.query(sql);
@@ -87,16 +92,26 @@ async function linkCounts(c: Context, from: SecurityTableNames) {
   const valid = `user_id IN (SELECT id FROM ${user}) AND role_id IN (SELECT id FROM ${role})`;
   const total = await count(c, `SELECT COUNT(*) AS n FROM ${links}`);
   const empty = await count(c, `SELECT COUNT(*) AS n FROM ${links} WHERE user_id IS NULL OR role_id IS NULL`);
-  const dangling = await count(c, `SELECT COUNT(*) AS n FROM ${links} WHERE user_id IS NOT NULL AND role_id IS NOT NULL AND NOT (${valid})`);
+  const dangling = await count(
+    c,
+    `SELECT COUNT(*) AS n FROM ${links} WHERE user_id IS NOT NULL AND role_id IS NOT NULL AND NOT (${valid})`,
+  );
   const kept = await count(c, `SELECT COUNT(*) AS n FROM (SELECT DISTINCT user_id, role_id FROM ${links} WHERE ${valid}) AS t`);
   return { total, empty, dangling, duplicates: total - empty - dangling - kept, kept };
 }
 
 /** Roles whose permission list is not in the form both sides read alike (`a,b`: no spaces, no empty items). */
 async function unevenPermissionLists(c: Context, role: string): Promise<Array<{ id: number; name: string; normal: string }>> {
-  const rows: Array<{ id: number; name: string; permissions: string | null }> = await c.runner.query(`SELECT id, name, permissions FROM ${c.q(role)} WHERE permissions IS NOT NULL`);
+  const rows: Array<{ id: number; name: string; permissions: string | null }> = await c.runner.query(
+    `SELECT id, name, permissions FROM ${c.q(role)} WHERE permissions IS NOT NULL`,
+  );
   return rows
-    .map((r) => ({ id: Number(r.id), name: r.name, permissions: r.permissions, normal: formatCommaList(parseCommaList(r.permissions), "Role", "permissions") }))
+    .map((r) => ({
+      id: Number(r.id),
+      name: r.name,
+      permissions: r.permissions,
+      normal: formatCommaList(parseCommaList(r.permissions), "Role", "permissions"),
+    }))
     .filter((r) => r.normal !== r.permissions);
 }
 
@@ -136,11 +151,23 @@ async function makePlan(c: Context): Promise<AdoptionPlan & { from: SecurityTabl
   const backups = backupNames(names);
   const backupsPresent: string[] = [];
   for (const name of tablesOf(backups, MAX_VERSION)) if (await runner.hasTable(name)) backupsPresent.push(name);
-  const plan = { found: "", action: "adopt" as AdoptionPlan["action"], toVersion: null as number | null, changes: [] as string[], blockers: [] as string[], recordMigrations: [] as string[], afterwards: [] as string[], from: names, backupsPresent };
+  const plan = {
+    found: "",
+    action: "adopt" as AdoptionPlan["action"],
+    toVersion: null as number | null,
+    changes: [] as string[],
+    blockers: [] as string[],
+    recordMigrations: [] as string[],
+    afterwards: [] as string[],
+    from: names,
+    backupsPresent,
+  };
   const migrationsTable = (ds.options as { migrationsTableName?: string }).migrationsTableName ?? "migrations";
 
   if (!ds.entityMetadatas.some((m) => m.tableName === names.user && !m.isJunction)) {
-    plan.blockers.push("the DataSource has no User entity extending a UserMixin: register the app's User and Role entities (entities: [User, Role]).");
+    plan.blockers.push(
+      "the DataSource has no User entity extending a UserMixin: register the app's User and Role entities (entities: [User, Role]).",
+    );
   }
   if (backupsPresent.length > 0) {
     // An adoption stopped half-way (MariaDB/MySQL only: elsewhere it is one transaction).
@@ -151,7 +178,9 @@ async function makePlan(c: Context): Promise<AdoptionPlan & { from: SecurityTabl
     const copyAgain = [backups.role, backups.user, backups.links].every((name) => backupsPresent.includes(name));
     const version = copyAgain ? await detectVersion(c, backups.user) : appVersion(ds, names);
     plan.toVersion = version;
-    plan.changes.push(`finish the adoption: ${copyAgain ? "rebuild the tables and copy the rows again from" : "drop"} ${backupsPresent.join(", ")}`);
+    plan.changes.push(
+      `finish the adoption: ${copyAgain ? "rebuild the tables and copy the rows again from" : "drop"} ${backupsPresent.join(", ")}`,
+    );
     if (copyAgain) plan.from = backups;
   } else {
     const status = await securitySchemaStatus(ds);
@@ -163,27 +192,38 @@ async function makePlan(c: Context): Promise<AdoptionPlan & { from: SecurityTabl
     }
     if (status.family !== "flask-security" || status.version === null) {
       plan.action = "blocked";
-      plan.blockers.push(`${status.label} is not a Flask-Security fsqla schema${status.family === "empty" ? ": create the tables with the shipped migrations instead (runMigrations)" : ""}.`);
+      plan.blockers.push(
+        `${status.label} is not a Flask-Security fsqla schema${status.family === "empty" ? ": create the tables with the shipped migrations instead (runMigrations)" : ""}.`,
+      );
       return plan;
     }
     plan.toVersion = status.version;
   }
   const version = plan.toVersion;
   if (version > MAX_VERSION) {
-    plan.blockers.push(`the database is at Flask-Security fsqla v${version}, and this release of typeorm-security-models ships schema versions up to V${MAX_VERSION}: upgrade the package.`);
+    plan.blockers.push(
+      `the database is at Flask-Security fsqla v${version}, and this release of typeorm-security-models ships schema versions up to V${MAX_VERSION}: upgrade the package.`,
+    );
   }
   const app = appVersion(ds, names);
   if (app < version) {
-    plan.blockers.push(`the database is at version ${version} and the app's User entity at V${app}: extend UserMixinV${version} (this package's version of fsqla v${version}), or adoption would leave drift.`);
+    plan.blockers.push(
+      `the database is at version ${version} and the app's User entity at V${app}: extend UserMixinV${version} (this package's version of fsqla v${version}), or adoption would leave drift.`,
+    );
   }
   const referencing = await referencingTables(c, [...tablesOf(names, version), ...tablesOf(backups, version)]);
   if (referencing.length > 0) {
-    plan.blockers.push(`other tables have foreign keys to the tables adoption rebuilds (${referencing.join("; ")}): drop those foreign keys, adopt, then add them again.`);
+    plan.blockers.push(
+      `other tables have foreign keys to the tables adoption rebuilds (${referencing.join("; ")}): drop those foreign keys, adopt, then add them again.`,
+    );
   }
 
   if (plan.action === "adopt" || plan.from.user === backups.user) {
     const from = plan.from;
-    const [users, roles] = [await count(c, `SELECT COUNT(*) AS n FROM ${c.q(from.user)}`), await count(c, `SELECT COUNT(*) AS n FROM ${c.q(from.role)}`)];
+    const [users, roles] = [
+      await count(c, `SELECT COUNT(*) AS n FROM ${c.q(from.user)}`),
+      await count(c, `SELECT COUNT(*) AS n FROM ${c.q(from.role)}`),
+    ];
     const links = await linkCounts(c, from);
     const userTable = await runner.getTable(from.user);
     const frozen = await frozenSchema(ds, version as SchemaVersion, names);
@@ -194,9 +234,14 @@ async function makePlan(c: Context): Promise<AdoptionPlan & { from: SecurityTabl
         `${users} user(s), ${roles} role(s) and ${links.kept} link(s) keep their ids and values`,
     );
     if (extra.length > 0) plan.changes.push(`keep the app's own columns as they are: ${extra.join(", ")}`);
-    if (links.duplicates > 0) plan.changes.push(`${names.links}: drop ${links.duplicates} repeated link(s); each user keeps each of its roles once`);
-    if (links.empty > 0) plan.changes.push(`${names.links}: drop ${links.empty} link(s) with a NULL user_id or role_id (they link nothing)`);
-    if (links.dangling > 0) plan.changes.push(`${names.links}: drop ${links.dangling} link(s) to a user or role that does not exist (SQLite does not check foreign keys for Flask-Security)`);
+    if (links.duplicates > 0)
+      plan.changes.push(`${names.links}: drop ${links.duplicates} repeated link(s); each user keeps each of its roles once`);
+    if (links.empty > 0)
+      plan.changes.push(`${names.links}: drop ${links.empty} link(s) with a NULL user_id or role_id (they link nothing)`);
+    if (links.dangling > 0)
+      plan.changes.push(
+        `${names.links}: drop ${links.dangling} link(s) to a user or role that does not exist (SQLite does not check foreign keys for Flask-Security)`,
+      );
     const uneven = await unevenPermissionLists(c, from.role);
     if (uneven.length > 0) {
       plan.changes.push(
@@ -207,10 +252,22 @@ async function makePlan(c: Context): Promise<AdoptionPlan & { from: SecurityTabl
       plan.changes.push(`${names.user}.fs_token_uniquifier: add it, with a distinct random 64-hex token for each of the ${users} user(s)`);
     }
     if (version >= 3) {
-      const orphans = await count(c, `SELECT COUNT(*) AS n FROM ${c.q(from.webauthn)} WHERE user_id NOT IN (SELECT id FROM ${c.q(from.user)})`);
+      const orphans = await count(
+        c,
+        `SELECT COUNT(*) AS n FROM ${c.q(from.webauthn)} WHERE user_id NOT IN (SELECT id FROM ${c.q(from.user)})`,
+      );
       if (orphans > 0) plan.changes.push(`${names.webauthn}: drop ${orphans} credential(s) of a user that does not exist`);
-      if (c.dialect !== "mysql") plan.changes.push(`${names.user}.email: add the unique index on it in any letter case that V3 has (${EMAIL_CASE_INSENSITIVE_INDEX})`);
-      const variants = c.dialect === "mysql" ? 0 : await count(c, `SELECT COUNT(*) AS n FROM (SELECT lower(email) AS e FROM ${c.q(from.user)} GROUP BY lower(email) HAVING COUNT(*) > 1) AS t`);
+      if (c.dialect !== "mysql")
+        plan.changes.push(
+          `${names.user}.email: add the unique index on it in any letter case that V3 has (${EMAIL_CASE_INSENSITIVE_INDEX})`,
+        );
+      const variants =
+        c.dialect === "mysql"
+          ? 0
+          : await count(
+              c,
+              `SELECT COUNT(*) AS n FROM (SELECT lower(email) AS e FROM ${c.q(from.user)} GROUP BY lower(email) HAVING COUNT(*) > 1) AS t`,
+            );
       if (variants > 0) {
         plan.blockers.push(
           `${variants} email(s) are held by more than one user in different letter case, which V3 refuses (Flask-Security finds users by email in any case): ` +
@@ -222,11 +279,17 @@ async function makePlan(c: Context): Promise<AdoptionPlan & { from: SecurityTabl
   plan.recordMigrations = securityMigrations.slice(0, version).map((m) => new m().name);
   plan.changes.push(`record as applied in "${migrationsTable}": ${plan.recordMigrations.join(", ")}`);
   const registered = ds.migrations.map((m) => m.name ?? m.constructor.name);
-  const pending = securityMigrations.slice(version).map((m) => new m().name).filter((name) => registered.includes(name));
+  const pending = securityMigrations
+    .slice(version)
+    .map((m) => new m().name)
+    .filter((name) => registered.includes(name));
   if (pending.length > 0) {
     plan.afterwards.push(`run the migrations (${pending.join(", ")}) when Flask-Security moves to the matching fsqla version too`);
   }
-  if (version >= 2) plan.afterwards.push(`Flask-Security's User model needs this line, as typeorm-security-models V2+ has the column: ${FLASK_SECURITY_TOKEN_UNIQUIFIER_LINE}`);
+  if (version >= 2)
+    plan.afterwards.push(
+      `Flask-Security's User model needs this line, as typeorm-security-models V2+ has the column: ${FLASK_SECURITY_TOKEN_UNIQUIFIER_LINE}`,
+    );
   if (plan.blockers.length > 0) plan.action = "blocked";
   return plan;
 }
@@ -277,7 +340,8 @@ export async function adoptFlaskSecurityDatabase(dataSource: DataSource): Promis
         await createTables(c, frozen, backups);
         await transaction(c, c.dialect === "mysql", () => copyRows(c, frozen, backups, plan.recordMigrations));
       }
-      for (const name of tablesOf(backups, MAX_VERSION).reverse()) if (await runner.hasTable(name)) await runner.query(`DROP TABLE ${c.q(name)}`);
+      for (const name of tablesOf(backups, MAX_VERSION).reverse())
+        if (await runner.hasTable(name)) await runner.query(`DROP TABLE ${c.q(name)}`);
     };
     if (c.dialect === "sqlite") await runner.query(`PRAGMA foreign_keys = OFF`); // no-op inside a transaction
     try {
@@ -326,7 +390,10 @@ async function moveAside(c: Context, version: number): Promise<void> {
 /** Creates each missing table as the shipped migrations do, plus the app's extra columns as they were. */
 /** Each table of the version with the name of its old (moved aside) table, parents first. */
 function withBackups(frozen: FrozenSchema, backups: SecurityTableNames): Array<[EntityMetadata, string]> {
-  const pairs: Array<[EntityMetadata, string]> = [[frozen.role, backups.role], [frozen.user, backups.user]];
+  const pairs: Array<[EntityMetadata, string]> = [
+    [frozen.role, backups.role],
+    [frozen.user, backups.user],
+  ];
   if (frozen.webauthn) pairs.push([frozen.webauthn, backups.webauthn]);
   return [...pairs, [frozen.links, backups.links]];
 }
@@ -352,23 +419,37 @@ async function copyRows(c: Context, frozen: FrozenSchema, backups: SecurityTable
     const old = (await runner.getTable(backup))!;
     const target = (await runner.getTable(metadata.tablePath))!;
     const columns = target.columns.filter((col) => old.findColumnByName(col.name) || col.name === "fs_token_uniquifier");
-    const values = await Promise.all(columns.map(async (col) => (old.findColumnByName(col.name) ? q(col.name) : randomTokenSql(runner, c.dialect))));
+    const values = await Promise.all(
+      columns.map(async (col) => (old.findColumnByName(col.name) ? q(col.name) : randomTokenSql(runner, c.dialect))),
+    );
     const owned = metadata === frozen.webauthn ? ` WHERE user_id IN (SELECT id FROM ${q(names.user)})` : "";
-    await runner.query(`INSERT INTO ${q(metadata.tableName)} (${columns.map((col) => q(col.name)).join(", ")}) SELECT ${values.join(", ")} FROM ${q(backup)}${owned}`);
+    await runner.query(
+      `INSERT INTO ${q(metadata.tableName)} (${columns.map((col) => q(col.name)).join(", ")}) SELECT ${values.join(", ")} FROM ${q(backup)}${owned}`,
+    );
   }
   await runner.query(
     `INSERT INTO ${q(names.links)} (user_id, role_id) SELECT DISTINCT user_id, role_id FROM ${q(backups.links)} ` +
       `WHERE user_id IN (SELECT id FROM ${q(names.user)}) AND role_id IN (SELECT id FROM ${q(names.role)})`,
   );
   for (const role of await unevenPermissionLists(c, names.role)) {
-    await runner.query(`UPDATE ${q(names.role)} SET permissions = ${c.dialect === "postgres" ? "$1" : "?"} WHERE id = ${role.id}`, [role.normal]);
+    await runner.query(`UPDATE ${q(names.role)} SET permissions = ${c.dialect === "postgres" ? "$1" : "?"} WHERE id = ${role.id}`, [
+      role.normal,
+    ]);
   }
   if (frozen.webauthn) {
-    await addCaseInsensitiveUnique(runner, frozen.user, "email", EMAIL_CASE_INSENSITIVE_INDEX, "schema version 3 makes email unique in any letter case");
+    await addCaseInsensitiveUnique(
+      runner,
+      frozen.user,
+      "email",
+      EMAIL_CASE_INSENSITIVE_INDEX,
+      "schema version 3 makes email unique in any letter case",
+    );
   }
   if (c.dialect === "postgres") {
     for (const name of pairs.filter(([m]) => m !== frozen.links).map(([m]) => m.tableName)) {
-      await runner.query(`SELECT setval(pg_get_serial_sequence($1, 'id'), COALESCE((SELECT MAX(id) FROM ${q(name)}), 0) + 1, false)`, [q(name)]);
+      await runner.query(`SELECT setval(pg_get_serial_sequence($1, 'id'), COALESCE((SELECT MAX(id) FROM ${q(name)}), 0) + 1, false)`, [
+        q(name),
+      ]);
     }
   }
   await recordMigrations(c, migrations);

@@ -38,7 +38,12 @@ export class SecurityModelsCheckError extends SecurityModelError {
   readonly problems: SecurityModelProblem[];
   constructor(problems: SecurityModelProblem[]) {
     const first = problems[0];
-    super(first.entity, first.field, first.problem, `${problems.length} problem(s) with the security models:\n${problems.map((p) => `- ${p.message}`).join("\n")}`);
+    super(
+      first.entity,
+      first.field,
+      first.problem,
+      `${problems.length} problem(s) with the security models:\n${problems.map((p) => `- ${p.message}`).join("\n")}`,
+    );
     this.problems = problems;
   }
 }
@@ -64,19 +69,37 @@ function webauthnEntity(metadatas: EntityMetadata[]): EntityMetadata | undefined
 }
 
 /** Every problem of the app's User and Role entities for `features` (no database access). */
-export async function checkSecurityModels(dataSource: DataSource, features: SecurityFeatures = {}, options: CheckOptions = {}): Promise<SecurityModelProblem[]> {
+export async function checkSecurityModels(
+  dataSource: DataSource,
+  features: SecurityFeatures = {},
+  options: CheckOptions = {},
+): Promise<SecurityModelProblem[]> {
   const metadatas = await entityMetadatas(dataSource);
   const { user, role } = findModels(dataSource, metadatas, options);
   const facts = { User: entityFacts(dataSource, user, "User", "user"), Role: entityFacts(dataSource, role, "Role", "role") };
   const problems = evaluate("entity", facts, features);
   if (features.webauthn && !webauthnEntity(metadatas)) {
-    problems.push(problem("entity", "WebAuthn", "web_authn", "(entity)", "webauthn", "missing-entity", "missing; webauthn needs a WebAuthn entity: register `@Entity() class WebAuthn extends WebAuthnMixinV1 {}` beside a User that extends UserMixinV3"));
+    problems.push(
+      problem(
+        "entity",
+        "WebAuthn",
+        "web_authn",
+        "(entity)",
+        "webauthn",
+        "missing-entity",
+        "missing; webauthn needs a WebAuthn entity: register `@Entity() class WebAuthn extends WebAuthnMixinV1 {}` beside a User that extends UserMixinV3",
+      ),
+    );
   }
   return problems;
 }
 
 /** Every problem of the tables in the database for `features`, with the table names of the app's entities. */
-export async function checkSecurityDatabase(dataSource: DataSource, features: SecurityFeatures = {}, options: CheckOptions = {}): Promise<SecurityModelProblem[]> {
+export async function checkSecurityDatabase(
+  dataSource: DataSource,
+  features: SecurityFeatures = {},
+  options: CheckOptions = {},
+): Promise<SecurityModelProblem[]> {
   const metadatas = await entityMetadatas(dataSource);
   const { user, role } = findModels(dataSource, metadatas, options);
   const runner = dataSource.createQueryRunner();
@@ -90,7 +113,17 @@ export async function checkSecurityDatabase(dataSource: DataSource, features: Se
     const problems = evaluate("database", facts, features);
     const webauthnTable = webauthnEntity(metadatas)?.tablePath ?? "web_authn";
     if (features.webauthn && !(await runner.hasTable(webauthnTable))) {
-      problems.push(problem("database", "WebAuthn", webauthnTable, "(table)", "webauthn", "missing-table", `missing; webauthn needs the ${webauthnTable} table: run the shipped migrations up to SecurityV3WebAuthnRecoveryCodes1795737720000`));
+      problems.push(
+        problem(
+          "database",
+          "WebAuthn",
+          webauthnTable,
+          "(table)",
+          "webauthn",
+          "missing-table",
+          `missing; webauthn needs the ${webauthnTable} table: run the shipped migrations up to SecurityV3WebAuthnRecoveryCodes1795737720000`,
+        ),
+      );
     }
     return problems;
   } finally {
@@ -102,7 +135,11 @@ export async function checkSecurityDatabase(dataSource: DataSource, features: Se
  * Throws one SecurityModelsCheckError listing every problem of the entities and, with `live: true`, of the
  * database; returns quietly when there are none. Call it at start-up, after `initialize()`.
  */
-export async function assertSecurityModels(dataSource: DataSource, features: SecurityFeatures = {}, options: CheckOptions & { live?: boolean } = {}): Promise<void> {
+export async function assertSecurityModels(
+  dataSource: DataSource,
+  features: SecurityFeatures = {},
+  options: CheckOptions & { live?: boolean } = {},
+): Promise<void> {
   const problems = [
     ...(await checkSecurityModels(dataSource, features, options)),
     ...(options.live ? await checkSecurityDatabase(dataSource, features, options) : []),
@@ -118,7 +155,17 @@ async function entityMetadatas(dataSource: DataSource): Promise<EntityMetadata[]
   return dataSource.entityMetadatas.filter((m) => !m.isJunction);
 }
 
-const USER_COLUMN_NAMES = ["email", "password", "active", "fs_uniquifier", "confirmed_at", "login_count", "tf_primary_method", "us_totp_secrets", "fs_token_uniquifier"];
+const USER_COLUMN_NAMES = [
+  "email",
+  "password",
+  "active",
+  "fs_uniquifier",
+  "confirmed_at",
+  "login_count",
+  "tf_primary_method",
+  "us_totp_secrets",
+  "fs_token_uniquifier",
+];
 const ROLE_COLUMN_NAMES = ["name", "description", "permissions"];
 
 /**
@@ -132,15 +179,28 @@ function findModels(dataSource: DataSource, metadatas: EntityMetadata[], options
       .map((m) => ({ m, score: names.filter((name) => m.findColumnWithDatabaseName(name)).length }))
       .filter(({ score }) => score >= 2)
       .sort((a, b) => b.score - a.score)[0]?.m;
-  const pick = (given: EntityTarget<unknown> | undefined, base: abstract new () => unknown, table: string, names: string[], except?: EntityMetadata) =>
+  const pick = (
+    given: EntityTarget<unknown> | undefined,
+    base: abstract new () => unknown,
+    table: string,
+    names: string[],
+    except?: EntityMetadata,
+  ) =>
     given
       ? dataSource.getMetadata(given)
-      : (metadatas.find((m) => typeof m.target === "function" && m.target.prototype instanceof base) ?? metadatas.find((m) => m.tableName === table) ?? byColumns(names, except));
+      : (metadatas.find((m) => typeof m.target === "function" && m.target.prototype instanceof base) ??
+        metadatas.find((m) => m.tableName === table) ??
+        byColumns(names, except));
   const user = pick(options.user, UserBase, "user", USER_COLUMN_NAMES);
   return { user, role: pick(options.role, RoleMixinV1, "role", ROLE_COLUMN_NAMES, user) };
 }
 
-function entityFacts(dataSource: DataSource, metadata: EntityMetadata | undefined, fallbackName: string, fallbackTable: string): ModelFacts {
+function entityFacts(
+  dataSource: DataSource,
+  metadata: EntityMetadata | undefined,
+  fallbackName: string,
+  fallbackTable: string,
+): ModelFacts {
   if (!metadata) return { entity: fallbackName, table: fallbackTable, columns: null };
   const columns = new Map<string, ColumnFacts>();
   for (const column of metadata.columns) {
@@ -192,7 +252,11 @@ function problem(
   return { source, entity, table, field, feature, problem: kind, message: `${subject}: ${text}` };
 }
 
-function evaluate(source: SecurityModelProblem["source"], facts: Record<"User" | "Role", ModelFacts>, features: SecurityFeatures): SecurityModelProblem[] {
+function evaluate(
+  source: SecurityModelProblem["source"],
+  facts: Record<"User" | "Role", ModelFacts>,
+  features: SecurityFeatures,
+): SecurityModelProblem[] {
   const problems: SecurityModelProblem[] = [];
   const reported = new Set<string>();
   for (const feature of enabledFeatures(features)) {
@@ -202,15 +266,30 @@ function evaluate(source: SecurityModelProblem["source"], facts: Record<"User" |
       if (!model.columns) {
         if (!reported.has(need.model)) {
           reported.add(need.model);
-          const fix = need.model === "User" ? "register an entity extending UserMixinV3 (or one with the columns Flask-Security's Models page lists)" : "register an entity extending RoleMixinV1";
-          problems.push(problem(source, model.entity, model.table, `(${where})`, "core", source === "entity" ? "missing-entity" : "missing-table", `no ${need.model} ${where} was found; ${source === "entity" ? fix : "run the shipped migrations"}`));
+          const fix =
+            need.model === "User"
+              ? "register an entity extending UserMixinV3 (or one with the columns Flask-Security's Models page lists)"
+              : "register an entity extending RoleMixinV1";
+          problems.push(
+            problem(
+              source,
+              model.entity,
+              model.table,
+              `(${where})`,
+              "core",
+              source === "entity" ? "missing-entity" : "missing-table",
+              `no ${need.model} ${where} was found; ${source === "entity" ? fix : "run the shipped migrations"}`,
+            ),
+          );
         }
         continue;
       }
       const column = model.columns.get(need.column);
       const needed = `${feature === "core" ? "always needed" : `needed by ${feature}`}`;
       const declare = `${source === "entity" ? "declare" : "add"} the column ${need.definition}`;
-      const fix = RELEASED_MIXINS.includes(need.since) ? `extend ${need.since} or later, or ${declare}` : `${declare} (no released mixin carries it yet; ${need.since} will)`;
+      const fix = RELEASED_MIXINS.includes(need.since)
+        ? `extend ${need.since} or later, or ${declare}`
+        : `${declare} (no released mixin carries it yet; ${need.since} will)`;
       const say = (kind: SecurityModelProblem["problem"], what: string, how: string) =>
         problems.push(problem(source, model.entity, model.table, need.column, feature, kind, `${what} (${needed}). Fix: ${how}.`));
       if (!column) {

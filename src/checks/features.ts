@@ -40,8 +40,19 @@ export interface ColumnRequirement {
   definition: string;
 }
 
-const user = (column: string, kind: ColumnKind, since: ColumnRequirement["since"], definition: string, extra: Partial<ColumnRequirement> = {}): ColumnRequirement => ({
-  model: "User", column, kind, since, definition, ...extra,
+const user = (
+  column: string,
+  kind: ColumnKind,
+  since: ColumnRequirement["since"],
+  definition: string,
+  extra: Partial<ColumnRequirement> = {},
+): ColumnRequirement => ({
+  model: "User",
+  column,
+  kind,
+  since,
+  definition,
+  ...extra,
 });
 
 /** The feature names used in problems and on the command line, in Flask-Security's order. */
@@ -54,7 +65,15 @@ export const FEATURE_REQUIREMENTS: Record<FeatureName, (features: SecurityFeatur
     user("password", "string", "UserMixinV1", "password varchar(255) NOT NULL", { notNull: true }),
     user("active", "boolean", "UserMixinV1", "active boolean NOT NULL", { notNull: true }),
     user("fs_uniquifier", "string", "UserMixinV1", "fs_uniquifier varchar(64) NOT NULL UNIQUE", { notNull: true, unique: true }),
-    { model: "Role", column: "name", kind: "string", since: "RoleMixinV1", definition: "name varchar(80) NOT NULL UNIQUE", notNull: true, unique: true },
+    {
+      model: "Role",
+      column: "name",
+      kind: "string",
+      since: "RoleMixinV1",
+      definition: "name varchar(80) NOT NULL UNIQUE",
+      notNull: true,
+      unique: true,
+    },
     { model: "Role", column: "description", kind: "string", since: "RoleMixinV1", definition: "description varchar(255) NULL" },
   ],
   confirmable: () => [user("confirmed_at", "datetime", "UserMixinV1", "confirmed_at datetime NULL")],
@@ -74,9 +93,16 @@ export const FEATURE_REQUIREMENTS: Record<FeatureName, (features: SecurityFeatur
     user("us_totp_secrets", "text", "UserMixinV2", "us_totp_secrets text NULL"),
     ...(usesSms(f.unifiedSignin) ? [user("us_phone_number", "string", "UserMixinV2", "us_phone_number varchar(128) NULL")] : []),
   ],
-  tokenIdentity: () => [user("fs_token_uniquifier", "string", "UserMixinV2", "fs_token_uniquifier varchar(64) NOT NULL UNIQUE", { notNull: true, unique: true })],
+  tokenIdentity: () => [
+    user("fs_token_uniquifier", "string", "UserMixinV2", "fs_token_uniquifier varchar(64) NOT NULL UNIQUE", {
+      notNull: true,
+      unique: true,
+    }),
+  ],
   permissions: () => [{ model: "Role", column: "permissions", kind: "text", since: "RoleMixinV1", definition: "permissions text NULL" }],
-  webauthn: () => [user("fs_webauthn_user_handle", "string", "UserMixinV3", "fs_webauthn_user_handle varchar(64) NULL UNIQUE", { unique: true })],
+  webauthn: () => [
+    user("fs_webauthn_user_handle", "string", "UserMixinV3", "fs_webauthn_user_handle varchar(64) NULL UNIQUE", { unique: true }),
+  ],
   recoveryCodes: () => [user("mf_recovery_codes", "text", "UserMixinV3", "mf_recovery_codes text NULL")],
 };
 
@@ -100,5 +126,10 @@ const KIND_TYPES: Record<ColumnKind, RegExp> = {
 
 /** Whether a database type name belongs to a family. */
 export function typeIsKind(type: string, kind: ColumnKind): boolean {
-  return KIND_TYPES[kind].test(type.toLowerCase().replace(/\(.*\)$/, "").trim());
+  return KIND_TYPES[kind].test(
+    type
+      .toLowerCase()
+      .replace(/\(.*\)$/, "")
+      .trim(),
+  );
 }

@@ -42,11 +42,31 @@ export async function securitySchemaStatus(dataSource: DataSource): Promise<Secu
     const user = await runner.getTable(names.user);
     const links = await runner.getTable(names.links);
     const columns = new Set(user?.columns.map((c) => c.name) ?? []);
-    const version = !user ? null : columns.has("fs_webauthn_user_handle") && columns.has("mf_recovery_codes") ? 3 : columns.has("us_totp_secrets") ? 2 : columns.has("fs_uniquifier") && columns.has("email") ? 1 : null;
+    const version = !user
+      ? null
+      : columns.has("fs_webauthn_user_handle") && columns.has("mf_recovery_codes")
+        ? 3
+        : columns.has("us_totp_secrets")
+          ? 2
+          : columns.has("fs_uniquifier") && columns.has("email")
+            ? 1
+            : null;
     const linksKeyed = (links?.primaryColumns.length ?? 0) === 2;
-    const family: SecuritySchemaStatus["family"] = !user ? "empty" : version === null ? "unknown" : linksKeyed && (version === 1 || columns.has("fs_token_uniquifier")) ? "ours" : "flask-security";
+    const family: SecuritySchemaStatus["family"] = !user
+      ? "empty"
+      : version === null
+        ? "unknown"
+        : linksKeyed && (version === 1 || columns.has("fs_token_uniquifier"))
+          ? "ours"
+          : "flask-security";
     const label =
-      family === "empty" ? "empty (no user table)" : family === "unknown" ? `unknown (table ${names.user} is neither a Flask-Security nor a typeorm-security-models schema)` : family === "ours" ? `typeorm-security-models V${version}` : `Flask-Security fsqla v${version}`;
+      family === "empty"
+        ? "empty (no user table)"
+        : family === "unknown"
+          ? `unknown (table ${names.user} is neither a Flask-Security nor a typeorm-security-models schema)`
+          : family === "ours"
+            ? `typeorm-security-models V${version}`
+            : `Flask-Security fsqla v${version}`;
 
     const migrationsTable = (dataSource.options as { migrationsTableName?: string }).migrationsTableName ?? "migrations";
     const recorded: string[] = (await runner.hasTable(migrationsTable))
@@ -60,8 +80,17 @@ export async function securitySchemaStatus(dataSource: DataSource): Promise<Secu
     const pendingMigrations = shipped.filter((name) => !recorded.includes(name));
 
     const drift = (await dataSource.driver.createSchemaBuilder().log()).upQueries.map((q) => q.query);
-    if (family === "ours" && version === 3) drift.push(...(await caseInsensitiveUniqueRepair(runner, names.user, "email", EMAIL_CASE_INSENSITIVE_INDEX)));
-    return { family, version, label, appliedMigrations, pendingMigrations, drift, ok: family === "ours" && pendingMigrations.length === 0 && drift.length === 0 };
+    if (family === "ours" && version === 3)
+      drift.push(...(await caseInsensitiveUniqueRepair(runner, names.user, "email", EMAIL_CASE_INSENSITIVE_INDEX)));
+    return {
+      family,
+      version,
+      label,
+      appliedMigrations,
+      pendingMigrations,
+      drift,
+      ok: family === "ours" && pendingMigrations.length === 0 && drift.length === 0,
+    };
   } finally {
     await runner.release();
   }

@@ -23,7 +23,13 @@ export class DatabaseOperationError extends SecurityModelError {
   /** True when the database gave up on a conflict with concurrent work (deadlock, lock timeout, busy). */
   readonly retryable: boolean;
 
-  constructor(entity: string, field: string, rule: string, message: string, details: { code?: string; query?: string; retryable: boolean }) {
+  constructor(
+    entity: string,
+    field: string,
+    rule: string,
+    message: string,
+    details: { code?: string; query?: string; retryable: boolean },
+  ) {
     super(entity, field, rule, message);
     this.code = details.code;
     this.query = details.query;
@@ -42,7 +48,7 @@ interface DriverFailure {
   driverError?: DriverFailure;
 }
 
-const failureOf = (error: unknown): DriverFailure => (typeof error === "object" && error !== null ? (error) : {});
+const failureOf = (error: unknown): DriverFailure => (typeof error === "object" && error !== null ? error : {});
 
 /** The driver's code of `error` (SQLSTATE on PostgreSQL, `ER_…` on MariaDB/MySQL, `SQLITE_…`). */
 function codeOf(error: unknown): string | undefined {
@@ -64,13 +70,22 @@ const RETRYABLE_ERRNOS = new Set([1213, 1205]);
 export function isRetryable(error: unknown): boolean {
   const code = codeOf(error);
   const errno = errnoOf(error);
-  return (code !== undefined && (RETRYABLE_CODES.has(code) || code.startsWith("SQLITE_BUSY"))) || (errno !== undefined && RETRYABLE_ERRNOS.has(errno));
+  return (
+    (code !== undefined && (RETRYABLE_CODES.has(code) || code.startsWith("SQLITE_BUSY"))) ||
+    (errno !== undefined && RETRYABLE_ERRNOS.has(errno))
+  );
 }
 
 /** Whether `error` is a unique-index violation. */
 export function isDuplicateKey(error: unknown): boolean {
   const code = codeOf(error);
-  return code === "23505" || errnoOf(error) === 1062 || code === "ER_DUP_ENTRY" || code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY";
+  return (
+    code === "23505" ||
+    errnoOf(error) === 1062 ||
+    code === "ER_DUP_ENTRY" ||
+    code === "SQLITE_CONSTRAINT_UNIQUE" ||
+    code === "SQLITE_CONSTRAINT_PRIMARYKEY"
+  );
 }
 
 /** How many times an operation is tried when the database reports a conflict with concurrent work. */
@@ -100,12 +115,22 @@ export async function retryingConflicts<T>(dataSource: DataSource, entity: Entit
  * `error` (from a statement on `entity`'s table) as an error that is safe to log: a unique violation becomes
  * a DuplicateValueError naming the field; anything else a DatabaseOperationError without the values.
  */
-export function safeDatabaseError(dataSource: DataSource, entity: EntityMetadata | undefined, error: unknown, attempts = 1): SecurityModelError {
+export function safeDatabaseError(
+  dataSource: DataSource,
+  entity: EntityMetadata | undefined,
+  error: unknown,
+  attempts = 1,
+): SecurityModelError {
   const name = entity ? entity.targetName || entity.name : "(database)";
   const e = failureOf(error);
   if (isDuplicateKey(error)) {
     const field = uniqueField(dataSource, entity, error);
-    return new DuplicateValueError(name, field ?? "(unique index)", "duplicate", `another ${name.toLowerCase()} already has this ${field ?? "value"}`);
+    return new DuplicateValueError(
+      name,
+      field ?? "(unique index)",
+      "duplicate",
+      `another ${name.toLowerCase()} already has this ${field ?? "value"}`,
+    );
   }
   const code = codeOf(error);
   const retryable = isRetryable(error);
@@ -177,7 +202,10 @@ export function secretSafeLogger(inner: Logger): Logger {
     logQueryError: (error, query, parameters, queryRunner) => {
       const failure = typeof error === "string" ? { message: error } : failureOf(error);
       const code = codeOf(error);
-      const message = redactedMessage(queryRunner?.connection, { ...failure, parameters: Array.isArray(parameters) ? parameters : Object.values(parameters ?? {}) });
+      const message = redactedMessage(queryRunner?.connection, {
+        ...failure,
+        parameters: Array.isArray(parameters) ? parameters : Object.values(parameters ?? {}),
+      });
       return inner.logQueryError(code ? `${message} [${code}]` : message, query, undefined, queryRunner);
     },
     logQuerySlow: (time, query, _parameters, queryRunner) => inner.logQuerySlow(time, query, undefined, queryRunner),

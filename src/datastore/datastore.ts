@@ -9,13 +9,7 @@
 import { validate } from "class-validator";
 import { In } from "typeorm";
 import type { DataSource, EntityManager, ObjectLiteral, QueryRunner, Repository, SelectQueryBuilder } from "typeorm";
-import {
-  DuplicateValueError,
-  InvalidFieldsError,
-  InvalidListItemError,
-  MissingColumnError,
-  UnknownRoleError,
-} from "../errors";
+import { DuplicateValueError, InvalidFieldsError, InvalidListItemError, MissingColumnError, UnknownRoleError } from "../errors";
 import { listItemProblem, parseCommaList } from "../lists";
 import { isDuplicateKey, retryingConflicts, uniqueField } from "./database-errors";
 import { unstorableFields } from "./storable";
@@ -79,31 +73,43 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
     // connection, which concurrent transactions holding the whole pool would wait for forever.
     const sameEmail = await this.sameInAnyCase("email");
     const sameUsername = username ? await this.sameInAnyCase("username") : "";
-    return this.onUsers(() => this.dataSource.transaction(async (manager) => {
-      user.roles = await this.resolveRoles(wanted, manager);
-      await this.refuseTaken(manager, "email", sameEmail, user.email);
-      if (username) await this.refuseTaken(manager, "username", sameUsername, username);
-      return this.users(manager).save(user as U & ObjectLiteral);
-    }).catch(async (error) => {
-      if (!isDuplicateKey(error)) throw error;
-      // A unique index refused the row: a given uniquifier already taken, or a concurrent createUser that won
-      // the race for the same email or username (the index's name says which, except when it is unnamed).
-      const field =
-        uniqueField(this.dataSource, this.dataSource.getMetadata(this.User), error) ??
-        ((await this.users().exists({ where: { email: user.email } as never })) ? "email" : "username");
-      throw new DuplicateValueError(this.User.name, field, "duplicate", `another user already has this ${field}`);
-    }));
+    return this.onUsers(() =>
+      this.dataSource
+        .transaction(async (manager) => {
+          user.roles = await this.resolveRoles(wanted, manager);
+          await this.refuseTaken(manager, "email", sameEmail, user.email);
+          if (username) await this.refuseTaken(manager, "username", sameUsername, username);
+          return this.users(manager).save(user as U & ObjectLiteral);
+        })
+        .catch(async (error) => {
+          if (!isDuplicateKey(error)) throw error;
+          // A unique index refused the row: a given uniquifier already taken, or a concurrent createUser that won
+          // the race for the same email or username (the index's name says which, except when it is unnamed).
+          const field =
+            uniqueField(this.dataSource, this.dataSource.getMetadata(this.User), error) ??
+            ((await this.users().exists({ where: { email: user.email } as never })) ? "email" : "username");
+          throw new DuplicateValueError(this.User.name, field, "duplicate", `another user already has this ${field}`);
+        }),
+    );
   }
 
   /** The user with this email in any letter case (Flask-Security's identity lookup), or null. */
   findUserByEmail(email: string, options: FindOptions = {}): Promise<U | null> {
-    return this.onUsers(async () => this.userQuery(options).where(await this.sameInAnyCase("email"), { value: email }).getOne());
+    return this.onUsers(async () =>
+      this.userQuery(options)
+        .where(await this.sameInAnyCase("email"), { value: email })
+        .getOne(),
+    );
   }
 
   /** The user with this username in any letter case, or null. */
   async findUserByUsername(username: string, options: FindOptions = {}): Promise<U | null> {
     this.requireColumn("username", "the username lookup");
-    return this.onUsers(async () => this.userQuery(options).where(await this.sameInAnyCase("username"), { value: username }).getOne());
+    return this.onUsers(async () =>
+      this.userQuery(options)
+        .where(await this.sameInAnyCase("username"), { value: username })
+        .getOne(),
+    );
   }
 
   /** The user a session belongs to (its `fs_uniquifier`), or null. Inactive users are returned too. */
@@ -136,7 +142,13 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
   /** Flips `active` in the database (atomically) and returns the new value. */
   async toggleActive(user: U): Promise<boolean> {
     const { active } = await this.onUsers(async () => {
-      await this.users().createQueryBuilder().update().set({ active: () => "NOT active" } as never).where("id = :id", { id: user.id }).updateEntity(false).execute();
+      await this.users()
+        .createQueryBuilder()
+        .update()
+        .set({ active: () => "NOT active" } as never)
+        .where("id = :id", { id: user.id })
+        .updateEntity(false)
+        .execute();
       return this.users().findOneOrFail({ where: { id: user.id } as never, select: { id: true, active: true } as never });
     });
     user.active = active;
@@ -185,7 +197,9 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
     if (!this.loginSql) {
       const metadata = this.dataSource.getMetadata(this.User);
       const c = (property: string) => this.dataSource.driver.escape(metadata.findColumnWithPropertyName(property)!.databaseName);
-      const touched = metadata.updateDateColumn ? `, ${this.dataSource.driver.escape(metadata.updateDateColumn.databaseName)} = CURRENT_TIMESTAMP` : "";
+      const touched = metadata.updateDateColumn
+        ? `, ${this.dataSource.driver.escape(metadata.updateDateColumn.databaseName)} = CURRENT_TIMESTAMP`
+        : "";
       this.loginSql = this.positional(
         `UPDATE ${quotedTable(this.dataSource, metadata)} SET ${c("lastLoginAt")} = ${c("currentLoginAt")}, ${c("currentLoginAt")} = ?, ` +
           `${c("lastLoginIp")} = ${c("currentLoginIp")}, ${c("currentLoginIp")} = ?, ${c("loginCount")} = COALESCE(${c("loginCount")}, 0) + 1${touched} ` +
@@ -207,12 +221,14 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
     const { permissions, ...columns } = fields;
     const role = this.roles().create({ ...columns, permissions: toPermissionList(permissions, this.Role.name) } as never) as unknown as R;
     await this.validateEntity(role, this.Role);
-    return this.onRoles(() => this.dataSource.transaction(async (manager) => {
-      if (await this.roles(manager).exists({ where: { name: role.name } as never })) {
-        throw new DuplicateValueError(this.Role.name, "name", "duplicate", `another role is already named ${JSON.stringify(role.name)}`);
-      }
-      return this.roles(manager).save(role as R & ObjectLiteral);
-    }));
+    return this.onRoles(() =>
+      this.dataSource.transaction(async (manager) => {
+        if (await this.roles(manager).exists({ where: { name: role.name } as never })) {
+          throw new DuplicateValueError(this.Role.name, "name", "duplicate", `another role is already named ${JSON.stringify(role.name)}`);
+        }
+        return this.roles(manager).save(role as R & ObjectLiteral);
+      }),
+    );
   }
 
   /** The role with this name, created (with `fields`) when there is none. */
@@ -278,10 +294,14 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
   private async sameInAnyCase(property: "email" | "username"): Promise<string> {
     if (dialectOf(this.dataSource) === "mysql") {
       this.ignoresCase ??= this.dataSource
-        .query(`SELECT COLUMN_NAME AS name, COLLATION_NAME AS collation FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?`, [
-          this.dataSource.getMetadata(this.User).tableName,
-        ])
-        .then((rows: Array<{ name: string; collation: string | null }>) => new Set(rows.filter((r) => /_ci$/.test(r.collation ?? "")).map((r) => r.name)))
+        .query(
+          `SELECT COLUMN_NAME AS name, COLLATION_NAME AS collation FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?`,
+          [this.dataSource.getMetadata(this.User).tableName],
+        )
+        .then(
+          (rows: Array<{ name: string; collation: string | null }>) =>
+            new Set(rows.filter((r) => /_ci$/.test(r.collation ?? "")).map((r) => r.name)),
+        )
         .catch((error) => {
           this.ignoresCase = undefined; // ask again next time
           throw error;
@@ -295,7 +315,12 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
 
   private requireColumn(property: string, what: string): void {
     if (!this.dataSource.getMetadata(this.User).findColumnWithPropertyName(property)) {
-      throw new MissingColumnError(this.User.name, property, "missing-column", `${what} needs the ${property} column, which this entity does not have`);
+      throw new MissingColumnError(
+        this.User.name,
+        property,
+        "missing-column",
+        `${what} needs the ${property} column, which this entity does not have`,
+      );
     }
   }
 
@@ -326,7 +351,12 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
   private async refuseTaken(manager: EntityManager, property: "email" | "username", sameInAnyCase: string, value: string): Promise<void> {
     const taken = await this.users(manager).createQueryBuilder("user").where(sameInAnyCase, { value }).getExists();
     if (taken) {
-      throw new DuplicateValueError(this.User.name, property, "duplicate", `another user already has this ${property} (compared in any letter case)`);
+      throw new DuplicateValueError(
+        this.User.name,
+        property,
+        "duplicate",
+        `another user already has this ${property} (compared in any letter case)`,
+      );
     }
   }
 
@@ -335,14 +365,25 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
     const found = names.length > 0 ? await this.roles(manager).find({ where: { name: In(names) } as never }) : [];
     const missing = names.filter((name) => !found.some((role) => role.name === name));
     if (missing.length > 0) {
-      throw new UnknownRoleError(this.User.name, "roles", "unknown-role", `no role is named ${missing.map((n) => JSON.stringify(n)).join(", ")}; create it first (createRole or findOrCreateRole)`);
+      throw new UnknownRoleError(
+        this.User.name,
+        "roles",
+        "unknown-role",
+        `no role is named ${missing.map((n) => JSON.stringify(n)).join(", ")}; create it first (createRole or findOrCreateRole)`,
+      );
     }
     return wanted.map((r) => (typeof r === "string" ? found.find((role) => role.name === r)! : r));
   }
 
   private async setActive(user: U, active: boolean): Promise<boolean> {
     const result = await this.onUsers(() =>
-      this.users().createQueryBuilder().update().set({ active } as never).where("id = :id AND active <> :active", { id: user.id, active }).updateEntity(false).execute(),
+      this.users()
+        .createQueryBuilder()
+        .update()
+        .set({ active } as never)
+        .where("id = :id AND active <> :active", { id: user.id, active })
+        .updateEntity(false)
+        .execute(),
     );
     user.active = active;
     return (result.affected ?? 0) > 0;
@@ -354,27 +395,34 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
     await this.onUsers(() => this.users().update(user.id, identity as never));
   }
 
-  private async changePermissions(role: R | string, permissions: string[] | string, change: (held: string[], given: string[]) => string[]): Promise<boolean> {
+  private async changePermissions(
+    role: R | string,
+    permissions: string[] | string,
+    change: (held: string[], given: string[]) => string[],
+  ): Promise<boolean> {
     const given = toPermissionList(permissions, this.Role.name) ?? [];
     const name = typeof role === "string" ? role : role.name;
     const lock = dialectOf(this.dataSource) === "sqlite" ? {} : { lock: { mode: "pessimistic_write" as const } };
-    return this.onRoles(() => this.dataSource.transaction(async (manager) => {
-      // Read-modify-write under a row lock, so concurrent changes to one role lose nothing.
-      const stored = await this.roles(manager).findOne({ where: { name } as never, ...lock });
-      if (!stored) throw new UnknownRoleError(this.Role.name, "name", "unknown-role", `no role is named ${JSON.stringify(name)}`);
-      const held = stored.permissions ?? [];
-      const next = change(held, given);
-      if (next.length === held.length && next.every((p, i) => p === held[i])) return false;
-      await this.roles(manager).update(stored.id, { permissions: next } as never);
-      if (typeof role !== "string") role.permissions = next;
-      return true;
-    }));
+    return this.onRoles(() =>
+      this.dataSource.transaction(async (manager) => {
+        // Read-modify-write under a row lock, so concurrent changes to one role lose nothing.
+        const stored = await this.roles(manager).findOne({ where: { name } as never, ...lock });
+        if (!stored) throw new UnknownRoleError(this.Role.name, "name", "unknown-role", `no role is named ${JSON.stringify(name)}`);
+        const held = stored.permissions ?? [];
+        const next = change(held, given);
+        if (next.length === held.length && next.every((p, i) => p === held[i])) return false;
+        await this.roles(manager).update(stored.id, { permissions: next } as never);
+        if (typeof role !== "string") role.permissions = next;
+        return true;
+      }),
+    );
   }
 
   /** The join table of the User entity's `roles`, quoted (with its schema), as the mixins declare it. */
   private linkTable(): string {
     const links = this.dataSource.getMetadata(this.User).findRelationWithPropertyPath("roles")?.junctionEntityMetadata;
-    if (!links) throw new MissingColumnError(this.User.name, "roles", "missing-relation", "role changes need the roles relation of the user mixins");
+    if (!links)
+      throw new MissingColumnError(this.User.name, "roles", "missing-relation", "role changes need the roles relation of the user mixins");
     return quotedTable(this.dataSource, links);
   }
 

@@ -15,6 +15,9 @@ export function oneAtATimeOnSqlite<T>(dataSource: DataSource, operation: () => P
   if (dialectOf(dataSource) !== "sqlite") return operation();
   const previous = queues.get(dataSource) ?? Promise.resolve();
   const next = previous.then(operation, operation);
-  queues.set(dataSource, next.catch(() => undefined));
+  queues.set(
+    dataSource,
+    next.catch(() => undefined),
+  );
   return next;
 }

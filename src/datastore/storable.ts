@@ -22,9 +22,17 @@ export function unstorableFields(metadata: EntityMetadata, entity: object): Fiel
     if (value.includes("\0")) {
       problems.push({ field, rule: "noNulCharacter", message: `${field} must not contain a NUL character, which PostgreSQL cannot store` });
     } else if (LONE_SURROGATE.test(value)) {
-      problems.push({ field, rule: "wellFormedUnicode", message: `${field} must be well-formed Unicode (it holds a lone surrogate, which no database stores as given)` });
+      problems.push({
+        field,
+        rule: "wellFormedUnicode",
+        message: `${field} must be well-formed Unicode (it holds a lone surrogate, which no database stores as given)`,
+      });
     } else if (length > 0 && [...value].length > length) {
-      problems.push({ field, rule: "maxLength", message: `${field} must be at most ${length} characters (counted as the database counts them, in code points)` });
+      problems.push({
+        field,
+        rule: "maxLength",
+        message: `${field} must be at most ${length} characters (counted as the database counts them, in code points)`,
+      });
     }
   }
   return problems;

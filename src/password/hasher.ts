@@ -5,13 +5,7 @@
  */
 import { createHmac } from "crypto";
 import { InvalidPasswordError } from "./errors";
-import {
-  HashingSchemeName,
-  PasswordHasherOptions,
-  PasswordSchemeName,
-  PasswordSettings,
-  resolvePasswordSettings,
-} from "./options";
+import { HashingSchemeName, PasswordHasherOptions, PasswordSchemeName, PasswordSettings, resolvePasswordSettings } from "./options";
 import { PASSWORD_SCHEMES, PasswordScheme } from "./schemes";
 
 /** What `verifyAndUpdatePassword` found: whether the password matched, and the new hash to store if it was re-hashed. */

@@ -100,7 +100,11 @@ function integerIn(field: string, value: number | undefined, fallback: number, m
 /** Checks the options and fills in the defaults. @throws PasswordConfigError naming the setting and the fix. */
 export function resolvePasswordSettings(options: PasswordHasherOptions): PasswordSettings {
   if (options === null || typeof options !== "object") {
-    throw configError("options", "options-required", "pass the settings object: new PasswordHasher({ salt: process.env.SECURITY_PASSWORD_SALT }).");
+    throw configError(
+      "options",
+      "options-required",
+      "pass the settings object: new PasswordHasher({ salt: process.env.SECURITY_PASSWORD_SALT }).",
+    );
   }
   const { salt } = options;
   const single = options.singleHash ?? false;
@@ -129,10 +133,18 @@ export function resolvePasswordSettings(options: PasswordHasherOptions): Passwor
   }
   const scheme = options.scheme ?? "bcrypt";
   if (!HASHING_SCHEMES.includes(scheme)) {
-    throw configError("scheme", "unknown-scheme", `scheme "${String(scheme)}" cannot write hashes; use one of ${HASHING_SCHEMES.join(", ")}.`);
+    throw configError(
+      "scheme",
+      "unknown-scheme",
+      `scheme "${String(scheme)}" cannot write hashes; use one of ${HASHING_SCHEMES.join(", ")}.`,
+    );
   }
   if (!schemes.includes(scheme)) {
-    throw configError("scheme", "scheme-not-listed", `scheme "${scheme}" must also be in schemes (Flask-Security's rule), or its own hashes would not verify.`);
+    throw configError(
+      "scheme",
+      "scheme-not-listed",
+      `scheme "${scheme}" must also be in schemes (Flask-Security's rule), or its own hashes would not verify.`,
+    );
   }
   const normalizeForm = options.normalizeForm === undefined ? "NFKD" : options.normalizeForm;
   if (normalizeForm !== null && !["NFC", "NFD", "NFKC", "NFKD"].includes(normalizeForm)) {

@@ -24,9 +24,7 @@ export interface SecurityTableNames {
 export class SecurityEntitiesNotFoundError extends SecurityModelError {}
 
 function extending(connection: DataSource, base: abstract new () => unknown): EntityMetadata[] {
-  return connection.entityMetadatas.filter(
-    (m) => typeof m.target === "function" && m.target.prototype instanceof base && !m.isJunction,
-  );
+  return connection.entityMetadatas.filter((m) => typeof m.target === "function" && m.target.prototype instanceof base && !m.isJunction);
 }
 
 function single(connection: DataSource, base: abstract new () => unknown, label: string, mixins: string): EntityMetadata {
@@ -38,7 +36,12 @@ function single(connection: DataSource, base: abstract new () => unknown, label:
         `Register it beside the migrations: new DataSource({ entities: [User, Role], migrations: [...securityMigrations] })`
       : `the security migrations need exactly one ${label} entity, and ${found.length} registered entities extend ${mixins} ` +
         `(${found.map((m) => m.name).join(", ")}). Use a DataSource with one of them to run the migrations.`;
-  throw new SecurityEntitiesNotFoundError("DataSource", "entities", found.length === 0 ? `${label.toLowerCase()}-entity-missing` : `${label.toLowerCase()}-entity-ambiguous`, message);
+  throw new SecurityEntitiesNotFoundError(
+    "DataSource",
+    "entities",
+    found.length === 0 ? `${label.toLowerCase()}-entity-missing` : `${label.toLowerCase()}-entity-ambiguous`,
+    message,
+  );
 }
 
 /** The table names of the app's User and Role entities and of their join table. */

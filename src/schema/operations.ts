@@ -40,7 +40,10 @@ const escape = (connection: DataSource, name: string) => connection.driver.escap
 
 /** `name` (a table or index) quoted, with the schema of `metadata`'s table when it has one. */
 function quotedInSchema(connection: DataSource, metadata: EntityMetadata, name: string): string {
-  return [metadata.schema, name].filter(Boolean).map((part) => escape(connection, part!)).join(".");
+  return [metadata.schema, name]
+    .filter(Boolean)
+    .map((part) => escape(connection, part!))
+    .join(".");
 }
 
 /** The name of an index to create on `metadata`'s table: PostgreSQL puts it in the table's schema itself. */
@@ -112,7 +115,11 @@ export async function explainDuplicates(queryRunner: QueryRunner, metadata: Enti
   const connection = queryRunner.connection;
   const col = escape(connection, column);
   const id = escape(connection, "id");
-  const ids = { sqlite: `group_concat(${id})`, postgres: `string_agg(${id}::text, ',' ORDER BY ${id})`, mysql: `GROUP_CONCAT(${id} ORDER BY ${id})` }[dialectOf(connection)];
+  const ids = {
+    sqlite: `group_concat(${id})`,
+    postgres: `string_agg(${id}::text, ',' ORDER BY ${id})`,
+    mysql: `GROUP_CONCAT(${id} ORDER BY ${id})`,
+  }[dialectOf(connection)];
   const rows: Array<{ value: string; ids: string; n: number | string }> = await queryRunner.query(
     `SELECT MIN(${col}) AS value, ${ids} AS ids, COUNT(*) AS n FROM ${quotedTable(connection, metadata)}
       WHERE ${col} IS NOT NULL GROUP BY ${col} HAVING COUNT(*) > 1 ORDER BY MIN(${id})`,
@@ -135,14 +142,21 @@ function listed<T>(rows: T[], render: (row: T) => string, separator: string): st
 
 /** A comma list of ids as aggregated by the database (SQLite's group_concat has no order), sorted. */
 function sortedIds(ids: string): string {
-  return String(ids).split(",").map(Number).sort((a, b) => a - b).join(", ");
+  return String(ids)
+    .split(",")
+    .map(Number)
+    .sort((a, b) => a - b)
+    .join(", ");
 }
 
 /** The database's cryptographic random source as a 64-hex-character SQL expression. */
 export async function randomTokenSql(queryRunner: QueryRunner, dialect: Dialect): Promise<string> {
   if (dialect === "sqlite") return "lower(hex(randomblob(32)))";
   if (dialect === "mysql") {
-    const supported = await queryRunner.query(`SELECT LENGTH(RANDOM_BYTES(1)) AS n`).then(() => true, () => false);
+    const supported = await queryRunner.query(`SELECT LENGTH(RANDOM_BYTES(1)) AS n`).then(
+      () => true,
+      () => false,
+    );
     if (!supported) {
       throw new MigrationBlockedError(
         "DataSource",
@@ -158,9 +172,7 @@ export async function randomTokenSql(queryRunner: QueryRunner, dialect: Dialect)
   // pgcrypto when the database has it (1.4 s per million tokens here); otherwise core gen_random_uuid()
   // (PostgreSQL 13+, 2.3 s per million), also from the operating system's random source: two of them give
   // 244 random bits in 64 hex characters.
-  return pgcrypto
-    ? "encode(gen_random_bytes(32), 'hex')"
-    : "encode(uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()), 'hex')";
+  return pgcrypto ? "encode(gen_random_bytes(32), 'hex')" : "encode(uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()), 'hex')";
 }
 
 /** What `addColumns` adds to one table. */
@@ -245,13 +257,21 @@ async function addColumnsNow(queryRunner: QueryRunner, change: AddColumns, diale
     }
     if (token) {
       await queryRunner.query(`UPDATE ${table} SET ${q(token.databaseName)} = ${random}`);
-      if (placeholder(token)) await rewriteSqliteTable(queryRunner, change.table, `${columnDefinition(connection, token)} DEFAULT ''`, columnDefinition(connection, token));
+      if (placeholder(token))
+        await rewriteSqliteTable(
+          queryRunner,
+          change.table,
+          `${columnDefinition(connection, token)} DEFAULT ''`,
+          columnDefinition(connection, token),
+        );
     }
     for (const column of relaxed) await setSqliteNotNull(queryRunner, change.table, column, false);
     for (const index of onNew) await queryRunner.query(createIndex(index));
   } else if (dialect === "postgres") {
     // Indexes after the rewrite: an index built before it would be rebuilt by it.
-    const adds = change.columns.map((column) => `ADD COLUMN ${columnDefinition(connection, column)}${column === token ? ` DEFAULT ${random}` : ""}`);
+    const adds = change.columns.map(
+      (column) => `ADD COLUMN ${columnDefinition(connection, column)}${column === token ? ` DEFAULT ${random}` : ""}`,
+    );
     const drops = relaxed.map((column) => `ALTER COLUMN ${q(column.databaseName)} DROP NOT NULL`);
     await queryRunner.query(`ALTER TABLE ${table} ${[...adds, ...drops].join(", ")}`);
     if (token) await queryRunner.query(`ALTER TABLE ${table} ALTER COLUMN ${q(token.databaseName)} DROP DEFAULT`);
@@ -265,7 +285,9 @@ async function addColumnsNow(queryRunner: QueryRunner, change: AddColumns, diale
     const missingIndexes = change.indexes.filter((i) => !existing?.indices.some((e) => e.name === i.name));
     const stillNotNull = relaxed.filter((c) => existing?.findColumnByName(c.databaseName)?.isNullable === false);
     const parts = [
-      ...missingColumns.map((column) => `ADD COLUMN ${columnDefinition(connection, column)}${column === token ? ` DEFAULT (${random})` : ""}`),
+      ...missingColumns.map(
+        (column) => `ADD COLUMN ${columnDefinition(connection, column)}${column === token ? ` DEFAULT (${random})` : ""}`,
+      ),
       ...stillNotNull.map((column) => `MODIFY COLUMN ${columnDefinition(connection, column)}`),
       ...missingIndexes.map((index) => `ADD UNIQUE INDEX ${q(index.name)} (${index.columns.map((c) => q(c.databaseName)).join(", ")})`),
     ];
@@ -283,7 +305,8 @@ async function addColumnsNow(queryRunner: QueryRunner, change: AddColumns, diale
  * `from` must occur exactly once.
  */
 async function rewriteSqliteTable(queryRunner: QueryRunner, metadata: EntityMetadata, from: string | RegExp, to: string): Promise<void> {
-  const database = (queryRunner.connection.driver as unknown as { databaseConnection?: { unsafeMode?: (on: boolean) => unknown } }).databaseConnection;
+  const database = (queryRunner.connection.driver as unknown as { databaseConnection?: { unsafeMode?: (on: boolean) => unknown } })
+    .databaseConnection;
   if (!database || typeof database.unsafeMode !== "function") {
     throw new MigrationBlockedError(
       metadata.tableName,
@@ -307,7 +330,10 @@ async function rewriteSqliteTable(queryRunner: QueryRunner, metadata: EntityMeta
   database.unsafeMode(true);
   try {
     await queryRunner.query(`PRAGMA writable_schema = ON`);
-    await queryRunner.query(`UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = ?`, [String(sql).replace(pattern, () => to), metadata.tableName]);
+    await queryRunner.query(`UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = ?`, [
+      String(sql).replace(pattern, () => to),
+      metadata.tableName,
+    ]);
     await queryRunner.query(`PRAGMA schema_version = ${Number(version) + 1}`);
     await queryRunner.query(`PRAGMA writable_schema = OFF`);
   } finally {
@@ -320,7 +346,12 @@ async function rewriteSqliteTable(queryRunner: QueryRunner, metadata: EntityMeta
  * nothing when the column is already so. Adding it is only safe when no row holds NULL: callers check first,
  * in the same transaction.
  */
-async function setSqliteNotNull(queryRunner: QueryRunner, metadata: EntityMetadata, column: ColumnMetadata, notNull: boolean): Promise<void> {
+async function setSqliteNotNull(
+  queryRunner: QueryRunner,
+  metadata: EntityMetadata,
+  column: ColumnMetadata,
+  notNull: boolean,
+): Promise<void> {
   const nullable = columnDefinition(queryRunner.connection, column).replace(/ (NOT )?NULL$/, "");
   const escaped = escapeRegExp(nullable);
   const [{ sql }] = await queryRunner.query(`SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?`, [metadata.tableName]);
@@ -356,7 +387,8 @@ export async function setNotNull(queryRunner: QueryRunner, table: EntityMetadata
   }
   const notNull = columnDefinition(connection, column).replace(/ (NOT )?NULL$/, " NOT NULL");
   if (dialect === "sqlite") await setSqliteNotNull(queryRunner, table, column, true);
-  else if (dialect === "postgres") await queryRunner.query(`ALTER TABLE ${quotedTable(connection, table)} ALTER COLUMN ${q(column.databaseName)} SET NOT NULL`);
+  else if (dialect === "postgres")
+    await queryRunner.query(`ALTER TABLE ${quotedTable(connection, table)} ALTER COLUMN ${q(column.databaseName)} SET NOT NULL`);
   else await queryRunner.query(`ALTER TABLE ${quotedTable(connection, table)} MODIFY COLUMN ${notNull}`);
   await queryRunner.getTable(table.tablePath);
 }
@@ -370,7 +402,13 @@ export async function setNotNull(queryRunner: QueryRunner, table: EntityMetadata
  * case (`_ci`); a case-sensitive collation stops the migration. Existing case variants stop it too, listed.
  * Does nothing when the index is there.
  */
-export async function addCaseInsensitiveUnique(queryRunner: QueryRunner, table: EntityMetadata, column: string, indexName: string, why: string): Promise<void> {
+export async function addCaseInsensitiveUnique(
+  queryRunner: QueryRunner,
+  table: EntityMetadata,
+  column: string,
+  indexName: string,
+  why: string,
+): Promise<void> {
   const connection = queryRunner.connection;
   const dialect = dialectOf(connection);
   const q = (name: string) => escape(connection, name);
@@ -405,7 +443,9 @@ export async function addCaseInsensitiveUnique(queryRunner: QueryRunner, table: 
         `Nothing was changed. Merge or change these rows so that each ${column} is distinct ignoring case, then run the migrations again.`,
     );
   }
-  await queryRunner.query(`CREATE UNIQUE INDEX IF NOT EXISTS ${newIndexName(connection, table, indexName)} ON ${quotedTable(connection, table)} (${folded})`);
+  await queryRunner.query(
+    `CREATE UNIQUE INDEX IF NOT EXISTS ${newIndexName(connection, table, indexName)} ON ${quotedTable(connection, table)} (${folded})`,
+  );
 }
 
 /**
@@ -413,17 +453,28 @@ export async function addCaseInsensitiveUnique(queryRunner: QueryRunner, table: 
  * table, or `[]` when it is intact. On SQLite, TypeORM's table rebuilds (its `addColumn`, `changeColumn`,
  * generated migrations) recreate indexes by column name and so turn it into a plain, case-sensitive one.
  */
-export async function caseInsensitiveUniqueRepair(queryRunner: QueryRunner, table: string, column: string, indexName: string): Promise<string[]> {
+export async function caseInsensitiveUniqueRepair(
+  queryRunner: QueryRunner,
+  table: string,
+  column: string,
+  indexName: string,
+): Promise<string[]> {
   const connection = queryRunner.connection;
   const q = (name: string) => escape(connection, name);
   const dialect = dialectOf(connection);
   if (dialect === "mysql") return [];
   const create = `CREATE UNIQUE INDEX ${q(indexName)} ON ${q(table)} (${dialect === "postgres" ? `lower(${q(column)})` : `${q(column)} COLLATE NOCASE`})`;
   if (dialect === "postgres") {
-    const rows = await queryRunner.query(`SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = $1 AND indexname = $2`, [table, indexName]);
+    const rows = await queryRunner.query(
+      `SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = $1 AND indexname = $2`,
+      [table, indexName],
+    );
     return rows.length === 1 && /lower\(/i.test(rows[0].indexdef) ? [] : [...(rows.length ? [`DROP INDEX ${q(indexName)}`] : []), create];
   }
-  const rows = await queryRunner.query(`SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND name = ?`, [table, indexName]);
+  const rows = await queryRunner.query(`SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND name = ?`, [
+    table,
+    indexName,
+  ]);
   return rows.length === 1 && /COLLATE NOCASE/i.test(rows[0].sql) ? [] : [...(rows.length ? [`DROP INDEX ${q(indexName)}`] : []), create];
 }
 
@@ -455,7 +506,8 @@ export async function dropColumns(queryRunner: QueryRunner, table: EntityMetadat
   } else {
     for (const name of presentIndexes) await queryRunner.query(`DROP INDEX ${quotedInSchema(connection, table, name)}`);
     if (dialect === "postgres") {
-      if (presentColumns.length > 0) await queryRunner.query(`ALTER TABLE ${quoted} ${presentColumns.map((name) => `DROP COLUMN ${q(name)}`).join(", ")}`);
+      if (presentColumns.length > 0)
+        await queryRunner.query(`ALTER TABLE ${quoted} ${presentColumns.map((name) => `DROP COLUMN ${q(name)}`).join(", ")}`);
     } else {
       for (const name of presentColumns) await queryRunner.query(`ALTER TABLE ${quoted} DROP COLUMN ${q(name)}`);
     }

@@ -36,33 +36,57 @@ describeWithFlaskSecurity("adopting a database Flask-Security 5.1.2 made", () =>
         const ds = await db.dataSource(v.entities, { migrations: securityMigrations.slice(0, v.version) });
         try {
           const plan = await planFlaskSecurityAdoption(ds);
-          expect(plan).toMatchObject({ found: `Flask-Security fsqla v${v.version}`, action: "adopt", toVersion: v.version, blockers: [], recordMigrations: shipped(v.version) });
+          expect(plan).toMatchObject({
+            found: `Flask-Security fsqla v${v.version}`,
+            action: "adopt",
+            toVersion: v.version,
+            blockers: [],
+            recordMigrations: shipped(v.version),
+          });
           const changes = plan.changes.join("\n");
           expect(changes).toMatch(/5 user\(s\), 4 role\(s\) and 6 link\(s\) keep their ids and values/);
           expect(changes).toMatch(/keep the app's own columns as they are: user\.name/);
           expect(changes).toMatch(/drop 1 repeated link/);
           expect(changes).toMatch(/drop 1 link\(s\) with a NULL user_id or role_id/);
-          expect(changes).toMatch(db.kind === "sqlite" ? /drop 1 link\(s\) to a user or role that does not exist/ : /^(?![\s\S]*does not exist)/);
+          expect(changes).toMatch(
+            db.kind === "sqlite" ? /drop 1 link\(s\) to a user or role that does not exist/ : /^(?![\s\S]*does not exist)/,
+          );
           expect(changes).toMatch(/role\.permissions: rewrite 1 list\(s\) .*: editor/);
-          expect(changes.includes("fs_token_uniquifier: add it, with a distinct random 64-hex token for each of the 5 user(s)")).toBe(v.version >= 2);
-          expect(changes.includes("user.email: add the unique index on it in any letter case that V3 has")).toBe(v.version >= 3 && db.kind !== "mariadb");
+          expect(changes.includes("fs_token_uniquifier: add it, with a distinct random 64-hex token for each of the 5 user(s)")).toBe(
+            v.version >= 2,
+          );
+          expect(changes.includes("user.email: add the unique index on it in any letter case that V3 has")).toBe(
+            v.version >= 3 && db.kind !== "mariadb",
+          );
           // The plan changed nothing.
           expect(await securitySchemaStatus(ds)).toMatchObject({ family: "flask-security", version: v.version });
           expect(Number((await ds.query(`SELECT COUNT(*) AS n FROM roles_users`))[0].n)).toBe(made.links.length);
 
           expect(await adoptFlaskSecurityDatabase(ds)).toEqual(plan);
-          expect(await securitySchemaStatus(ds)).toMatchObject({ family: "ours", version: v.version, appliedMigrations: shipped(v.version), pendingMigrations: [], drift: [], ok: true });
+          expect(await securitySchemaStatus(ds)).toMatchObject({
+            family: "ours",
+            version: v.version,
+            appliedMigrations: shipped(v.version),
+            pendingMigrations: [],
+            drift: [],
+            ok: true,
+          });
           expect(await planFlaskSecurityAdoption(ds)).toMatchObject({ action: "done", blockers: [] });
           expect((await adoptFlaskSecurityDatabase(ds)).action).toBe("done");
 
           // Flask-Security of the same version (with the README's line from v2) reads it all and creates a user.
-          const report = await runFlask("read", db, { version: v.version, tokenUniquifier: v.tokenUniquifier, createUser: "after.adoption@example.com" });
+          const report = await runFlask("read", db, {
+            version: v.version,
+            tokenUniquifier: v.tokenUniquifier,
+            createUser: "after.adoption@example.com",
+          });
           expect(report.before.users.map(kept)).toEqual(made.users.map(kept));
           expect(report.before.webauthn).toEqual(made.webauthn);
           const validLinks = made.links.filter(([u, r]) => made.users.some((x) => x.id === u) && made.roles.some((x) => x.id === r));
           expect(report.before.links).toEqual([...new Set(validLinks.map((l) => JSON.stringify(l)))].map((l) => JSON.parse(l)));
           expect(report.before.roles.find((r) => r.name === "editor")!.permissions).toEqual(["full-read", "full-write"]);
-          for (const user of report.before.users.filter((u) => u.roles.includes("editor"))) expect(user.has_permission["full-write"]).toBe(true);
+          for (const user of report.before.users.filter((u) => u.roles.includes("editor")))
+            expect(user.has_permission["full-write"]).toBe(true);
           if (v.tokenUniquifier) {
             const tokens = report.before.users.map((u) => u.fs_token_uniquifier as string);
             expect(new Set(tokens).size).toBe(tokens.length);
@@ -102,7 +126,9 @@ describeWithFlaskSecurity("adopting a database Flask-Security 5.1.2 made", () =>
       try {
         const plan = await planFlaskSecurityAdoption(ds);
         expect(plan.action).toBe("blocked");
-        expect(plan.blockers).toEqual([expect.stringMatching(/database is at version 2 and the app's User entity at V1: extend UserMixinV2/)]);
+        expect(plan.blockers).toEqual([
+          expect.stringMatching(/database is at version 2 and the app's User entity at V1: extend UserMixinV2/),
+        ]);
         await expect(adoptFlaskSecurityDatabase(ds)).rejects.toThrow(AdoptionBlockedError);
         expect(await securitySchemaStatus(ds)).toMatchObject({ family: "flask-security", version: 2 });
       } finally {
@@ -118,7 +144,11 @@ describeWithFlaskSecurity("adopting a database Flask-Security 5.1.2 made", () =>
       try {
         await ds.query(`CREATE TABLE posts (id integer PRIMARY KEY, author_id integer REFERENCES ${ds.driver.escape("user")} (id))`);
         const plan = await planFlaskSecurityAdoption(ds);
-        expect(plan.blockers).toEqual([expect.stringContaining("other tables have foreign keys to the tables adoption rebuilds (posts → user): drop those foreign keys, adopt, then add them again")]);
+        expect(plan.blockers).toEqual([
+          expect.stringContaining(
+            "other tables have foreign keys to the tables adoption rebuilds (posts → user): drop those foreign keys, adopt, then add them again",
+          ),
+        ]);
         await expect(adoptFlaskSecurityDatabase(ds)).rejects.toThrow(/posts → user/);
         expect(await securitySchemaStatus(ds)).toMatchObject({ family: "flask-security", version: 2 });
       } finally {
@@ -126,43 +156,55 @@ describeWithFlaskSecurity("adopting a database Flask-Security 5.1.2 made", () =>
       }
     });
 
-    itOn("sqlite", "postgres")("version 3: emails that differ only in letter case block it (MariaDB's collation already refuses them)", async () => {
-      await emptyDatabase(db);
-      await runFlask("make", db, { version: 3 });
-      const v3 = VERSIONS[2];
-      const ds = await db.dataSource(v3.entities, { migrations: securityMigrations.slice(0, 3) });
-      try {
-        await ds.query(`INSERT INTO ${ds.driver.escape("user")} (email, active, fs_uniquifier) VALUES ('ALICE@example.com', ${db.kind === "sqlite" ? 1 : true}, 'case-variant')`);
-        const plan = await planFlaskSecurityAdoption(ds);
-        expect(plan.action).toBe("blocked");
-        expect(plan.blockers).toEqual([expect.stringMatching(/^1 email\(s\) are held by more than one user in different letter case, which V3 refuses/)]);
-        await expect(adoptFlaskSecurityDatabase(ds)).rejects.toThrow(AdoptionBlockedError);
-        expect(await securitySchemaStatus(ds)).toMatchObject({ family: "flask-security", version: 3 });
-      } finally {
-        await ds.destroy();
-      }
-    });
+    itOn("sqlite", "postgres")(
+      "version 3: emails that differ only in letter case block it (MariaDB's collation already refuses them)",
+      async () => {
+        await emptyDatabase(db);
+        await runFlask("make", db, { version: 3 });
+        const v3 = VERSIONS[2];
+        const ds = await db.dataSource(v3.entities, { migrations: securityMigrations.slice(0, 3) });
+        try {
+          await ds.query(
+            `INSERT INTO ${ds.driver.escape("user")} (email, active, fs_uniquifier) VALUES ('ALICE@example.com', ${db.kind === "sqlite" ? 1 : true}, 'case-variant')`,
+          );
+          const plan = await planFlaskSecurityAdoption(ds);
+          expect(plan.action).toBe("blocked");
+          expect(plan.blockers).toEqual([
+            expect.stringMatching(/^1 email\(s\) are held by more than one user in different letter case, which V3 refuses/),
+          ]);
+          await expect(adoptFlaskSecurityDatabase(ds)).rejects.toThrow(AdoptionBlockedError);
+          expect(await securitySchemaStatus(ds)).toMatchObject({ family: "flask-security", version: 3 });
+        } finally {
+          await ds.destroy();
+        }
+      },
+    );
 
-    itOn("mariadb")("MariaDB/MySQL commit DDL at once: an adoption stopped after moving the tables aside is finished by a rerun", async () => {
-      await emptyDatabase(db);
-      const made = (await runFlask("make", db, { version: 2, traps: true })).before;
-      const [, v2] = VERSIONS;
-      const ds = await db.dataSource(v2.entities, { migrations: securityMigrations.slice(0, 2) });
-      try {
-        // The first step of an adoption, then the process died.
-        await ds.query("RENAME TABLE `role` TO tsm_adopt_role, `user` TO tsm_adopt_user, roles_users TO tsm_adopt_roles_users");
-        const plan = await planFlaskSecurityAdoption(ds);
-        expect(plan).toMatchObject({ action: "resume", toVersion: 2, blockers: [] });
-        expect(plan.changes[0]).toBe("finish the adoption: rebuild the tables and copy the rows again from tsm_adopt_role, tsm_adopt_user, tsm_adopt_roles_users");
-        await adoptFlaskSecurityDatabase(ds);
-        expect(await securitySchemaStatus(ds)).toMatchObject({ family: "ours", version: 2, pendingMigrations: [], drift: [], ok: true });
-        expect(await ds.query(`SHOW TABLES LIKE 'tsm_adopt_%'`)).toEqual([]);
-        const report = await runFlask("read", db, { version: 2, tokenUniquifier: true });
-        expect(report.before.users.map(kept)).toEqual(made.users.map(kept));
-      } finally {
-        await ds.destroy();
-      }
-    });
+    itOn("mariadb")(
+      "MariaDB/MySQL commit DDL at once: an adoption stopped after moving the tables aside is finished by a rerun",
+      async () => {
+        await emptyDatabase(db);
+        const made = (await runFlask("make", db, { version: 2, traps: true })).before;
+        const [, v2] = VERSIONS;
+        const ds = await db.dataSource(v2.entities, { migrations: securityMigrations.slice(0, 2) });
+        try {
+          // The first step of an adoption, then the process died.
+          await ds.query("RENAME TABLE `role` TO tsm_adopt_role, `user` TO tsm_adopt_user, roles_users TO tsm_adopt_roles_users");
+          const plan = await planFlaskSecurityAdoption(ds);
+          expect(plan).toMatchObject({ action: "resume", toVersion: 2, blockers: [] });
+          expect(plan.changes[0]).toBe(
+            "finish the adoption: rebuild the tables and copy the rows again from tsm_adopt_role, tsm_adopt_user, tsm_adopt_roles_users",
+          );
+          await adoptFlaskSecurityDatabase(ds);
+          expect(await securitySchemaStatus(ds)).toMatchObject({ family: "ours", version: 2, pendingMigrations: [], drift: [], ok: true });
+          expect(await ds.query(`SHOW TABLES LIKE 'tsm_adopt_%'`)).toEqual([]);
+          const report = await runFlask("read", db, { version: 2, tokenUniquifier: true });
+          expect(report.before.users.map(kept)).toEqual(made.users.map(kept));
+        } finally {
+          await ds.destroy();
+        }
+      },
+    );
 
     // The command is a thin layer over the functions tested above on every database; once is enough (each run
     // starts Node and ts-node, seconds each).
@@ -171,25 +213,43 @@ describeWithFlaskSecurity("adopting a database Flask-Security 5.1.2 made", () =>
       await runFlask("make", db, { version: 2, traps: true });
       const options = db.options([]) as { type: string; url?: string; database?: string };
       const cli = (version: number, ...args: string[]) =>
-        promisify(execFile)(process.execPath, ["-r", "ts-node/register", "src/cli.ts", "adopt", ...args, "-d", "test/interop/support/cli-data-source.ts"], {
-          cwd: ROOT,
-          env: { ...process.env, TS_NODE_TRANSPILE_ONLY: "true", TSM_INTEROP_VERSION: String(version), TSM_CLI_CONNECTION: JSON.stringify({ type: options.type, url: options.url, database: options.database }) },
-        }).then(
+        promisify(execFile)(
+          process.execPath,
+          ["-r", "ts-node/register", "src/cli.ts", "adopt", ...args, "-d", "test/interop/support/cli-data-source.ts"],
+          {
+            cwd: ROOT,
+            env: {
+              ...process.env,
+              TS_NODE_TRANSPILE_ONLY: "true",
+              TSM_INTEROP_VERSION: String(version),
+              TSM_CLI_CONNECTION: JSON.stringify({ type: options.type, url: options.url, database: options.database }),
+            },
+          },
+        ).then(
           ({ stdout }) => ({ code: 0, stdout }),
           (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, stdout: error.stdout + error.stderr }),
         );
       const blocked = await cli(1);
       expect(blocked.code).toBe(1);
-      expect(blocked.stdout).toMatch(/^Found: +Flask-Security fsqla v2\nBecomes: +typeorm-security-models V2\nBlocked, nothing was changed:\n- the database is at version 2/);
+      expect(blocked.stdout).toMatch(
+        /^Found: +Flask-Security fsqla v2\nBecomes: +typeorm-security-models V2\nBlocked, nothing was changed:\n- the database is at version 2/,
+      );
       const dry = await cli(2);
       expect(dry).toMatchObject({ code: 0 });
-      expect(dry.stdout).toMatch(/^Found: +Flask-Security fsqla v2\nBecomes: +typeorm-security-models V2\nWould change \(nothing changed yet; run again with --apply\):\n- rebuild role, user, roles_users/);
-      expect(dry.stdout).toMatch(/\nAfterwards:\n- Flask-Security's User model needs this line, as typeorm-security-models V2\+ has the column: fs_token_uniquifier = Column\(String\(64\), unique=True, nullable=False\)\n$/);
+      expect(dry.stdout).toMatch(
+        /^Found: +Flask-Security fsqla v2\nBecomes: +typeorm-security-models V2\nWould change \(nothing changed yet; run again with --apply\):\n- rebuild role, user, roles_users/,
+      );
+      expect(dry.stdout).toMatch(
+        /\nAfterwards:\n- Flask-Security's User model needs this line, as typeorm-security-models V2\+ has the column: fs_token_uniquifier = Column\(String\(64\), unique=True, nullable=False\)\n$/,
+      );
       const applied = await cli(2, "--apply", "--json");
       expect(applied).toMatchObject({ code: 0 });
       expect(JSON.parse(applied.stdout)).toMatchObject({ action: "adopt", applied: true, toVersion: 2 });
       const again = await cli(2, "--apply");
-      expect(again).toEqual({ code: 0, stdout: "Found:     typeorm-security-models V2\nNothing to do: the database is already typeorm-security-models'.\n" });
+      expect(again).toEqual({
+        code: 0,
+        stdout: "Found:     typeorm-security-models V2\nNothing to do: the database is already typeorm-security-models'.\n",
+      });
     });
   });
 });

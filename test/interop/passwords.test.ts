@@ -51,7 +51,10 @@ describeWithFlaskSecurity("passwords against the real Flask-Security", () => {
       ["sha256_crypt", PASSWORDS.slice(1, 2)],
       ["sha512_crypt", PASSWORDS.slice(1, 2)],
     ])("%s", async (scheme, passwords) => {
-      const hashes = flaskSecurity(scheme, passwords.map((password) => ({ op: "hash", password }))).map((r) => r.hash!);
+      const hashes = flaskSecurity(
+        scheme,
+        passwords.map((password) => ({ op: "hash", password })),
+      ).map((r) => r.hash!);
       for (const [i, hash] of hashes.entries()) {
         expect(ours.identify(hash)).toBe(scheme);
         expect(await ours.verifyPassword(passwords[i], hash)).toBe(true);
@@ -88,7 +91,10 @@ describeWithFlaskSecurity("passwords against the real Flask-Security", () => {
   describe("outdated hashes are upgraded", () => {
     it("here: Flask-Security's pbkdf2_sha512 and sha512_crypt become bcrypt, which Flask-Security verifies and keeps", async () => {
       const password = PASSWORDS[1];
-      const old = [flaskSecurity("pbkdf2_sha512", [{ op: "hash", password }])[0].hash!, flaskSecurity("sha512_crypt", [{ op: "hash", password }])[0].hash!];
+      const old = [
+        flaskSecurity("pbkdf2_sha512", [{ op: "hash", password }])[0].hash!,
+        flaskSecurity("sha512_crypt", [{ op: "hash", password }])[0].hash!,
+      ];
       const upgraded: string[] = [];
       for (const hash of old) {
         expect(await ours.verifyAndUpdatePassword(WRONG(password), hash)).toEqual({ verified: false, newHash: null });
@@ -97,7 +103,10 @@ describeWithFlaskSecurity("passwords against the real Flask-Security", () => {
         expect(newHash).toMatch(/^\$2b\$12\$/);
         upgraded.push(newHash!);
       }
-      const results = flaskSecurity("bcrypt", upgraded.map((hash) => ({ op: "verify_and_update", password, hash })));
+      const results = flaskSecurity(
+        "bcrypt",
+        upgraded.map((hash) => ({ op: "verify_and_update", password, hash })),
+      );
       expect(results).toEqual(upgraded.map((hash) => ({ verified: true, stored: hash })));
     });
 
@@ -108,7 +117,9 @@ describeWithFlaskSecurity("passwords against the real Flask-Security", () => {
       const { verified, newHash } = await stronger.verifyAndUpdatePassword(password, cost12);
       expect(verified).toBe(true);
       expect(newHash).toMatch(/^\$2b\$13\$/);
-      expect(flaskSecurity("bcrypt", [{ op: "verify_and_update", password, hash: newHash! }])).toEqual([{ verified: true, stored: newHash }]);
+      expect(flaskSecurity("bcrypt", [{ op: "verify_and_update", password, hash: newHash! }])).toEqual([
+        { verified: true, stored: newHash },
+      ]);
     });
 
     it("there: Flask-Security upgrades our pbkdf2 hash to bcrypt at login, and it verifies here without another upgrade", async () => {

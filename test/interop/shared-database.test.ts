@@ -50,8 +50,20 @@ describeWithFlaskSecurity("one database shared with Flask-Security 5.1.2", () =>
           await store.createRole({ name: "reader", permissions: "full-read" });
           await store.createRole({ name: "nobody", permissions: [] });
           const at = (iso: string) => new Date(iso);
-          const ada = await store.createUser({ email: "Ada.Mixed@Example.com", username: "ada", password: "hash", roles: ["admin"], confirmedAt: at("2024-01-02T03:04:05.123Z") });
-          const bob = await store.createUser({ email: "bob@example.com", password: "hash", roles: ["editor", "reader"], tfPrimaryMethod: "sms", tfPhoneNumber: "+16505550101" });
+          const ada = await store.createUser({
+            email: "Ada.Mixed@Example.com",
+            username: "ada",
+            password: "hash",
+            roles: ["admin"],
+            confirmedAt: at("2024-01-02T03:04:05.123Z"),
+          });
+          const bob = await store.createUser({
+            email: "bob@example.com",
+            password: "hash",
+            roles: ["editor", "reader"],
+            tfPrimaryMethod: "sms",
+            tfPhoneNumber: "+16505550101",
+          });
           await store.recordLogin(bob, "192.0.2.10", at("2024-02-03T04:05:06.789Z"));
           await store.recordLogin(bob, "2001:db8::1", at("2024-03-10T02:30:00.001Z")); // not a New York wall clock
           const eve = await store.createUser({ email: "eve@example.com", password: "hash", roles: ["nobody"] });
@@ -62,13 +74,28 @@ describeWithFlaskSecurity("one database shared with Flask-Security 5.1.2", () =>
             // Version 3: a passkey, recovery codes, a user without a password.
             const credentials = ds.getRepository(v.WebAuthn);
             await credentials.save(
-              credentials.create({ credentialId: Buffer.from("00ff10ee20dd", "hex"), publicKey: Buffer.from("a50102032620", "hex"), transports: ["usb", "internal"], backupState: true, deviceType: "multi_device", extensions: null, name: "ada-key", usage: "first", userId: ada.id, lastuseDatetime: at("2024-05-06T07:08:09.456Z") }),
+              credentials.create({
+                credentialId: Buffer.from("00ff10ee20dd", "hex"),
+                publicKey: Buffer.from("a50102032620", "hex"),
+                transports: ["usb", "internal"],
+                backupState: true,
+                deviceType: "multi_device",
+                extensions: null,
+                name: "ada-key",
+                usage: "first",
+                userId: ada.id,
+                lastuseDatetime: at("2024-05-06T07:08:09.456Z"),
+              }),
             );
             await ds.getRepository(v.User).update(ada.id, { mfRecoveryCodes: ["aaaa-bbbb-cccc", "dddd-eeee-ffff"] } as never);
             await store.createUser({ email: "passkey.only@example.com", password: null, roles: ["reader"] } as never);
           }
 
-          const report = await runFlask("read", db, { version: v.version, tokenUniquifier: v.tokenUniquifier, createUser: "New.User@Example.com" });
+          const report = await runFlask("read", db, {
+            version: v.version,
+            tokenUniquifier: v.tokenUniquifier,
+            createUser: "New.User@Example.com",
+          });
           // Flask-Security's reads before it wrote anything, compared with ours after (its user included).
           expect(report.after!.users.map((u) => u.id)).toEqual([...report.before.users.map((u) => u.id), report.created!.id]);
           const users = await expectSameAsFlask(ds, v, report.after!);
@@ -84,7 +111,11 @@ describeWithFlaskSecurity("one database shared with Flask-Security 5.1.2", () =>
             }
           }
           const bobSeen = report.before.users.find((u) => u.email === "bob@example.com") as FlaskUser;
-          expect([bobSeen.last_login_at, bobSeen.current_login_at, bobSeen.login_count]).toEqual(["2024-02-03T04:05:06.789000", "2024-03-10T02:30:00.001000", 2]);
+          expect([bobSeen.last_login_at, bobSeen.current_login_at, bobSeen.login_count]).toEqual([
+            "2024-02-03T04:05:06.789000",
+            "2024-03-10T02:30:00.001000",
+            2,
+          ]);
           expect(users.find((u) => u.id === ada.id)!.hasPermission("super")).toBe(true);
 
           // Flask-Security creates a user in our tables; we read it, its roles and its tokens.
@@ -92,7 +123,8 @@ describeWithFlaskSecurity("one database shared with Flask-Security 5.1.2", () =>
           expect(created).toMatchObject({ id: report.created!.id, fsUniquifier: report.created!.fs_uniquifier, active: true });
           expect(created!.hasRole("reader")).toBe(true);
           expect(created!.hasPermission("full-read")).toBe(true);
-          if (v.tokenUniquifier) expect((created as unknown as { fsTokenUniquifier: string }).fsTokenUniquifier).toBe(report.created!.fs_token_uniquifier);
+          if (v.tokenUniquifier)
+            expect((created as unknown as { fsTokenUniquifier: string }).fsTokenUniquifier).toBe(report.created!.fs_token_uniquifier);
         } finally {
           await ds.destroy();
         }

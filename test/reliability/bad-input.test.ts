@@ -18,7 +18,15 @@ import { countFrom, recordFigures, seedFrom } from "./support/figures";
 
 const CASES = countFrom("TSM_PROPERTY_CASES", 1200);
 /** Share of the cases each property gets. */
-const WEIGHTS = { badEmail: 250, caseVariant: 100, caseVariantInDatabase: 100, roleName: 150, listItem: 200, badString: 150, roundTrip: 250 } as const;
+const WEIGHTS = {
+  badEmail: 250,
+  caseVariant: 100,
+  caseVariantInDatabase: 100,
+  roleName: 150,
+  listItem: 200,
+  badString: 150,
+  roundTrip: 250,
+} as const;
 const total = Object.values(WEIGHTS).reduce((a, b) => a + b, 0);
 const runsOf = (property: keyof typeof WEIGHTS) => Math.max(10, Math.round((CASES * WEIGHTS[property]) / total));
 
@@ -29,23 +37,32 @@ const DOMAINS = ["example.com", "example.org", "mail.example.net"];
 
 /** Simple valid emails, unique per call thanks to `n`: the package's rules accept all of them. */
 const validEmail = (n: () => number) =>
-  fc.tuple(fc.stringMatching(/^[a-z0-9]{1,12}(\+[a-z0-9]{1,6})?$/), fc.constantFrom(...DOMAINS)).map(([local, domain]) => `r${n()}${local}@${domain}`);
+  fc
+    .tuple(fc.stringMatching(/^[a-z0-9]{1,12}(\+[a-z0-9]{1,6})?$/), fc.constantFrom(...DOMAINS))
+    .map(([local, domain]) => `r${n()}${local}@${domain}`);
 
 /** Strings no database stores unchanged: with a NUL, with a lone surrogate. */
 const unstorable = fc.oneof(
   fc.tuple(fc.string({ maxLength: 20 }), fc.string({ maxLength: 20 })).map(([a, b]) => `${a}\0${b}`),
-  fc.tuple(fc.string({ maxLength: 20 }), fc.integer({ min: 0xd800, max: 0xdfff }), fc.string({ maxLength: 20 })).map(([a, s, b]) => `${a}${String.fromCharCode(s)}${b}`),
+  fc
+    .tuple(fc.string({ maxLength: 20 }), fc.integer({ min: 0xd800, max: 0xdfff }), fc.string({ maxLength: 20 }))
+    .map(([a, s, b]) => `${a}${String.fromCharCode(s)}${b}`),
 );
 
 /** Longer than `limit` characters as the database counts them (code points), with astral and variation selectors. */
 const overlong = (limit: number) =>
-  fc.tuple(fc.integer({ min: limit + 1, max: limit + 40 }), fc.constantFrom("a", "é", "😀", "\uFE0F", "字")).map(([length, unit]) => unit.repeat(length));
+  fc
+    .tuple(fc.integer({ min: limit + 1, max: limit + 40 }), fc.constantFrom("a", "é", "😀", "\uFE0F", "字"))
+    .map(([length, unit]) => unit.repeat(length));
 
 /** List items a comma list cannot hold. */
 const badItem = fc.oneof(
   fc.tuple(fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 })).map(([a, b]) => `${a},${b}`),
   fc.constantFrom("", " ", "\t", "  \n "),
-  fc.string({ minLength: 1, maxLength: 8 }).filter((s) => s.trim() === s && s.trim() !== "" && !s.includes(",")).map((s) => ` ${s}`),
+  fc
+    .string({ minLength: 1, maxLength: 8 })
+    .filter((s) => s.trim() === s && s.trim() !== "" && !s.includes(","))
+    .map((s) => ` ${s}`),
   fc.string({ maxLength: 8 }).map((s) => `a${s.replace(/,/g, "")}\0`),
 );
 
@@ -80,7 +97,11 @@ describeEachDatabase("bad input", (db) => {
     expect(await counts()).toEqual(before);
   }
 
-  async function check<T>(property: keyof typeof WEIGHTS, arbitrary: fc.Arbitrary<T>, predicate: (value: T) => Promise<void>): Promise<void> {
+  async function check<T>(
+    property: keyof typeof WEIGHTS,
+    arbitrary: fc.Arbitrary<T>,
+    predicate: (value: T) => Promise<void>,
+  ): Promise<void> {
     const numRuns = runsOf(property);
     await fc.assert(fc.asyncProperty(arbitrary, predicate), { numRuns, seed, endOnFailure: true });
     tried[property] = numRuns;
@@ -123,13 +144,30 @@ describeEachDatabase("bad input", (db) => {
   it("emails that differ only by letter case: the database itself refuses them (raw INSERT, no datastore)", async () => {
     const users = ds.getRepository(User);
     await check("caseVariantInDatabase", fc.tuple(validEmail(next), fc.infiniteStream(fc.boolean())), async ([email, flips]) => {
-      await users.insert({ email, password: HASH, active: true, fsUniquifier: `a${next()}`, fsTokenUniquifier: `b${next()}`, fsWebauthnUserHandle: `c${next()}` });
+      await users.insert({
+        email,
+        password: HASH,
+        active: true,
+        fsUniquifier: `a${next()}`,
+        fsTokenUniquifier: `b${next()}`,
+        fsWebauthnUserHandle: `c${next()}`,
+      });
       const flipped = [...email].map((c) => (flips.next().value ? c.toUpperCase() : c.toLowerCase())).join("");
       const variant = flipped === email ? email.toUpperCase() : flipped;
       const before = await counts();
       const error = await users
-        .insert({ email: variant, password: HASH, active: true, fsUniquifier: `a${next()}`, fsTokenUniquifier: `b${next()}`, fsWebauthnUserHandle: `c${next()}` })
-        .then(() => new Error(`the database accepted ${variant} beside ${email}`), (e) => e);
+        .insert({
+          email: variant,
+          password: HASH,
+          active: true,
+          fsUniquifier: `a${next()}`,
+          fsTokenUniquifier: `b${next()}`,
+          fsWebauthnUserHandle: `c${next()}`,
+        })
+        .then(
+          () => new Error(`the database accepted ${variant} beside ${email}`),
+          (e) => e,
+        );
       expect(error.constructor.name).toBe("QueryFailedError");
       expect(await counts()).toEqual(before);
     });
@@ -147,7 +185,12 @@ describeEachDatabase("bad input", (db) => {
 
   it("list items with commas, empty or blank, surrounding whitespace or NUL: InvalidListItemError naming permissions, nothing written", async () => {
     const [admin] = await ds.getRepository(Role).find({ where: { name: "admin" } });
-    const lists = fc.tuple(fc.array(goodItem, { maxLength: 3 }), badItem, fc.array(goodItem, { maxLength: 3 }), fc.constantFrom("createRole", "addPermissionsToRole", "save"));
+    const lists = fc.tuple(
+      fc.array(goodItem, { maxLength: 3 }),
+      badItem,
+      fc.array(goodItem, { maxLength: 3 }),
+      fc.constantFrom("createRole", "addPermissionsToRole", "save"),
+    );
     await check("listItem", lists, async ([head, bad, tail, how]) => {
       const permissions = [...head, bad, ...tail];
       const attempt = {
@@ -162,11 +205,29 @@ describeEachDatabase("bad input", (db) => {
 
   it("NUL bytes, lone surrogates and overlong values in any text field: InvalidFieldsError naming the field, nothing written", async () => {
     const fields = fc.oneof(
-      fc.tuple(fc.constantFrom("username", "tfTotpSecret", "usTotpSecrets", "lastLoginIp", "tfPrimaryMethod", "displayName", "password"), unstorable),
-      fc.tuple(fc.constantFrom(["username", 255], ["tfTotpSecret", 255], ["currentLoginIp", 64], ["displayName", 80], ["password", 255]) as fc.Arbitrary<[string, number]>, fc.constant(0)).chain(([[field, limit]]) => fc.tuple(fc.constant(field), overlong(limit))),
+      fc.tuple(
+        fc.constantFrom("username", "tfTotpSecret", "usTotpSecrets", "lastLoginIp", "tfPrimaryMethod", "displayName", "password"),
+        unstorable,
+      ),
+      fc
+        .tuple(
+          fc.constantFrom(
+            ["username", 255],
+            ["tfTotpSecret", 255],
+            ["currentLoginIp", 64],
+            ["displayName", 80],
+            ["password", 255],
+          ) as fc.Arbitrary<[string, number]>,
+          fc.constant(0),
+        )
+        .chain(([[field, limit]]) => fc.tuple(fc.constant(field), overlong(limit))),
     );
     await check("badString", fields, ([field, value]) =>
-      refused(() => store.createUser({ email: `s${next()}@example.com`, password: HASH, [field]: value }), InvalidFieldsError, new RegExp(`^${field}$`)),
+      refused(
+        () => store.createUser({ email: `s${next()}@example.com`, password: HASH, [field]: value }),
+        InvalidFieldsError,
+        new RegExp(`^${field}$`),
+      ),
     );
   });
 
@@ -187,7 +248,10 @@ describeEachDatabase("bad input", (db) => {
       await store.createUser({ ...fields, password: HASH, roles: [role] });
       const stored = (await store.findUserByEmail(fields.email, { withRoles: true }))!;
       const { confirmedAt, ...strings } = fields;
-      expect({ ...Object.fromEntries(Object.keys(strings).map((k) => [k, stored[k as keyof User]])), confirmedAt: stored.confirmedAt?.toISOString() }).toEqual({
+      expect({
+        ...Object.fromEntries(Object.keys(strings).map((k) => [k, stored[k as keyof User]])),
+        confirmedAt: stored.confirmedAt?.toISOString(),
+      }).toEqual({
         ...strings,
         confirmedAt: confirmedAt.toISOString(),
       });

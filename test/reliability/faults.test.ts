@@ -27,7 +27,16 @@ import type { DatabaseKind } from "../support/servers";
 import { countFrom, recordFigures, seededRandom, seedFrom } from "./support/figures";
 import { buildMigrationChild } from "./support/child-build";
 import { migrate, trialDataSource, type MigrationOrder } from "./support/migration-child";
-import { cloneDatabase, columnChecksums, createEmptyDatabase, dropDatabase, only, schemaFingerprint, usersWithoutTokenUniquifier, waitForOrphans } from "./support/snapshots";
+import {
+  cloneDatabase,
+  columnChecksums,
+  createEmptyDatabase,
+  dropDatabase,
+  only,
+  schemaFingerprint,
+  usersWithoutTokenUniquifier,
+  waitForOrphans,
+} from "./support/snapshots";
 
 type KeptColumns = Record<string, readonly string[]>;
 
@@ -86,7 +95,11 @@ describeEachDatabase("faults", (db) => {
   async function describeState(name: string) {
     const ds = await open(name);
     try {
-      return { schema: await schemaFingerprint(ds, kind), sums: await columnChecksums(ds), badTokens: await usersWithoutTokenUniquifier(ds) };
+      return {
+        schema: await schemaFingerprint(ds, kind),
+        sums: await columnChecksums(ds),
+        badTokens: await usersWithoutTokenUniquifier(ds),
+      };
     } finally {
       await ds.destroy();
     }
@@ -110,7 +123,9 @@ describeEachDatabase("faults", (db) => {
     });
     const state = { output: "", errors: "" };
     child.stderr.on("data", (chunk) => (state.errors += chunk));
-    const ready = new Promise<void>((resolve) => child.stdout.on("data", (chunk) => (state.output += chunk).includes("ready\n") && resolve()));
+    const ready = new Promise<void>((resolve) =>
+      child.stdout.on("data", (chunk) => (state.output += chunk).includes("ready\n") && resolve()),
+    );
     return { child, ready, state };
   }
   let spare: ReturnType<typeof spawnChild> | undefined;
@@ -120,7 +135,9 @@ describeEachDatabase("faults", (db) => {
   async function runChild(step: Step, name: string, delayMs: number): Promise<{ finished: boolean; ms: number }> {
     const { child, ready, state } = spare ?? spawnChild();
     spare = undefined;
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.on("exit", (code, signal) => resolve({ code, signal })),
+    );
     await ready;
     let timer: NodeJS.Timeout | undefined;
     const started = new Promise<void>((resolve) => child.stdout.on("data", () => state.output.includes("start\n") && resolve()));
@@ -183,7 +200,10 @@ describeEachDatabase("faults", (db) => {
     });
   });
 
-  const stepsOf = STEPS.map((step, index) => ({ ...step, trials: Math.floor(TRIALS / STEPS.length) + (index < TRIALS % STEPS.length ? 1 : 0) }));
+  const stepsOf = STEPS.map((step, index) => ({
+    ...step,
+    trials: Math.floor(TRIALS / STEPS.length) + (index < TRIALS % STEPS.length ? 1 : 0),
+  }));
 
   it.each(stepsOf)("$label: killed at random $trials times, always before, after, or completed by a rerun; no value lost", async (step) => {
     const kept = VERSION_COLUMNS[Math.min(step.from, step.to)];
@@ -223,7 +243,8 @@ describeEachDatabase("faults", (db) => {
       else if (state.schema === after.schema) outcome = "killed: after";
       else outcome = "killed: in between, rerun completed";
       // Transactional DDL (PostgreSQL, SQLite) must never be seen half done.
-      if (kind !== "mariadb") expect({ where, inBetween: outcome === "killed: in between, rerun completed" }).toEqual({ where, inBetween: false });
+      if (kind !== "mariadb")
+        expect({ where, inBetween: outcome === "killed: in between, rerun completed" }).toEqual({ where, inBetween: false });
       // Every pre-existing value identical: every column when nothing changed; the kept columns when done, and
       // of every table still there when MariaDB stopped in between.
       if (outcome === "killed: before") {
@@ -241,7 +262,12 @@ describeEachDatabase("faults", (db) => {
       phase("rerun");
       const rerun = await describeState(name);
       phase("state");
-      expect({ where, schema: rerun.schema, rows: only(rerun.sums, kept), badTokens: rerun.badTokens }).toEqual({ where, schema: after.schema, rows: rowsAfter, badTokens: after.badTokens });
+      expect({ where, schema: rerun.schema, rows: only(rerun.sums, kept), badTokens: rerun.badTokens }).toEqual({
+        where,
+        schema: after.schema,
+        rows: rowsAfter,
+        badTokens: after.badTokens,
+      });
       await dropDatabase(kind, name);
       phase("drop");
       outcomes.push({ step: step.label, delayMs, outcome, orphanMs });
@@ -267,7 +293,9 @@ describeEachDatabase("faults", (db) => {
       await ds.initialize();
       try {
         await migrate(ds, step);
-        expect((await ds.query(`SELECT name FROM migrations`)).map((r: { name: string }) => r.name)).toContain(new securityMigrations[step.to - 1]().name);
+        expect((await ds.query(`SELECT name FROM migrations`)).map((r: { name: string }) => r.name)).toContain(
+          new securityMigrations[step.to - 1]().name,
+        );
       } finally {
         await ds.destroy();
         await dropDatabase(kind, name);
@@ -295,7 +323,12 @@ describeEachDatabase("faults", (db) => {
     async () => {
       const name = await copyOf(0);
       let tables = 0;
-      const crashing = new DataSource(databaseOptions(kind, name, [v1.User, v1.Role], { migrations: securityMigrations.slice(0, 1), logger: crashingOn((query) => /^CREATE TABLE/i.test(query) && !/migrations/.test(query) && ++tables === 2) }));
+      const crashing = new DataSource(
+        databaseOptions(kind, name, [v1.User, v1.Role], {
+          migrations: securityMigrations.slice(0, 1),
+          logger: crashingOn((query) => /^CREATE TABLE/i.test(query) && !/migrations/.test(query) && ++tables === 2),
+        }),
+      );
       await crashing.initialize();
       await expect(crashing.runMigrations({ transaction: "all" })).rejects.toThrow("simulated crash");
       await crashing.destroy();

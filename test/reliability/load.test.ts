@@ -24,7 +24,14 @@ const HASH = "$2b$12$load-test-hash-load-test-hash-load-test-hash-load-test-ha";
 
 type Kind = "login" | "addRole" | "removeRole" | "rotate" | "rotateToken" | "addPermission";
 /** How often each operation is drawn: sign-ins dominate, as in a real app. */
-const MIX: Array<[Kind, number]> = [["login", 40], ["addRole", 15], ["removeRole", 15], ["rotate", 10], ["rotateToken", 10], ["addPermission", 10]];
+const MIX: Array<[Kind, number]> = [
+  ["login", 40],
+  ["addRole", 15],
+  ["removeRole", 15],
+  ["rotate", 10],
+  ["rotateToken", 10],
+  ["addPermission", 10],
+];
 
 function draw(random: () => number): Kind {
   let ticket = random() * MIX.reduce((sum, [, weight]) => sum + weight, 0);
@@ -58,7 +65,11 @@ describeEachDatabase("load", (db) => {
     const random = seededRandom(seed);
     const roles: Role[] = [];
     for (let r = 0; r < ROLES; r++) roles.push(await store.createRole({ name: `role-${r}`, permissions: [`base-${r}`] }));
-    const users = await Promise.all(Array.from({ length: USERS }, (_, i) => store.createUser({ email: `load${i}@example.com`, password: HASH, roles: [roles[i % ROLES]] })));
+    const users = await Promise.all(
+      Array.from({ length: USERS }, (_, i) =>
+        store.createUser({ email: `load${i}@example.com`, password: HASH, roles: [roles[i % ROLES]] }),
+      ),
+    );
 
     const logins = new Map<number, number>();
     const issued = new Map<number, { session: Set<string>; token: Set<string> }>(
@@ -69,7 +80,12 @@ describeEachDatabase("load", (db) => {
     const counts: Record<Kind, number> = { login: 0, addRole: 0, removeRole: 0, rotate: 0, rotateToken: 0, addPermission: 0 };
     const failures: unknown[] = [];
 
-    const plan = Array.from({ length: OPS }, (_, n) => ({ n, kind: draw(random), user: users[Math.floor(random() * USERS)], role: roles[Math.floor(random() * ROLES)] }));
+    const plan = Array.from({ length: OPS }, (_, n) => ({
+      n,
+      kind: draw(random),
+      user: users[Math.floor(random() * USERS)],
+      role: roles[Math.floor(random() * ROLES)],
+    }));
     const run = async ({ n, kind, user, role }: (typeof plan)[number]) => {
       counts[kind]++;
       const pair = `${user.id}:${role.id}`;
@@ -119,11 +135,15 @@ describeEachDatabase("load", (db) => {
     expect(lostLogins).toEqual([]);
     expect(new Set(stored.map((r) => r.fs_uniquifier)).size).toBe(USERS);
     expect(new Set(stored.map((r) => r.fs_token_uniquifier)).size).toBe(USERS);
-    expect(stored.filter((r) => !issued.get(r.id)!.session.has(r.fs_uniquifier) || !issued.get(r.id)!.token.has(r.fs_token_uniquifier))).toEqual([]);
+    expect(
+      stored.filter((r) => !issued.get(r.id)!.session.has(r.fs_uniquifier) || !issued.get(r.id)!.token.has(r.fs_token_uniquifier)),
+    ).toEqual([]);
 
     const links: Array<{ user_id: number; role_id: number }> = await ds.query(`SELECT user_id, role_id FROM roles_users`);
     const present = new Set(links.map((l) => `${l.user_id}:${l.role_id}`));
-    const wrongLinks = [...new Set([...linkBalance.keys(), ...present])].filter((pair) => (linkBalance.get(pair) ?? 0) !== (present.has(pair) ? 1 : 0));
+    const wrongLinks = [...new Set([...linkBalance.keys(), ...present])].filter(
+      (pair) => (linkBalance.get(pair) ?? 0) !== (present.has(pair) ? 1 : 0),
+    );
     expect(wrongLinks).toEqual([]);
 
     const lostPermissions = [];
@@ -146,38 +166,42 @@ describeEachDatabase("load", (db) => {
       conflictsRetried: conflicts,
       failedOperations: failures.length,
       lostLoginCounts: lostLogins.length,
-      duplicateUniquifiers: USERS * 2 - new Set(stored.map((r) => r.fs_uniquifier)).size - new Set(stored.map((r) => r.fs_token_uniquifier)).size,
+      duplicateUniquifiers:
+        USERS * 2 - new Set(stored.map((r) => r.fs_uniquifier)).size - new Set(stored.map((r) => r.fs_token_uniquifier)).size,
       wrongLinks: wrongLinks.length,
       lostPermissions: lostPermissions.length,
     });
   });
 
   // SQLite has one connection per DataSource, so two transactions never wait for each other there.
-  (db.kind === "sqlite" ? it.skip : it)(`a real deadlock the database reports is retried, and both operations complete${db.kind === "sqlite" ? " (not on SQLite: one connection, so no deadlock)" : ""}`, async () => {
-    const [a, b] = [await store.createRole({ name: "lock-a" }), await store.createRole({ name: "lock-b" })];
-    const p = (n: number) => (db.kind === "postgres" ? `$${n}` : "?");
-    let attempts = 0;
-    let arrived = 0;
-    let release!: () => void;
-    const bothHoldTheirFirstRow = new Promise<void>((resolve) => (release = resolve));
-    /** Locks `first`, waits (on its first try) until the other holds its own first row, then locks `second`. */
-    const crossing = (first: number, second: number) => {
-      let tries = 0;
-      return retryingConflicts(ds, ds.getMetadata(Role), () =>
-        ds.transaction(async (manager) => {
-          attempts++;
-          await manager.query(`UPDATE role SET description = 'first' WHERE id = ${p(1)}`, [first]);
-          if (++tries === 1 && ++arrived === 2) release();
-          if (tries === 1) await bothHoldTheirFirstRow;
-          await manager.query(`UPDATE role SET description = 'second' WHERE id = ${p(1)}`, [second]);
-        }),
-      );
-    };
-    const before = conflicts;
-    await Promise.all([crossing(a.id, b.id), crossing(b.id, a.id)]);
-    expect(conflicts - before).toBe(1); // the database chose one victim...
-    expect(attempts).toBe(3); // ...which ran again and completed
-    const stored = await ds.getRepository(Role).findBy({ name: In(["lock-a", "lock-b"]) });
-    expect(stored.map((r) => r.description).sort()).toEqual(["first", "second"]); // the victim's retry wrote last
-  });
+  (db.kind === "sqlite" ? it.skip : it)(
+    `a real deadlock the database reports is retried, and both operations complete${db.kind === "sqlite" ? " (not on SQLite: one connection, so no deadlock)" : ""}`,
+    async () => {
+      const [a, b] = [await store.createRole({ name: "lock-a" }), await store.createRole({ name: "lock-b" })];
+      const p = (n: number) => (db.kind === "postgres" ? `$${n}` : "?");
+      let attempts = 0;
+      let arrived = 0;
+      let release!: () => void;
+      const bothHoldTheirFirstRow = new Promise<void>((resolve) => (release = resolve));
+      /** Locks `first`, waits (on its first try) until the other holds its own first row, then locks `second`. */
+      const crossing = (first: number, second: number) => {
+        let tries = 0;
+        return retryingConflicts(ds, ds.getMetadata(Role), () =>
+          ds.transaction(async (manager) => {
+            attempts++;
+            await manager.query(`UPDATE role SET description = 'first' WHERE id = ${p(1)}`, [first]);
+            if (++tries === 1 && ++arrived === 2) release();
+            if (tries === 1) await bothHoldTheirFirstRow;
+            await manager.query(`UPDATE role SET description = 'second' WHERE id = ${p(1)}`, [second]);
+          }),
+        );
+      };
+      const before = conflicts;
+      await Promise.all([crossing(a.id, b.id), crossing(b.id, a.id)]);
+      expect(conflicts - before).toBe(1); // the database chose one victim...
+      expect(attempts).toBe(3); // ...which ran again and completed
+      const stored = await ds.getRepository(Role).findBy({ name: In(["lock-a", "lock-b"]) });
+      expect(stored.map((r) => r.description).sort()).toEqual(["first", "second"]); // the victim's retry wrote last
+    },
+  );
 });

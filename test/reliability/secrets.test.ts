@@ -10,7 +10,14 @@
 import { randomBytes } from "crypto";
 import { inspect } from "util";
 import { DataSource, type Logger } from "typeorm";
-import { DatabaseOperationError, DuplicateValueError, InvalidFieldsError, redactQueryError, secretSafeLogger, SecurityDatastore } from "../../src";
+import {
+  DatabaseOperationError,
+  DuplicateValueError,
+  InvalidFieldsError,
+  redactQueryError,
+  secretSafeLogger,
+  SecurityDatastore,
+} from "../../src";
 import { securityMigrations } from "../../migrations";
 import { Role, User, WebAuthn } from "../fixtures/app-v3";
 import { describeEachDatabase } from "../support/database";
@@ -60,7 +67,8 @@ function leaked(text: string, values: Record<string, string>): string[] {
 /** A logger that keeps everything it is handed. */
 function capturing(into: string[]): Logger {
   // Everything but the query runner (the whole DataSource).
-  const keep = (...args: unknown[]) => void into.push(everythingShown(args.filter((arg) => !(typeof arg === "object" && arg !== null && "connection" in arg))));
+  const keep = (...args: unknown[]) =>
+    void into.push(everythingShown(args.filter((arg) => !(typeof arg === "object" && arg !== null && "connection" in arg))));
   return { logQuery: keep, logQueryError: keep, logQuerySlow: keep, logSchemaBuild: keep, logMigration: keep, log: keep };
 }
 
@@ -95,19 +103,27 @@ describeEachDatabase("secrets", (db) => {
       const user = await store.createUser({ email: `secret${round}@example.com`, username: `secret${round}`, ...mine, roles: ["member"] });
       const loaded = (await store.findUserByEmail(`secret${round}@example.com`, { withRoles: true }))!;
       expect([loaded.password, loaded.mfRecoveryCodes]).toEqual([mine.password, mine.mfRecoveryCodes]); // stored, only never shown
-      for (const [where, shown] of [["JSON of the created user", JSON.stringify(user)], ["JSON of the loaded user", JSON.stringify(loaded)], ["security payload", JSON.stringify(loaded.getSecurityPayload())]]) {
+      for (const [where, shown] of [
+        ["JSON of the created user", JSON.stringify(user)],
+        ["JSON of the loaded user", JSON.stringify(loaded)],
+        ["security payload", JSON.stringify(loaded.getSecurityPayload())],
+      ]) {
         expectNoLeak(where, shown, valuesOf(mine));
       }
 
       // A taken uniquifier: the database's unique index refuses the row (its message and detail quote it).
       const other = secrets();
-      const taken = await store.createUser({ email: `taken${round}@example.com`, ...other, fsUniquifier: mine.fsUniquifier }).catch((e) => e);
+      const taken = await store
+        .createUser({ email: `taken${round}@example.com`, ...other, fsUniquifier: mine.fsUniquifier })
+        .catch((e) => e);
       expect(taken).toBeInstanceOf(DuplicateValueError);
       expect(taken.field).toBe("fsUniquifier");
       expectNoLeak("duplicate-key error", everythingShown(taken), { ...valuesOf(mine), ...valuesOf(other) });
 
       // An overlong secret, refused by validation.
-      const overlong = await store.createUser({ email: `long${round}@example.com`, ...other, tfTotpSecret: `${other.tfTotpSecret}${random(300)}` }).catch((e) => e);
+      const overlong = await store
+        .createUser({ email: `long${round}@example.com`, ...other, tfTotpSecret: `${other.tfTotpSecret}${random(300)}` })
+        .catch((e) => e);
       expect(overlong).toBeInstanceOf(InvalidFieldsError);
       expectNoLeak("validation error", everythingShown(overlong), valuesOf(other));
     }
@@ -147,7 +163,9 @@ describeEachDatabase("secrets", (db) => {
     const first = secrets();
     await users.save(users.create({ email: "raw1@example.com", ...first }));
     const second = secrets();
-    const error = await users.save(users.create({ email: "raw2@example.com", ...second, fsUniquifier: first.fsUniquifier })).catch((e) => e);
+    const error = await users
+      .save(users.create({ email: "raw2@example.com", ...second, fsUniquifier: first.fsUniquifier }))
+      .catch((e) => e);
     // What TypeORM gives the app and its logger: the new user's password hash, among others.
     expect(leaked(everythingShown(error), valuesOf(second))).toContain("password");
     expect(leaked(rawLog.join("\n"), valuesOf(second))).toContain("password");

@@ -13,7 +13,9 @@ import { withNaiveUtc } from "../../src";
 import { DATABASE_KINDS, DatabaseKind, MYSQL_URL, PG_URL, skipReason } from "./servers";
 
 type EntityList = NonNullable<DataSourceOptions["entities"]>;
-type ExtraOptions = Partial<Pick<DataSourceOptions, "synchronize" | "migrations" | "migrationsRun" | "logging" | "logger" | "poolSize" | "dropSchema">>;
+type ExtraOptions = Partial<
+  Pick<DataSourceOptions, "synchronize" | "migrations" | "migrationsRun" | "logging" | "logger" | "poolSize" | "dropSchema">
+>;
 
 function withDatabase(url: string, database: string): string {
   const parsed = new URL(url);

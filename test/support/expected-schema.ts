@@ -15,7 +15,13 @@ export interface ExpectedColumn {
   unique: boolean;
 }
 
-const col = (name: string, kind: Kind, nullable: boolean, unique = false, length?: number): ExpectedColumn => ({ name, kind, length, nullable, unique });
+const col = (name: string, kind: Kind, nullable: boolean, unique = false, length?: number): ExpectedColumn => ({
+  name,
+  kind,
+  length,
+  nullable,
+  unique,
+});
 const varchar = (name: string, length: number, nullable: boolean, unique = false) => col(name, "varchar", nullable, unique, length);
 
 export const ROLE_V1: ExpectedColumn[] = [
@@ -95,5 +101,13 @@ export const LIVE_TYPE: Record<DatabaseKind, Record<Kind, string>> = {
     varbinary1024: "bytea",
     blob: "bytea",
   },
-  mariadb: { int: "int", varchar: "varchar", text: "text", bool: "tinyint", datetime: "datetime", varbinary1024: "varbinary", blob: "blob" },
+  mariadb: {
+    int: "int",
+    varchar: "varchar",
+    text: "text",
+    bool: "tinyint",
+    datetime: "datetime",
+    varbinary1024: "varbinary",
+    blob: "blob",
+  },
 };

@@ -44,7 +44,12 @@ async function introspectSqlite(ds: DataSource, table: string): Promise<LiveTabl
   const columns = new Map<string, LiveColumn>();
   for (const c of info) {
     const m = /^([a-z ]+?)\s*(?:\((\d+)\))?$/i.exec(c.type)!;
-    columns.set(c.name, { name: c.name, type: m[1].toLowerCase(), length: m[2] ? Number(m[2]) : null, nullable: c.notnull === 0 && c.pk === 0 });
+    columns.set(c.name, {
+      name: c.name,
+      type: m[1].toLowerCase(),
+      length: m[2] ? Number(m[2]) : null,
+      nullable: c.notnull === 0 && c.pk === 0,
+    });
   }
   const uniqueColumns = new Set<string>();
   const indexes: any[] = await ds.query(`SELECT * FROM pragma_index_list(?)`, [table]);
@@ -53,7 +58,10 @@ async function introspectSqlite(ds: DataSource, table: string): Promise<LiveTabl
     const cols: any[] = await ds.query(`SELECT * FROM pragma_index_info(?)`, [index.name]);
     if (cols.length === 1) uniqueColumns.add(cols[0].name);
   }
-  const primaryKey = info.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk).map((c) => c.name);
+  const primaryKey = info
+    .filter((c) => c.pk > 0)
+    .sort((a, b) => a.pk - b.pk)
+    .map((c) => c.name);
   const fks: any[] = await ds.query(`SELECT * FROM pragma_foreign_key_list(?)`, [table]);
   const foreignKeys = fks.map((f) => ({ column: f.from, referencedTable: f.table, referencedColumn: f.to, onDelete: f.on_delete }));
   return { columns, uniqueColumns, primaryKey, foreignKeys };
@@ -67,7 +75,12 @@ async function introspectPostgres(ds: DataSource, table: string): Promise<LiveTa
   );
   const columns = new Map<string, LiveColumn>();
   for (const c of info) {
-    columns.set(c.column_name, { name: c.column_name, type: c.data_type, length: c.character_maximum_length, nullable: c.is_nullable === "YES" });
+    columns.set(c.column_name, {
+      name: c.column_name,
+      type: c.data_type,
+      length: c.character_maximum_length,
+      nullable: c.is_nullable === "YES",
+    });
   }
   const indexes: any[] = await ds.query(
     `SELECT i.indisunique AS unique, i.indisprimary AS primary,
@@ -86,7 +99,12 @@ async function introspectPostgres(ds: DataSource, table: string): Promise<LiveTa
       WHERE kcu.table_schema = current_schema() AND kcu.table_name = $1`,
     [table],
   );
-  const foreignKeys = fks.map((f) => ({ column: f.column_name, referencedTable: f.ref_table, referencedColumn: f.ref_column, onDelete: f.delete_rule }));
+  const foreignKeys = fks.map((f) => ({
+    column: f.column_name,
+    referencedTable: f.ref_table,
+    referencedColumn: f.ref_column,
+    onDelete: f.delete_rule,
+  }));
   return { columns, uniqueColumns, primaryKey, foreignKeys };
 }
 
@@ -113,7 +131,8 @@ async function introspectMariadb(ds: DataSource, table: string): Promise<LiveTab
     byIndex.set(s.name, entry);
   }
   const uniqueColumns = new Set<string>();
-  for (const [name, index] of byIndex) if (name !== "PRIMARY" && index.unique && index.columns.length === 1) uniqueColumns.add(index.columns[0]);
+  for (const [name, index] of byIndex)
+    if (name !== "PRIMARY" && index.unique && index.columns.length === 1) uniqueColumns.add(index.columns[0]);
   const primaryKey = byIndex.get("PRIMARY")?.columns ?? [];
   const fks: any[] = await ds.query(
     `SELECT k.COLUMN_NAME AS col, k.REFERENCED_TABLE_NAME AS refTable, k.REFERENCED_COLUMN_NAME AS refCol, r.DELETE_RULE AS onDelete

@@ -8,9 +8,23 @@ import type * as v2 from "../fixtures/app-v2";
 
 export const USERS = 10_000;
 export const V1_USER_COLUMNS = [
-  "id", "email", "username", "password", "active", "fs_uniquifier", "confirmed_at", "last_login_at", "current_login_at",
-  "last_login_ip", "current_login_ip", "login_count", "tf_primary_method", "tf_totp_secret", "tf_phone_number",
-  "create_datetime", "update_datetime",
+  "id",
+  "email",
+  "username",
+  "password",
+  "active",
+  "fs_uniquifier",
+  "confirmed_at",
+  "last_login_at",
+  "current_login_at",
+  "last_login_ip",
+  "current_login_ip",
+  "login_count",
+  "tf_primary_method",
+  "tf_totp_secret",
+  "tf_phone_number",
+  "create_datetime",
+  "update_datetime",
 ];
 
 export function v1User(i: number): Partial<v1.User> {
@@ -34,7 +48,6 @@ export function v1User(i: number): Partial<v1.User> {
     updateDatetime: at(4),
   };
 }
-
 
 /** The columns version 2 adds, in the user table. */
 export const V2_ADDED_COLUMNS = ["us_totp_secrets", "us_phone_number", "fs_token_uniquifier"];

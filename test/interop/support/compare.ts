@@ -76,14 +76,24 @@ export async function expectSameAsFlask(ds: DataSource, v: InteropVersion, flask
   const users = (await ds.getRepository(v.User).find({ relations: { roles: true }, order: { id: "ASC" } })) as AnyUser[];
   expect(users.map((u) => u.id)).toEqual(flask.users.map((u) => u.id));
   for (const fsUser of flask.users) {
-    const ours = ourUserView(ds, users.find((u) => u.id === fsUser.id)!, fsUser);
+    const ours = ourUserView(
+      ds,
+      users.find((u) => u.id === fsUser.id)!,
+      fsUser,
+    );
     expect(ours).toEqual(flaskUserView(fsUser, ours));
   }
   const roles = await ds.getRepository(v.Role).find({ order: { id: "ASC" } });
   expect(roles.map(roleView)).toEqual(flask.roles.map(roleView));
   if (v.WebAuthn) {
     const credentials = await ds.getRepository(v.WebAuthn).find({ order: { id: "ASC" } });
-    expect(credentials.map(webAuthnView)).toEqual(flask.webauthn!.map(({ found_user: _found, ...w }) => ({ ...w, create_datetime: flaskInstant(w.create_datetime), lastuse_datetime: flaskInstant(w.lastuse_datetime) })));
+    expect(credentials.map(webAuthnView)).toEqual(
+      flask.webauthn!.map(({ found_user: _found, ...w }) => ({
+        ...w,
+        create_datetime: flaskInstant(w.create_datetime),
+        lastuse_datetime: flaskInstant(w.lastuse_datetime),
+      })),
+    );
     for (const credential of flask.webauthn!) expect(credential.found_user).toBe(credential.user_id);
   }
   return users;

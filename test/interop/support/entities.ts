@@ -71,7 +71,29 @@ export interface InteropVersion {
 }
 
 export const VERSIONS: InteropVersion[] = [
-  { version: 1, User: UserV1, Role: RoleV1, entities: [UserV1, RoleV1], migrations: [...securityMigrations.slice(0, 1), AppUserName1900000000000], tokenUniquifier: false },
-  { version: 2, User: UserV2, Role: RoleV2, entities: [UserV2, RoleV2], migrations: [...securityMigrations.slice(0, 2), AppUserName1900000000000], tokenUniquifier: true },
-  { version: 3, User: UserV3, Role: RoleV3, WebAuthn: WebAuthnV3, entities: [UserV3, RoleV3, WebAuthnV3], migrations: [...securityMigrations.slice(0, 3), AppUserName1900000000000], tokenUniquifier: true },
+  {
+    version: 1,
+    User: UserV1,
+    Role: RoleV1,
+    entities: [UserV1, RoleV1],
+    migrations: [...securityMigrations.slice(0, 1), AppUserName1900000000000],
+    tokenUniquifier: false,
+  },
+  {
+    version: 2,
+    User: UserV2,
+    Role: RoleV2,
+    entities: [UserV2, RoleV2],
+    migrations: [...securityMigrations.slice(0, 2), AppUserName1900000000000],
+    tokenUniquifier: true,
+  },
+  {
+    version: 3,
+    User: UserV3,
+    Role: RoleV3,
+    WebAuthn: WebAuthnV3,
+    entities: [UserV3, RoleV3, WebAuthnV3],
+    migrations: [...securityMigrations.slice(0, 3), AppUserName1900000000000],
+    tokenUniquifier: true,
+  },
 ];

@@ -37,7 +37,9 @@ export interface FlaskView {
   users: FlaskUser[];
   links: Array<[number | null, number | null]>;
   /** Version 3: every credential (binary as hex) and the user Flask-Security finds from its credential id. */
-  webauthn?: Array<Record<string, unknown> & { user_id: number; found_user: number | null; create_datetime: string; lastuse_datetime: string }>;
+  webauthn?: Array<
+    Record<string, unknown> & { user_id: number; found_user: number | null; create_datetime: string; lastuse_datetime: string }
+  >;
 }
 
 export interface FlaskReport {

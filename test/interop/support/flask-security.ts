@@ -13,7 +13,9 @@ let cached: string | undefined | null = null;
 /** Why Flask-Security cannot be used here, or undefined when it can. */
 export function flaskSecurityMissing(): string | undefined {
   if (cached !== null) return cached;
-  const probe = spawnSync(PYTHON, ["-c", "import flask_security, flask_sqlalchemy, psycopg2, pymysql; print(flask_security.__version__)"], { encoding: "utf8" });
+  const probe = spawnSync(PYTHON, ["-c", "import flask_security, flask_sqlalchemy, psycopg2, pymysql; print(flask_security.__version__)"], {
+    encoding: "utf8",
+  });
   cached =
     probe.status === 0
       ? undefined

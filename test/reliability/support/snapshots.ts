@@ -20,7 +20,9 @@ export async function cloneDatabase(kind: DatabaseKind, base: string, copy: stri
     await withMysql(async (c) => {
       await c.query(`CREATE DATABASE ${copy} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
       await c.query(`SET FOREIGN_KEY_CHECKS = 0`);
-      const [tables] = (await c.query(`SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?`, [base])) as unknown as [Array<{ name: string }>];
+      const [tables] = (await c.query(`SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?`, [
+        base,
+      ])) as unknown as [Array<{ name: string }>];
       await c.query(`USE ${copy}`);
       for (const { name } of tables) {
         const [[created]] = (await c.query(`SHOW CREATE TABLE ${base}.\`${name}\``)) as unknown as [Array<Record<string, string>>];
@@ -33,7 +35,8 @@ export async function cloneDatabase(kind: DatabaseKind, base: string, copy: stri
 
 /** Creates the empty database (or SQLite file) `name`, the state before the first migration. */
 export async function createEmptyDatabase(kind: DatabaseKind, name: string): Promise<void> {
-  if (kind === "sqlite") writeFileSync(name, ""); // an empty file is an empty SQLite database
+  if (kind === "sqlite")
+    writeFileSync(name, ""); // an empty file is an empty SQLite database
   else if (kind === "postgres") await withPg((c) => c.query(`CREATE DATABASE ${name}`));
   else await withMysql((c) => c.query(`CREATE DATABASE ${name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`));
 }
@@ -59,8 +62,20 @@ export async function waitForOrphans(kind: DatabaseKind, name: string, timeoutMs
   const started = Date.now();
   const busy = () =>
     kind === "postgres"
-      ? withPg(async (c) => Number((await c.query(`SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [name])).rows[0].n))
-      : withMysql(async (c) => Number(((await c.query(`SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID()`, [name])) as unknown as [Array<{ n: number }>])[0][0].n));
+      ? withPg(async (c) =>
+          Number(
+            (await c.query(`SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [name])).rows[0].n,
+          ),
+        )
+      : withMysql(async (c) =>
+          Number(
+            (
+              (await c.query(`SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID()`, [
+                name,
+              ])) as unknown as [Array<{ n: number }>]
+            )[0][0].n,
+          ),
+        );
   while ((await busy()) > 0) {
     if (Date.now() - started > timeoutMs) throw new Error(`a killed migration's session still works in ${name} after ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -77,15 +92,23 @@ export async function schemaFingerprint(ds: DataSource, kind: DatabaseKind): Pro
   const rows = async (sql: string, parameters: unknown[] = []) => JSON.stringify(await ds.query(sql, parameters));
   let schema: string;
   if (kind === "sqlite") {
-    schema = await rows(`SELECT type, name, tbl_name, sql FROM sqlite_master WHERE tbl_name NOT IN ('migrations', 'sqlite_sequence') ORDER BY type, name`);
+    schema = await rows(
+      `SELECT type, name, tbl_name, sql FROM sqlite_master WHERE tbl_name NOT IN ('migrations', 'sqlite_sequence') ORDER BY type, name`,
+    );
   } else if (kind === "postgres") {
     schema = [
-      await rows(`SELECT table_name, column_name, data_type, character_maximum_length, is_nullable, column_default FROM information_schema.columns WHERE table_schema = 'public' AND table_name <> 'migrations' ORDER BY table_name, column_name`),
+      await rows(
+        `SELECT table_name, column_name, data_type, character_maximum_length, is_nullable, column_default FROM information_schema.columns WHERE table_schema = 'public' AND table_name <> 'migrations' ORDER BY table_name, column_name`,
+      ),
       await rows(`SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename <> 'migrations' ORDER BY indexname`),
-      await rows(`SELECT conname, pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE connamespace = 'public'::regnamespace AND conrelid::regclass::text <> 'migrations' ORDER BY conname`),
+      await rows(
+        `SELECT conname, pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE connamespace = 'public'::regnamespace AND conrelid::regclass::text <> 'migrations' ORDER BY conname`,
+      ),
     ].join("\n");
   } else {
-    const tables: Array<{ name: string }> = await ds.query(`SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME <> 'migrations' ORDER BY TABLE_NAME`);
+    const tables: Array<{ name: string }> = await ds.query(
+      `SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME <> 'migrations' ORDER BY TABLE_NAME`,
+    );
     const created = [];
     for (const { name } of tables) {
       const [row] = await ds.query(`SHOW CREATE TABLE \`${name}\``);
@@ -116,7 +139,12 @@ export async function columnChecksums(ds: DataSource): Promise<ColumnChecksums> 
       const rows: Array<Record<string, unknown>> = await ds.query(`SELECT * FROM ${ds.driver.escape(table)} ORDER BY ${key}`);
       const columns = rows.length > 0 ? Object.keys(rows[0]) : [];
       sums[table] = Object.fromEntries(
-        columns.map((column) => [column, `${rows.length} rows, sha256 ${createHash("sha256").update(JSON.stringify(rows.map((row) => row[column]))).digest("hex")}`]),
+        columns.map((column) => [
+          column,
+          `${rows.length} rows, sha256 ${createHash("sha256")
+            .update(JSON.stringify(rows.map((row) => row[column])))
+            .digest("hex")}`,
+        ]),
       );
       sums[table]["(rows)"] = String(rows.length);
     }
@@ -131,7 +159,10 @@ export function only(sums: ColumnChecksums, columns: Record<string, readonly str
   return Object.fromEntries(
     Object.entries(sums)
       .filter(([table]) => columns[table])
-      .map(([table, byColumn]) => [table, Object.fromEntries(["(rows)", ...columns[table]].map((column) => [column, byColumn[column] ?? "missing"]))]),
+      .map(([table, byColumn]) => [
+        table,
+        Object.fromEntries(["(rows)", ...columns[table]].map((column) => [column, byColumn[column] ?? "missing"])),
+      ]),
   );
 }
 
@@ -143,6 +174,8 @@ export async function usersWithoutTokenUniquifier(ds: DataSource): Promise<numbe
   } finally {
     await runner.release();
   }
-  const [row] = await ds.query(`SELECT COUNT(*) AS n FROM ${ds.driver.escape("user")} WHERE fs_token_uniquifier IS NULL OR fs_token_uniquifier = ''`);
+  const [row] = await ds.query(
+    `SELECT COUNT(*) AS n FROM ${ds.driver.escape("user")} WHERE fs_token_uniquifier IS NULL OR fs_token_uniquifier = ''`,
+  );
   return Number(row.n);
 }
