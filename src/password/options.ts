@@ -75,15 +75,8 @@ export interface PasswordSettings {
   readonly pbkdf2Rounds: { readonly sha256: number; readonly sha512: number };
 }
 
-/** `schemes` when the app does not say. */
-export const DEFAULT_SCHEMES: readonly PasswordSchemeName[] = [
-  "bcrypt",
-  "argon2",
-  "pbkdf2_sha256",
-  "pbkdf2_sha512",
-  "sha256_crypt",
-  "sha512_crypt",
-];
+/** `schemes` when the app does not say: every one but plaintext, which is verified only when listed. */
+export const DEFAULT_SCHEMES: readonly PasswordSchemeName[] = PASSWORD_SCHEME_NAMES.filter((name) => name !== "plaintext");
 
 function configError(field: string, rule: string, message: string): PasswordConfigError {
   return new PasswordConfigError("PasswordHasher", field, rule, message);
