@@ -85,10 +85,13 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
         .catch(async (error) => {
           if (!isDuplicateKey(error)) throw error;
           // A unique index refused the row: a given uniquifier already taken, or a concurrent createUser that won
-          // the race for the same email or username (the index's name says which, except when it is unnamed).
+          // the race for the same email or username (the index's name says which, except when it is unnamed or
+          // not the entity's, as V3's lower(email) index: then whether the email is taken in any letter case).
           const field =
             uniqueField(this.dataSource, this.dataSource.getMetadata(this.User), error) ??
-            ((await this.users(primary).exists({ where: { email: user.email } as never })) ? "email" : "username");
+            ((await this.users(primary).createQueryBuilder("user").where(sameEmail, { value: user.email }).getExists())
+              ? "email"
+              : "username");
           throw new DuplicateValueError(this.User.name, field, "duplicate", `another user already has this ${field}`);
         }),
     );

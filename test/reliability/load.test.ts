@@ -46,6 +46,7 @@ describeEachDatabase("load", (db) => {
 
     expect(load.failures.map(({ error: e }) => `${(e as Error).name}: ${(e as Error).message}`)).toEqual([]);
     const found = await load.check(ds, store);
+    expect(found.missingUsers).toBe(0);
     expect(found.lostLogins).toEqual([]);
     expect(found.duplicateUniquifiers).toBe(0);
     expect(found.foreignUniquifiers).toEqual([]);

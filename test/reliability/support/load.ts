@@ -133,9 +133,11 @@ export class LoadState {
       this.failures.filter((f) => f.kind === kind).map(key);
     const doubtfulLogins = doubt("login", (f) => f.user);
     const table = ds.driver.escape("user");
-    const stored: Array<{ id: number; login_count: number | null; fs_uniquifier: string; fs_token_uniquifier: string }> = await ds.query(
+    const all: Array<{ id: number; login_count: number | null; fs_uniquifier: string; fs_token_uniquifier: string }> = await ds.query(
       `SELECT id, login_count, fs_uniquifier, fs_token_uniquifier FROM ${table} ORDER BY id`,
     );
+    const stored = all.filter((row) => this.issued.has(row.id)); // the database may hold other tests' users
+    const missingUsers = this.users.length - stored.length;
     const lostLogins = stored.filter((row) => {
       const acknowledged = this.logins.get(row.id) ?? 0;
       const count = Number(row.login_count ?? 0);
@@ -148,7 +150,7 @@ export class LoadState {
     );
 
     const links: Array<{ user_id: number; role_id: number }> = await ds.query(`SELECT user_id, role_id FROM roles_users`);
-    const present = new Set(links.map((l) => `${l.user_id}:${l.role_id}`));
+    const present = new Set(links.filter((l) => this.issued.has(l.user_id)).map((l) => `${l.user_id}:${l.role_id}`));
     const doubtfulPairs = new Set([...doubt("addRole", (f) => f.pair), ...doubt("removeRole", (f) => f.pair)]);
     const wrongLinks = [...new Set([...this.linkBalance.keys(), ...present])].filter(
       (pair) => !doubtfulPairs.has(pair) && (this.linkBalance.get(pair) ?? 0) !== (present.has(pair) ? 1 : 0),
@@ -163,6 +165,6 @@ export class LoadState {
         lostPermissions.push(role.name);
       }
     }
-    return { lostLogins, duplicateUniquifiers, foreignUniquifiers, wrongLinks, lostPermissions };
+    return { missingUsers, lostLogins, duplicateUniquifiers, foreignUniquifiers, wrongLinks, lostPermissions };
   }
 }
