@@ -43,7 +43,7 @@ export class LoadState {
   readonly added = new Map<number, Set<string>>();
   readonly counts: Record<Kind, number> = { login: 0, addRole: 0, removeRole: 0, rotate: 0, rotateToken: 0, addPermission: 0 };
   /** Operations that failed, with what they would have changed. */
-  readonly failures: Array<{ kind: Kind; user: number; pair: string; role: number; permission: string; error: unknown }> = [];
+  readonly failures: Array<{ n: number; kind: Kind; user: number; pair: string; role: number; permission: string; error: unknown }> = [];
 
   private constructor(
     readonly users: User[],
@@ -84,7 +84,7 @@ export class LoadState {
         for (let next = queue.shift(); next; next = queue.shift()) {
           const { n, kind, user, role } = next;
           await this.one(storeFor(n), n, kind, user, role).catch((error) =>
-            this.failures.push({ kind, user: user.id, pair: `${user.id}:${role.id}`, role: role.id, permission: `perm-${n}`, error }),
+            this.failures.push({ n, kind, user: user.id, pair: `${user.id}:${role.id}`, role: role.id, permission: `perm-${n}`, error }),
           );
         }
       }),
