@@ -13,7 +13,6 @@
  *   which makes the node apply every write the cluster committed before the read starts.
  */
 import type { DataSource, EntityManager, QueryRunner } from "typeorm";
-import { dialectOf } from "../schema/operations";
 
 const galera = new WeakMap<DataSource, Promise<boolean>>();
 
@@ -22,7 +21,7 @@ const galera = new WeakMap<DataSource, Promise<boolean>>();
  * which has no such variable, is not.
  */
 function isGaleraNode(dataSource: DataSource): Promise<boolean> {
-  if (dialectOf(dataSource) !== "mysql") return Promise.resolve(false);
+  if (dataSource.options.type !== "mariadb" && dataSource.options.type !== "mysql") return Promise.resolve(false);
   let answer = galera.get(dataSource);
   if (!answer) {
     answer = dataSource

@@ -36,7 +36,7 @@ describeOn("pgbouncer", "PgBouncer, transaction pooling", () => {
   };
 
   beforeAll(async () => {
-    expect(new Date(2024, 0, 2).getTimezoneOffset()).toBe(300); // the process is in New York
+    expect(new Date(2024, 0, 2).getTimezoneOffset()).not.toBe(0); // the process is away from UTC
     await db.create();
     ds = await db.dataSource({ url: PGBOUNCER_URL }, { entities: [User, Role], synchronize: true, poolSize: 30, logger: counting });
     store = new SecurityDatastore(ds, User, Role);
