@@ -4,15 +4,14 @@
  * The datastore runs on one DataSource per node. Reads that security depends on must be causal: a node is
  * held behind deterministically with FLUSH TABLES WITH READ LOCK, which stops it applying the others' writes.
  */
-import type { DataSource, Logger } from "typeorm";
+import type { DataSource } from "typeorm";
 import { SecurityDatastore, securitySchemaStatus } from "../../src";
-import { isRetryable } from "../../src/datastore/database-errors";
 import { securityMigrations, securityMigrationsV2 } from "../../migrations";
 import { appAddDisplayName } from "../fixtures/app-migrations";
 import { Role, User } from "../fixtures/app-v2";
 import * as V3 from "../fixtures/app-v3";
 import { countFrom, recordFigures, seededRandom, seedFrom } from "../reliability/support/figures";
-import { LoadState, type Store } from "../reliability/support/load";
+import { conflictCounter, LoadState, NOTHING_WRONG, type Store } from "../reliability/support/load";
 import { clustersScript, describeOn, GALERA_URLS, GaleraDatabase, killGaleraNode, withDatabase, withMysqlAt } from "./support/clusters";
 
 const HASH = "$2b$12$galera-test-hash-galera-test-hash-galera-test-hash-galer";
@@ -27,15 +26,7 @@ describeOn("galera", "MariaDB Galera, 3 nodes", () => {
   const db = new GaleraDatabase();
   const ds: DataSource[] = [];
   const stores: Store[] = [];
-  let conflicts = 0;
-  const counting: Logger = {
-    logQuery() {},
-    logQueryError: (error) => void (isRetryable(error) && conflicts++),
-    logQuerySlow() {},
-    logSchemaBuild() {},
-    logMigration() {},
-    log() {},
-  };
+  const conflicts = conflictCounter();
 
   /** A one-connection DataSource on `node` whose every read is causal: what the cluster committed. */
   const causal = async (node: number) => {
@@ -52,7 +43,7 @@ describeOn("galera", "MariaDB Galera, 3 nodes", () => {
         await db.dataSource(node, {
           entities: [User, Role],
           poolSize: 10,
-          logger: counting,
+          logger: conflicts.logger,
           migrations: [...securityMigrationsV2, appAddDisplayName("user")],
         }),
       );
@@ -62,7 +53,7 @@ describeOn("galera", "MariaDB Galera, 3 nodes", () => {
   });
   afterAll(async () => {
     await db.drop();
-    recordFigures("clusters", "galera", { ...figures, conflictsRetried: conflicts });
+    recordFigures("clusters", "galera", { ...figures, conflictsRetried: conflicts.count() });
   });
 
   it(`${OPS} operations spread over the ${NODES} nodes with ${HOT} concurrent sign-ins of ONE user: all succeed, nothing lost`, async () => {
@@ -81,14 +72,7 @@ describeOn("galera", "MariaDB Galera, 3 nodes", () => {
     const counted: number[] = [];
     for (let node = 0; node < NODES; node++) {
       const checker = await causal(node);
-      expect(await load.check(checker, stores[node])).toEqual({
-        missingUsers: 0,
-        lostLogins: [],
-        duplicateUniquifiers: 0,
-        foreignUniquifiers: [],
-        wrongLinks: [],
-        lostPermissions: [],
-      });
+      expect(await load.check(checker, stores[node])).toEqual(NOTHING_WRONG);
       counted.push(Number((await checker.query(`SELECT login_count FROM user WHERE id = ?`, [hot.id]))[0].login_count));
     }
     expect(counted).toEqual(Array(NODES).fill(HOT));
@@ -201,14 +185,7 @@ describeOn("galera", "MariaDB Galera, 3 nodes", () => {
       await clustersScript("start", "galera-node", String(killed));
       for (let node = 0; node < NODES; node++) {
         const checker = await causal(node);
-        expect(await load.check(checker, stores[node])).toEqual({
-          missingUsers: 0,
-          lostLogins: [],
-          duplicateUniquifiers: 0,
-          foreignUniquifiers: [],
-          wrongLinks: [],
-          lostPermissions: [],
-        });
+        expect(await load.check(checker, stores[node])).toEqual(NOTHING_WRONG);
       }
       // The rejoined node takes writes again through the same DataSource.
       await stores[killed - 1].recordLogin(load.users[0], "10.3.0.1");

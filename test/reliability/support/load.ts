@@ -7,8 +7,9 @@
  * An operation that failed (on a node killed meanwhile, say) is "in doubt": it may have committed before its
  * connection broke. The check allows either outcome for it and nothing else.
  */
-import type { DataSource } from "typeorm";
+import type { DataSource, Logger } from "typeorm";
 import type { SecurityDatastore } from "../../../src";
+import { isRetryable } from "../../../src/datastore/database-errors";
 import type { Role, User } from "../../fixtures/app-v2";
 
 export type Store = SecurityDatastore<User, Role>;
@@ -33,6 +34,33 @@ function draw(random: () => number): Kind {
     if (ticket < 0) return kind;
   }
   return "login";
+}
+
+/** What `LoadState.check` finds when nothing is wrong. */
+export const NOTHING_WRONG = {
+  missingUsers: 0,
+  lostLogins: [],
+  duplicateUniquifiers: 0,
+  foreignUniquifiers: [],
+  wrongLinks: [],
+  lostPermissions: [],
+};
+
+/**
+ * A TypeORM logger that counts the deadlocks and serialization failures the database reported (each one the
+ * datastore retried), for a DataSource's `logger` option.
+ */
+export function conflictCounter(): { logger: Logger; count: () => number } {
+  let conflicts = 0;
+  const logger: Logger = {
+    logQuery() {},
+    logQueryError: (error) => void (isRetryable(error) && conflicts++),
+    logQuerySlow() {},
+    logSchemaBuild() {},
+    logMigration() {},
+    log() {},
+  };
+  return { logger, count: () => conflicts };
 }
 
 /** The users, roles and everything the operations reported, to check the database against. */
