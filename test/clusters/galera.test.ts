@@ -122,6 +122,26 @@ describeOn("galera", "MariaDB Galera, 3 nodes", () => {
     figures.causalChecksOnALaggingNode = checks;
   });
 
+  it("concurrent sign-ups of one email (or username) in different letter cases on all nodes: exactly one succeeds", async () => {
+    for (let round = 0; round < 5; round++) {
+      const emails = await Promise.allSettled(
+        ["Zoe", "ZOE", "zoe", "zOe", "zoE", "ZOe"].map((name, i) =>
+          stores[i % NODES].createUser({ email: `${name}${round}@example.com`, password: HASH }),
+        ),
+      );
+      expect(emails.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+      for (const r of emails) if (r.status === "rejected") expect(r.reason).toMatchObject({ field: "email", rule: "duplicate" });
+      const usernames = await Promise.allSettled(
+        ["Max", "MAX", "max", "mAx", "maX", "MAx"].map((name, i) =>
+          stores[i % NODES].createUser({ email: `max${round}-${i}@example.com`, username: `${name}${round}`, password: HASH }),
+        ),
+      );
+      expect(usernames.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+      for (const r of usernames) if (r.status === "rejected") expect(r.reason).toMatchObject({ field: "username", rule: "duplicate" });
+    }
+    figures.concurrentSignUpRounds = 10;
+  });
+
   it("permission changes on one role from all nodes at once lose nothing (row locks are node-local)", async () => {
     await stores[0].createRole({ name: "shared", permissions: [] });
     const added = Array.from({ length: 60 }, (_, i) => `p${i}`);
