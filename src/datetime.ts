@@ -10,6 +10,9 @@
  */
 import type { DataSourceOptions } from "typeorm";
 
+/** Marks a driver module `withNaiveUtc` wrapped (`Symbol.for`, so two copies of the package agree). */
+const WRAPPED_DRIVER = Symbol.for("typeorm-security-models.naiveUtc");
+
 /** PostgreSQL's type id for `timestamp without time zone`. */
 const PG_TIMESTAMP_OID = 1114;
 const NAIVE_TIMESTAMP = /^(\d{4,})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?$/;
@@ -38,6 +41,7 @@ function postgresOptions(options: AnyOptions): AnyOptions {
   // the startup packet's `options`, because PgBouncer refuses `options` and, in transaction pooling, hands each
   // transaction whichever server connection is free: it tracks TimeZone per client and sets it again there.
   const driver = Object.create(pg);
+  driver[WRAPPED_DRIVER] = true;
   driver.Pool = class extends pg.Pool {
     constructor(config: unknown) {
       super(config);
