@@ -67,7 +67,7 @@ describeEachDatabase("load", (db) => {
     for (let r = 0; r < ROLES; r++) roles.push(await store.createRole({ name: `role-${r}`, permissions: [`base-${r}`] }));
     const users = await Promise.all(
       Array.from({ length: USERS }, (_, i) =>
-        store.createUser({ email: `load${i}@example.com`, password: HASH, roles: [roles[i % ROLES]] }),
+        store.createUser({ email: `load${i}@example.com`, password: HASH }, { roles: [roles[i % ROLES]] }),
       ),
     );
 
