@@ -151,6 +151,14 @@ for (const target of TARGETS) {
       expect(await store.findUserByUsername("Straße-Σοφια-Дима")).toBeNull();
     });
 
+    it("characters beyond the Basic Multilingual Plane (𝒜, 😀, 𐐀/𐐨) are compared, locked and found like any other", async () => {
+      const owner = await store.createUser({ email: "astral@example.com", username: "𝒜-😀-𐐀", password: HASH });
+      const error = await store.createUser({ email: "astral2@example.com", username: "𝒜-😀-𐐨", password: HASH }).catch((e) => e);
+      expect([error.constructor.name, error.field]).toEqual(["DuplicateValueError", "username"]);
+      expect((await store.findUserByUsername("𝒜-😀-𐐨"))?.id).toBe(owner.id);
+      expect(await store.findUserByUsername("𝒜-😁-𐐀")).toBeNull();
+    });
+
     it("what the database refuses by itself, for writes around the datastore (V3)", async () => {
       const users = ds.getRepository(User);
       const insert = (email: string) =>

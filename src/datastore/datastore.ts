@@ -121,12 +121,7 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
         if (username && sameUsername) await this.refuseTaken(manager, "username", sameUsername, username);
         // A fresh entity each try: a retried attempt must not carry the id of a rolled-back one.
         const user = build();
-        await manager
-          .createQueryBuilder()
-          .insert()
-          .into(this.User)
-          .values(user as never)
-          .execute();
+        await insertRow(manager, this.User, user);
         if (roles.length > 0) {
           await manager
             .createQueryBuilder()
@@ -312,12 +307,7 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
           const same = await this.roles(manager).find({ where: { name: candidate.name } as never });
           if (same.some((role) => role.name === candidate.name)) throw taken();
           const role = build();
-          await manager
-            .createQueryBuilder()
-            .insert()
-            .into(this.Role)
-            .values(role as never)
-            .execute();
+          await insertRow(manager, this.Role, role);
           return role;
         })
         .catch((error) => {
@@ -686,6 +676,14 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
       await runner.release();
     }
   }
+}
+
+/**
+ * Inserts `entity` as a new row of `target`, never an update (TypeORM's `save()` updates the row of a given id),
+ * running its entity listeners and filling in its generated id and datetimes.
+ */
+async function insertRow(manager: EntityManager, target: Class<unknown>, entity: object): Promise<void> {
+  await manager.createQueryBuilder().insert().into(target).values(entity).execute();
 }
 
 /** A boolean as the drivers return it: PostgreSQL `true`, SQLite `1`, MariaDB/MySQL `1` or `"1"`. */

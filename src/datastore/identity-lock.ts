@@ -9,6 +9,7 @@
  * transaction's first read (MariaDB/MySQL's REPEATABLE READ snapshot then includes what the previous holder
  * committed), and held until after the commit.
  */
+import { createHash } from "crypto";
 import type { DataSource, EntityManager } from "typeorm";
 import { dialectOf } from "../schema/operations";
 
@@ -58,7 +59,7 @@ async function mysqlLocking<T>(dataSource: DataSource, keys: string[], work: (ma
   const held: string[] = [];
   try {
     for (const key of keys) {
-      const [row] = await runner.query(`SELECT GET_LOCK(${LOCK_NAME}, ?) AS granted`, [key, MYSQL_LOCK_SECONDS]);
+      const [row] = await runner.query(`SELECT GET_LOCK(${LOCK_NAME}, ?) AS granted`, [digest(key), MYSQL_LOCK_SECONDS]);
       if (Number(row.granted) !== 1) throw lockTimeout();
       held.push(key);
     }
@@ -73,14 +74,22 @@ async function mysqlLocking<T>(dataSource: DataSource, keys: string[], work: (ma
     }
   } finally {
     try {
-      for (const key of held.reverse()) await runner.query(`SELECT RELEASE_LOCK(${LOCK_NAME})`, [key]);
+      for (const key of held.reverse()) await runner.query(`SELECT RELEASE_LOCK(${LOCK_NAME})`, [digest(key)]);
     } finally {
       await runner.release();
     }
   }
 }
 
-/** The lock name of the key `?` in this database: hashed, as a name may have at most 64 characters. */
+/**
+ * The key as ASCII (hex of its SHA-256): mixed with DATABASE(), a utf8mb3 string, a key with characters beyond
+ * utf8mb3 (emoji, astral letters) would be an "illegal mix of collations".
+ */
+function digest(key: string): string {
+  return createHash("sha256").update(key).digest("hex");
+}
+
+/** The lock name of the key digest `?` in this database: hashed, as a name may have at most 64 characters. */
 const LOCK_NAME = `CONCAT('tsm:', LEFT(SHA2(CONCAT(DATABASE(), ':', ?), 256), 60))`;
 
 /** A lock not granted in time, shaped as the driver's lock-wait timeout so the datastore retries it. */
