@@ -9,6 +9,7 @@
  */
 import type { DataSource, EntityMetadata, EntityTarget, Logger, ObjectLiteral } from "typeorm";
 import { DuplicateValueError, SecurityModelError } from "../errors";
+import { EMAIL_CASE_INSENSITIVE_INDEX } from "../user/v3";
 
 /**
  * A statement of a datastore operation failed in the database (or kept deadlocking after retries). Safe to
@@ -158,8 +159,17 @@ export function uniqueField(dataSource: DataSource, entity: EntityMetadata | und
   const e = failureOf(error);
   const text = `${e.driverError?.constraint ?? e.constraint ?? ""} ${e.driverError?.message ?? e.message ?? ""}`;
   for (const index of entity.indices) {
-    if (index.name && text.includes(index.name)) return index.columns[0]?.propertyName;
+    if (!index.name || !text.includes(index.name)) continue;
+    // V3's case-insensitive email index is on an expression TypeORM cannot declare, so it lists no columns.
+    return index.name === EMAIL_CASE_INSENSITIVE_INDEX ? "email" : index.columns[0]?.propertyName;
   }
+  // The primary key: PostgreSQL names its constraint, MariaDB/MySQL say "for key 'PRIMARY'".
+  const primary = entity.primaryColumns[0];
+  const primaryKeyName = dataSource.namingStrategy.primaryKeyName(
+    entity.tablePath,
+    entity.primaryColumns.map((c) => c.databaseName),
+  );
+  if (primary && (text.includes(primaryKeyName) || /for key '(?:[^']*\.)?PRIMARY'/.test(text))) return primary.propertyName;
   // SQLite names the column: "UNIQUE constraint failed: user.email".
   const sqlite = /constraint failed: [^.\s]+\.(\w+)/.exec(text);
   return sqlite ? entity.columns.find((c) => c.databaseName === sqlite[1])?.propertyName : undefined;

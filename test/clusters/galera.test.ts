@@ -87,7 +87,7 @@ describeOn("galera", "MariaDB Galera, 3 nodes", () => {
   });
 
   it("reads after a revocation and a sign-up's duplicate check are causal on a node that is behind", async () => {
-    const victim = await stores[0].createUser({ email: "Mallory@example.com", password: HASH, roles: [] });
+    const victim = await stores[0].createUser({ email: "Mallory@example.com", password: HASH });
     await causal(1).then((c) => c.query(`SELECT 1`)); // node 2 has the user
     const [session, token] = [victim.fsUniquifier, victim.fsTokenUniquifier];
     let checks = 0;

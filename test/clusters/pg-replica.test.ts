@@ -66,7 +66,7 @@ describeOn("pg-replica", "PostgreSQL primary + streaming replica", () => {
   it("after createUser the same datastore finds the user at once, however far the replica lags", async () => {
     await replicaCaughtUp();
     await pauseReplica();
-    const ada = await store.createUser({ email: "Ada@example.com", password: HASH, roles: ["editor"] });
+    const ada = await store.createUser({ email: "Ada@example.com", password: HASH }, { roles: ["editor"] });
     expect(await onReplica(db.name, `SELECT id FROM "user" WHERE id = $1`, [ada.id])).toEqual([]); // the replica lags
     expect((await store.findUserByEmail("ada@EXAMPLE.com"))?.id).toBe(ada.id);
     expect((await store.findUserByUniquifier(ada.fsUniquifier, { withRoles: true }))?.hasRole("editor")).toBe(true);
@@ -81,7 +81,7 @@ describeOn("pg-replica", "PostgreSQL primary + streaming replica", () => {
   });
 
   it("rotateUniquifier, rotateTokenUniquifier and deactivateUser are never undone by lag", async () => {
-    const bob = await store.createUser({ email: "bob@example.com", password: HASH, roles: ["editor"] });
+    const bob = await store.createUser({ email: "bob@example.com", password: HASH }, { roles: ["editor"] });
     await replicaCaughtUp();
     await pauseReplica();
     const [session, token] = [bob.fsUniquifier, bob.fsTokenUniquifier];
@@ -164,7 +164,7 @@ describeOn("pg-replica", "PostgreSQL primary + streaming replica", () => {
   it("with the replica stopped, every datastore operation goes on (none reads from it)", async () => {
     try {
       await clustersScript("stop", "pg-replica");
-      const cy = await store.createUser({ email: "cy@example.com", password: HASH, roles: ["editor"] });
+      const cy = await store.createUser({ email: "cy@example.com", password: HASH }, { roles: ["editor"] });
       expect((await store.findUserByEmail("cy@example.com"))?.id).toBe(cy.id);
       expect((await store.findUserByUniquifier(cy.fsUniquifier))?.id).toBe(cy.id);
       expect((await store.findUserByTokenUniquifier(cy.fsTokenUniquifier))?.id).toBe(cy.id);

@@ -88,7 +88,7 @@ export class LoadState {
     for (let r = 0; r < ROLES; r++) roles.push(await store.createRole({ name: `${prefix}-role-${r}`, permissions: [`base-${r}`] }));
     const created = await Promise.all(
       Array.from({ length: users }, (_, i) =>
-        store.createUser({ email: `${prefix}${i}@example.com`, password: HASH, roles: [roles[i % ROLES]] }),
+        store.createUser({ email: `${prefix}${i}@example.com`, password: HASH }, { roles: [roles[i % ROLES]] }),
       ),
     );
     return new LoadState(created, roles);
