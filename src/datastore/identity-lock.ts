@@ -114,10 +114,15 @@ async function mysqlLocking<T>(
  */
 async function collideAcrossNodes(manager: EntityManager, keys: string[], { table, column }: CollisionColumn): Promise<void> {
   for (const key of keys) {
-    const value = `tsm:lock:${digest(key)}`;
+    const value = collisionValue(key);
     await manager.query(`SET STATEMENT sql_mode = '' FOR INSERT INTO ${table} (${column}) VALUES (?)`, [value]);
     await manager.query(`DELETE FROM ${table} WHERE ${column} = ?`, [value]);
   }
+}
+
+/** What `collideAcrossNodes` writes for `key`. */
+export function collisionValue(key: string): string {
+  return `tsm:lock:${digest(key)}`;
 }
 
 /**

@@ -4,8 +4,10 @@
  * The datastore runs on one DataSource per node. Reads that security depends on must be causal: a node is
  * held behind deterministically with FLUSH TABLES WITH READ LOCK, which stops it applying the others' writes.
  */
+import { createConnection } from "mysql2/promise";
 import type { DataSource } from "typeorm";
 import { DuplicateValueError, SecurityDatastore, securitySchemaStatus } from "../../src";
+import { collisionValue } from "../../src/datastore/identity-lock";
 import { securityMigrations, securityMigrationsV1, securityMigrationsV2 } from "../../migrations";
 import { appAddDisplayName } from "../fixtures/app-migrations";
 import { Role, User } from "../fixtures/app-v2";
@@ -198,6 +200,40 @@ describeOn("galera", "MariaDB Galera, 3 nodes", () => {
       figures.v1UsernameSignUps = { concurrent: SIGNUPS, rounds: SIGNUP_ROUNDS, conflictsRetried: conflicts.count() - conflictsBefore };
     } finally {
       await v1.drop();
+    }
+  });
+
+  it("a rival sign-up on another node: the later commit fails certification; a killed one leaves nothing behind", async () => {
+    // The rival is a raw connection on node 2 doing what a sign-up does there, stopped before its commit. The
+    // names differ by ẞ/ß only, which the unique username index tells apart: only the lock keys can collide.
+    const rivals: Array<Awaited<ReturnType<typeof createConnection>>> = [];
+    const rival = async (username: string) => {
+      const connection = await createConnection({ uri: withDatabase(GALERA_URLS[1], db.name) });
+      rivals.push(connection);
+      await connection.query(`BEGIN`);
+      const value = collisionValue(`user.username:${username.toLowerCase()}`);
+      await connection.query(`INSERT INTO role (name) VALUES (?)`, [value]);
+      await connection.query(`DELETE FROM role WHERE name = ?`, [value]);
+      await connection.query(
+        `INSERT INTO user (email, username, password, active, fs_uniquifier, fs_token_uniquifier) VALUES (?, ?, ?, 1, ?, ?)`,
+        [`${username}-rival@example.com`, username, HASH, `${username}-rival-uniquifier`, `${username}-rival-token`],
+      );
+      return connection;
+    };
+    try {
+      // The datastore on node 1 commits first: the rival, which wrote the same key unaware, cannot commit.
+      const first = await rival("olgaß");
+      const olga = await stores[0].createUser({ email: "olga@example.com", username: "OLGAẞ", password: HASH });
+      await expect(first.query(`COMMIT`)).rejects.toMatchObject({ code: "ER_LOCK_DEADLOCK" });
+      // A rival killed mid-way (its connection gone): rolled back, no row, no lock left; the next sign-up goes on.
+      (await rival("veraß")).destroy(); // on node 2, where the next sign-up runs
+      const vera = await stores[1].createUser({ email: "vera@example.com", username: "VERAẞ", password: HASH });
+      const checker = await causal(1);
+      const rows = await checker.query(`SELECT id FROM user WHERE username LIKE 'olga%' OR username LIKE 'vera%'`);
+      expect(rows.map((row: { id: number }) => Number(row.id)).sort()).toEqual([olga.id, vera.id].sort());
+      expect(await checker.query(`SELECT name FROM role WHERE name LIKE 'tsm:lock:%'`)).toEqual([]);
+    } finally {
+      for (const connection of rivals) connection.destroy();
     }
   });
 
