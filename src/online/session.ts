@@ -94,7 +94,9 @@ export class OnlineSession {
       // The connection goes back to the app's pool: with the app's settings, not ours.
       if (this.dialect === "postgres") {
         if (this.locked) await this.runner.query(`SELECT pg_advisory_unlock(${PG_LOCK_KEY})`);
-        await this.runner.query(`RESET lock_timeout; RESET statement_timeout; RESET client_connection_check_interval`).catch(() => undefined);
+        await this.runner
+          .query(`RESET lock_timeout; RESET statement_timeout; RESET client_connection_check_interval`)
+          .catch(() => undefined);
       } else if (this.dialect === "mysql") {
         if (this.locked) await this.runner.query(`SELECT RELEASE_LOCK(CONCAT('typeorm-security-models upgrade ', DATABASE()))`);
         await this.runner.query(`SET SESSION lock_wait_timeout = DEFAULT, innodb_lock_wait_timeout = DEFAULT`);
@@ -139,7 +141,8 @@ export class OnlineSession {
    */
   async ddl(what: string, sql: string, waits = true): Promise<void> {
     await this.retry(what, async () => {
-      if (this.dialect === "postgres") await this.runner.query(`SET lock_timeout = ${waits ? Math.max(1, Math.round(this.guards.lockTimeoutMs)) : 0}`);
+      if (this.dialect === "postgres")
+        await this.runner.query(`SET lock_timeout = ${waits ? Math.max(1, Math.round(this.guards.lockTimeoutMs)) : 0}`);
       await this.runner.query(sql);
     });
     if (this.dialect === "postgres") await this.runner.query(`SET lock_timeout = 0`);

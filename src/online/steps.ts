@@ -65,7 +65,11 @@ export async function upgradeStep(dataSource: DataSource, version: (typeof ONLIN
     nullable: [column("password")],
     indexes: uniqueOn(["us_phone_number", "fs_webauthn_user_handle"]),
     uniqueBecause: "schema version 3 makes us_phone_number unique",
-    caseInsensitive: { column: "email", index: EMAIL_CASE_INSENSITIVE_INDEX, why: "schema version 3 makes email unique in any letter case" },
+    caseInsensitive: {
+      column: "email",
+      index: EMAIL_CASE_INSENSITIVE_INDEX,
+      why: "schema version 3 makes email unique in any letter case",
+    },
     tables: [webauthn!],
   };
 }

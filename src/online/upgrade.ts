@@ -313,7 +313,10 @@ async function stepPhases(
           `CREATE UNIQUE INDEX ${concurrently}${newIndexName(dataSource, step.user, step.caseInsensitive.index)} ON ${table} (${caseFolded(dataSource, step.caseInsensitive.column)})`,
         ]
       : [];
-  const wantedIndexes = [...(step.caseInsensitive && dialect !== "mysql" ? [step.caseInsensitive.index] : []), ...step.indexes.map((i) => i.name)];
+  const wantedIndexes = [
+    ...(step.caseInsensitive && dialect !== "mysql" ? [step.caseInsensitive.index] : []),
+    ...step.indexes.map((i) => i.name),
+  ];
   /** Index name → valid (PostgreSQL: false for a build that was interrupted). */
   const liveIndexes = async (): Promise<Map<string, boolean>> => {
     if (dialect === "postgres") {
@@ -345,7 +348,9 @@ async function stepPhases(
   const rowsLeft = async () =>
     Number((await session.query(`SELECT COUNT(*) AS n FROM ${table}${(await hasColumns()) ? ` WHERE ${token} IS NULL` : ""}`))[0].n);
   const keepUpdateDatetime =
-    dialect === "mysql" && step.user.updateDateColumn ? `, ${q(step.user.updateDateColumn.databaseName)} = ${q(step.user.updateDateColumn.databaseName)}` : "";
+    dialect === "mysql" && step.user.updateDateColumn
+      ? `, ${q(step.user.updateDateColumn.databaseName)} = ${q(step.user.updateDateColumn.databaseName)}`
+      : "";
   const id = q("id");
   const placeholders = dialect === "postgres" ? ["$1", "$2"] : ["?", "?"];
   const batchSql = `UPDATE ${table} SET ${token} = ${random}${keepUpdateDatetime} WHERE ${id} >= ${placeholders[0]} AND ${id} < ${placeholders[1]} AND ${token} IS NULL`;
@@ -380,7 +385,8 @@ async function stepPhases(
   const createMissingTables = async () => {
     const missing = await missingTables();
     if (missing.length === 0) return;
-    if (dialect === "mysql") return session.retry(`create ${missing.map((m) => m.tableName).join(", ")}`, () => createTables(session.runner, missing));
+    if (dialect === "mysql")
+      return session.retry(`create ${missing.map((m) => m.tableName).join(", ")}`, () => createTables(session.runner, missing));
     for (const metadata of missing) {
       const created = Table.create(metadata, dataSource.driver);
       for (const foreignKey of metadata.foreignKeys) created.foreignKeys.push(TableForeignKey.create(foreignKey, dataSource.driver));
@@ -393,7 +399,8 @@ async function stepPhases(
       `SELECT COLUMN_DEFAULT AS d FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = ?`,
       [step.user.tableName, step.token.databaseName],
     );
-    return row?.d ?? null;
+    // MariaDB reports a nullable column without a default as the text 'NULL'.
+    return row?.d === undefined || row.d === null || row.d === "NULL" ? null : String(row.d);
   };
 
   const expand: Phase = {
@@ -407,7 +414,10 @@ async function stepPhases(
     isDone: async () => {
       if (!(await hasColumns()) || (await missingTables()).length > 0) return false;
       if (dialect === "sqlite") return true; // one transaction
-      if (dialect === "mysql") return (await isRecorded()) || (await mysqlDefault()) !== null || !(await live()).findColumnByName(step.token.databaseName)!.isNullable;
+      if (dialect === "mysql")
+        return (
+          (await isRecorded()) || (await mysqlDefault()) !== null || !(await live()).findColumnByName(step.token.databaseName)!.isNullable
+        );
       return true; // one transaction
     },
     run: async () => {
@@ -434,7 +444,12 @@ async function stepPhases(
         // MariaDB commits each statement: columns first (all in one), then the default, each skipped when there.
         if (missing.length > 0) {
           if (missing.length !== step.columns.length) {
-            throw new OnlineUpgradeError(step.user.tableName, "(table)", "unexpected-columns", `only some of the new columns exist; nothing was changed`);
+            throw new OnlineUpgradeError(
+              step.user.tableName,
+              "(table)",
+              "unexpected-columns",
+              `only some of the new columns exist; nothing was changed`,
+            );
           }
           await session.ddl(`add columns to ${step.user.tableName}`, expandStatements[0]);
         }
@@ -519,7 +534,10 @@ async function stepPhases(
       if (!wantedIndexes.every((name) => present.get(name) === true)) return false;
       if (dialect !== "mysql") return true;
       const t = await live();
-      return (tokenStaysNullable || !t.findColumnByName(step.token.databaseName)!.isNullable) && step.nullable.every((c) => t.findColumnByName(c.databaseName)!.isNullable);
+      return (
+        (tokenStaysNullable || !t.findColumnByName(step.token.databaseName)!.isNullable) &&
+        step.nullable.every((c) => t.findColumnByName(c.databaseName)!.isNullable)
+      );
     },
     run: async () => {
       if (dialect === "mysql") {
@@ -538,14 +556,26 @@ async function stepPhases(
         try {
           if (dialect === "postgres") {
             // An interrupted CONCURRENTLY build leaves an invalid index behind: drop it, then build again.
-            if (present.has(name)) await session.ddl(`drop invalid ${name}`, `DROP INDEX CONCURRENTLY IF EXISTS ${quotedInSchema(dataSource, step.user, name)}`, false);
+            if (present.has(name))
+              await session.ddl(
+                `drop invalid ${name}`,
+                `DROP INDEX CONCURRENTLY IF EXISTS ${quotedInSchema(dataSource, step.user, name)}`,
+                false,
+              );
             await session.ddl(`index ${name}`, statements[i], false);
           } else {
-            await session.transaction(`index ${name}`, () => session.query(statements[i].replace("CREATE UNIQUE INDEX", "CREATE UNIQUE INDEX IF NOT EXISTS")));
+            await session.transaction(`index ${name}`, () =>
+              session.query(statements[i].replace("CREATE UNIQUE INDEX", "CREATE UNIQUE INDEX IF NOT EXISTS")),
+            );
           }
         } catch (error) {
           if (!isDuplicateKey(error)) throw error;
-          if (dialect === "postgres") await session.ddl(`drop invalid ${name}`, `DROP INDEX CONCURRENTLY IF EXISTS ${quotedInSchema(dataSource, step.user, name)}`, false);
+          if (dialect === "postgres")
+            await session.ddl(
+              `drop invalid ${name}`,
+              `DROP INDEX CONCURRENTLY IF EXISTS ${quotedInSchema(dataSource, step.user, name)}`,
+              false,
+            );
           await explainIndexFailure(name);
           throw error;
         }
@@ -564,7 +594,8 @@ async function stepPhases(
     statements: [],
     isDone: async () => (await isRecorded()) || (await indexes.isDone()),
     run: async () => {
-      if (step.caseInsensitive) await refuseCaseDuplicates(session.runner, step.user, step.caseInsensitive.column, step.caseInsensitive.why);
+      if (step.caseInsensitive)
+        await refuseCaseDuplicates(session.runner, step.user, step.caseInsensitive.column, step.caseInsensitive.why);
       for (const index of step.indexes) {
         if (index.columns.some((c) => step.columns.includes(c))) continue;
         for (const column of index.columns) await explainDuplicates(session.runner, step.user, column.databaseName, step.uniqueBecause);
@@ -603,9 +634,14 @@ async function stepPhases(
             run: async () => {
               let state = await notNullState();
               if (!state.notNull) {
-                if (state.check === null) await session.ddl(`check constraint on ${step.token.databaseName}`, `ALTER TABLE ${table} ADD CONSTRAINT ${constraint} CHECK (${token} IS NOT NULL) NOT VALID`);
+                if (state.check === null)
+                  await session.ddl(
+                    `check constraint on ${step.token.databaseName}`,
+                    `ALTER TABLE ${table} ADD CONSTRAINT ${constraint} CHECK (${token} IS NOT NULL) NOT VALID`,
+                  );
                 state = await notNullState();
-                if (state.check === false) await session.ddl(`validate ${step.token.databaseName}`, `ALTER TABLE ${table} VALIDATE CONSTRAINT ${constraint}`, false);
+                if (state.check === false)
+                  await session.ddl(`validate ${step.token.databaseName}`, `ALTER TABLE ${table} VALIDATE CONSTRAINT ${constraint}`, false);
               }
               await session.transaction(`NOT NULL on ${step.token.databaseName}`, async () => {
                 await session.query(`ALTER TABLE ${table} ALTER COLUMN ${token} SET NOT NULL`);
@@ -642,7 +678,13 @@ async function stepPhases(
           await session.query(completeStatements[0]);
           if (!tokenStaysNullable) {
             const left = Number((await session.query(`SELECT COUNT(*) AS n FROM ${table} WHERE ${token} IS NULL`))[0].n);
-            if (left > 0) throw new OnlineUpgradeError(step.user.tableName, step.token.databaseName, "rows-without-token", `${left} user(s) have no ${step.token.databaseName}; nothing was changed: run the upgrade again`);
+            if (left > 0)
+              throw new OnlineUpgradeError(
+                step.user.tableName,
+                step.token.databaseName,
+                "rows-without-token",
+                `${left} user(s) have no ${step.token.databaseName}; nothing was changed: run the upgrade again`,
+              );
             await rewriteSqliteTable(session.runner, step.user, nullableDefinition(step.token), columnDefinition(dataSource, step.token));
           }
           await session.query(recordSql);

@@ -304,7 +304,12 @@ async function addColumnsNow(queryRunner: QueryRunner, change: AddColumns, diale
  * writable_schema, then a new schema_version. The rows are not touched and the table is not rebuilt.
  * `from` must occur exactly once.
  */
-export async function rewriteSqliteTable(queryRunner: QueryRunner, metadata: EntityMetadata, from: string | RegExp, to: string): Promise<void> {
+export async function rewriteSqliteTable(
+  queryRunner: QueryRunner,
+  metadata: EntityMetadata,
+  from: string | RegExp,
+  to: string,
+): Promise<void> {
   const database = (queryRunner.connection.driver as unknown as { databaseConnection?: { unsafeMode?: (on: boolean) => unknown } })
     .databaseConnection;
   if (!database || typeof database.unsafeMode !== "function") {

@@ -60,6 +60,8 @@ describeEachDatabase("online upgrade", (db: TestDatabase) => {
     return ds;
   };
   const fingerprints = new Map<number, string>();
+  /** Every app instance started, stopped at the end even when a test failed half way. */
+  const loads: AppLoad[] = [];
 
   beforeAll(async () => {
     await offline.create();
@@ -78,6 +80,7 @@ describeEachDatabase("online upgrade", (db: TestDatabase) => {
   });
 
   afterAll(async () => {
+    for (const load of loads) await load.stop();
     for (const ds of opened) if (ds.isInitialized) await ds.destroy();
     await offline.drop();
   });
@@ -91,6 +94,7 @@ describeEachDatabase("online upgrade", (db: TestDatabase) => {
     let phase = "before";
     const oldApp = new AppLoad(`v${from}-app-${to}`, await open(db, from), APPS[from][0], APPS[from][1], SIGNED_IN, () => phase);
     const newApp = new AppLoad(`v${to}-app-${to}`, await open(db, to), APPS[to][0], APPS[to][1], SIGNED_IN, () => phase);
+    loads.push(oldApp, newApp);
     const upgrader = await open(db, to);
     const before = await dumpUsers(upgrader, V1_USER_COLUMNS);
     const phases: string[] = [];
@@ -127,14 +131,17 @@ describeEachDatabase("online upgrade", (db: TestDatabase) => {
     for (const p of [...expected, "deployed"]) {
       expect({ phase: p, old: oldApp.in(p).signIns > 0 }).toEqual({ phase: p, old: true });
       if (p !== "complete") expect({ phase: p, old: oldApp.in(p).signUps > 0 }).toEqual({ phase: p, old: true });
-      if (p !== "check" && p !== "expand") expect({ phase: p, new: newApp.in(p).signIns > 0 && newApp.in(p).signUps > 0 }).toEqual({ phase: p, new: true });
+      if (p !== "check" && p !== "expand")
+        expect({ phase: p, new: newApp.in(p).signIns > 0 && newApp.in(p).signUps > 0 }).toEqual({ phase: p, new: true });
     }
 
     // Every value that was there is still there; every sign-in of the two versions is counted.
     const after = await dumpUsers(upgrader, V1_USER_COLUMNS);
     const signedIn = new Set(SIGNED_IN);
     const withoutLogins = (rows: typeof before) =>
-      rows.map((r) => (signedIn.has(String(r.email)) ? Object.fromEntries(Object.entries(r).filter(([k]) => !LOGIN_COLUMNS.includes(k))) : r));
+      rows.map((r) =>
+        signedIn.has(String(r.email)) ? Object.fromEntries(Object.entries(r).filter(([k]) => !LOGIN_COLUMNS.includes(k))) : r,
+      );
     expect(withoutLogins(after.slice(0, before.length))).toEqual(withoutLogins(before));
     for (const email of SIGNED_IN) {
       const was = Number(before.find((r) => r.email === email)!.login_count);

@@ -50,6 +50,7 @@ export class AppLoad {
   }
 
   start(): void {
+    this.stopped = false;
     this.running = this.loop();
   }
 
