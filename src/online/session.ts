@@ -106,7 +106,8 @@ export class OnlineSession {
     }
   }
 
-  /** A read. */
+  /** One statement on the session's connection; rows of any shape, as `QueryRunner.query`. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   query<T = any>(sql: string, parameters?: unknown[]): Promise<T> {
     return this.runner.query(sql, parameters);
   }

@@ -31,7 +31,6 @@ import {
   columnDefinition,
   createTables,
   explainDuplicates,
-  MigrationBlockedError,
   newIndexName,
   quotedInSchema,
   quotedTable,
@@ -244,8 +243,7 @@ export async function planOnlineUpgrade(dataSource: DataSource, options: OnlineU
 export async function upgradeOnline(dataSource: DataSource, options: OnlineUpgradeOptions = {}): Promise<OnlineUpgradePlan> {
   const settings = withDefaults(options);
   let current: { migration: string; phase: OnlinePhaseName } = { migration: "", phase: "check" };
-  const emit = async (progress: Omit<OnlineUpgradeProgress, "migration" | "phase">) =>
-    options.onProgress?.({ ...current, ...progress } as OnlineUpgradeProgress);
+  const emit = async (progress: Omit<OnlineUpgradeProgress, "migration" | "phase">) => options.onProgress?.({ ...current, ...progress });
   const session = await OnlineSession.open(dataSource, {
     ...settings,
     onRetry: (what, attempt) => emit({ event: "retry", message: `${what}: lock not free, trying again (attempt ${attempt + 1})` }),

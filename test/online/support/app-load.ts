@@ -39,7 +39,7 @@ export class AppLoad {
     /** Pause between operations, ms. */
     private readonly pauseMs = 3,
   ) {
-    this.store = new SecurityDatastore(dataSource, User as never, Role as never);
+    this.store = new SecurityDatastore(dataSource, User, Role);
   }
 
   /** Completed operations in `phase`. */
