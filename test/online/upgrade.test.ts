@@ -8,27 +8,19 @@
  * has nothing to do and `migration:revert` works.
  */
 import { DataSource } from "typeorm";
-import { securityMigrations, securityMigrationsV1, securityMigrationsV2 } from "../../migrations";
 import { planOnlineUpgrade, upgradeOnline } from "../../src";
 import type { OnlineUpgradeProgress } from "../../src";
-import { BenchRole, BenchUser, BenchUserV3, BenchWebAuthn } from "../../bench/entities";
 import * as v1 from "../fixtures/app-v1";
 import { fillV1 } from "../fixtures/v1-users";
 import { describeEachDatabase, TestDatabase } from "../support/database";
 import { V1_USER_COLUMNS } from "../support/population";
 import { schemaFingerprint } from "../reliability/support/snapshots";
 import { AppLoad } from "./support/app-load";
+import { APPS, MIGRATIONS } from "./support/apps";
 
 const USERS = 1_000;
 const SIGNED_IN = Array.from({ length: 20 }, (_, i) => `user${i * 7}@example.com`);
 const LOGIN_COLUMNS = ["last_login_at", "current_login_at", "last_login_ip", "current_login_ip", "login_count", "update_datetime"];
-
-const APPS = {
-  1: [v1.User, v1.Role],
-  2: [BenchUser, BenchRole],
-  3: [BenchUserV3, BenchRole, BenchWebAuthn],
-} as const;
-const MIGRATIONS = { 1: securityMigrationsV1, 2: securityMigrationsV2, 3: securityMigrations };
 
 async function drift(ds: DataSource): Promise<string[]> {
   return (await ds.driver.createSchemaBuilder().log()).upQueries.map((q) => q.query);
