@@ -8,7 +8,7 @@
  * has nothing to do and `migration:revert` works.
  */
 import { DataSource } from "typeorm";
-import { planOnlineUpgrade, upgradeOnline } from "../../src";
+import { MigrationBlockedError, OnlineUpgradeBusyError, planOnlineUpgrade, upgradeOnline } from "../../src";
 import type { OnlineUpgradeProgress } from "../../src";
 import * as v1 from "../fixtures/app-v1";
 import { fillV1 } from "../fixtures/v1-users";
@@ -179,5 +179,40 @@ describeEachDatabase("online upgrade", (db: TestDatabase) => {
     expect(await schemaFingerprint(upgrader, db.kind)).toBe(fingerprints.get(2));
     await upgradeOnline(upgrader, { complete: true });
     expect(await schemaFingerprint(upgrader, db.kind)).toBe(fingerprints.get(3));
+  });
+
+  describe("refused and concurrent runs", () => {
+    const other = new TestDatabase(db.kind);
+    beforeAll(() => other.create());
+    afterAll(() => other.drop());
+
+    it("two users with one username stop V1 to V2 before anything changes, listed as the offline migration lists them", async () => {
+      const v1ds = await open(other, 1);
+      await v1ds.runMigrations({ transaction: "all" });
+      const users = v1ds.getRepository(v1.User);
+      await users.save(
+        ["bob", "bob", "carl"].map((username, i) => users.create({ email: `dup${i}@example.com`, password: "hash", username })),
+      );
+      const before = await schemaFingerprint(v1ds, db.kind);
+      const upgrader = await open(other, 2);
+      const error = await upgradeOnline(upgrader, { complete: true }).catch((e) => e);
+      expect(error).toBeInstanceOf(MigrationBlockedError);
+      expect(error).toMatchObject({ entity: "user", field: "username", rule: "duplicate-values" });
+      expect(error.message).toMatch(/"bob" \(ids 1, 2\)\. Nothing was changed\./);
+      expect(await schemaFingerprint(upgrader, db.kind)).toBe(before);
+      await users.update({ email: "dup1@example.com" }, { username: "bobby" });
+    });
+
+    it("two runs at once: one waits for the other's lock, or, past lockWaitMs, stops with OnlineUpgradeBusyError; the database ends upgraded", async () => {
+      const [a, b] = [await open(other, 2), await open(other, 2)];
+      const results = await Promise.allSettled([
+        upgradeOnline(a, { complete: true, batchMs: 5 }),
+        upgradeOnline(b, { complete: true, batchMs: 5, lockWaitMs: db.kind === "sqlite" ? undefined : 0 }),
+      ]);
+      expect(results[0].status).toBe("fulfilled");
+      if (results[1].status === "rejected") expect(results[1].reason).toBeInstanceOf(OnlineUpgradeBusyError);
+      expect((await planOnlineUpgrade(a)).done).toBe(true);
+      expect(await schemaFingerprint(a, db.kind)).toBe(fingerprints.get(2));
+    });
   });
 });
