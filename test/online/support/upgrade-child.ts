@@ -4,11 +4,11 @@
  * says `start`, runs the whole online upgrade (`complete: true`), says `done <ms>` and exits.
  */
 import "reflect-metadata";
-import { createInterface } from "readline";
 import { DataSource } from "typeorm";
 import { upgradeOnline } from "../../../src/online/upgrade";
 import { databaseOptions } from "../../support/database";
 import type { DatabaseKind } from "../../support/servers";
+import { serveOneOrder } from "../../reliability/support/migration-child";
 import { APPS, MIGRATIONS } from "./apps";
 
 /** What the parent asks the child to do. */
@@ -27,25 +27,8 @@ export function upgraderDataSource(order: Pick<UpgradeOrder, "kind" | "name" | "
   return new DataSource(databaseOptions(order.kind, order.name, [...APPS[order.to]], { migrations: MIGRATIONS[order.to] }));
 }
 
-async function main(): Promise<void> {
-  process.stdout.write("ready\n");
-  const lines = createInterface({ input: process.stdin });
-  const line = await new Promise<string>((resolve) => lines.once("line", resolve));
-  lines.close();
-  const order = JSON.parse(line) as UpgradeOrder;
-  const ds = upgraderDataSource(order);
-  await ds.initialize();
-  process.stdout.write("start\n");
-  const started = process.hrtime.bigint();
-  await upgradeOnline(ds, { complete: true, batchMs: order.batchMs });
-  const ms = Number(process.hrtime.bigint() - started) / 1e6;
-  await ds.destroy();
-  process.stdout.write(`done ${ms}\n`);
-}
-
 if (require.main === module) {
-  main().catch((error) => {
-    process.stderr.write(`${(error as Error).stack ?? error}\n`);
-    process.exit(1);
+  serveOneOrder<UpgradeOrder>(upgraderDataSource, async (ds, order) => {
+    await upgradeOnline(ds, { complete: true, batchMs: order.batchMs });
   });
 }
