@@ -10,6 +10,9 @@
  */
 import type { DataSourceOptions } from "typeorm";
 
+/** Marks a driver module `withNaiveUtc` wrapped (`Symbol.for`, so two copies of the package agree). */
+const WRAPPED_DRIVER = Symbol.for("typeorm-security-models.naiveUtc");
+
 /** PostgreSQL's type id for `timestamp without time zone`. */
 const PG_TIMESTAMP_OID = 1114;
 const NAIVE_TIMESTAMP = /^(\d{4,})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?$/;
@@ -33,12 +36,26 @@ function postgresOptions(options: AnyOptions): AnyOptions {
   pg.defaults.parseInputDatesAsUTC = true;
   const extra = options.extra ?? {};
   const baseTypes = extra.types ?? pg.types;
+  // now() / CURRENT_TIMESTAMP defaults (create_datetime, update_datetime) are UTC wall clock: every new
+  // connection of the pool sets its session's TimeZone, queued before any other statement on it. A SET, not
+  // the startup packet's `options`, because PgBouncer refuses `options` and, in transaction pooling, hands each
+  // transaction whichever server connection is free: it tracks TimeZone per client and sets it again there.
+  const driver = Object.create(pg);
+  driver[WRAPPED_DRIVER] = true;
+  driver.Pool = class extends pg.Pool {
+    constructor(config: unknown) {
+      super(config);
+      this.on("connect", (client: { query(sql: string): Promise<unknown>; end(): Promise<void> }) => {
+        // A connection whose zone could not be set would write local times: end it, so its first use fails.
+        client.query("SET TIME ZONE 'UTC'").catch(() => client.end().catch(() => undefined));
+      });
+    }
+  };
   return {
     ...options,
+    driver,
     extra: {
       ...extra,
-      // now() / CURRENT_TIMESTAMP defaults (create_datetime, update_datetime) are UTC wall clock.
-      options: [extra.options, "-c TimeZone=UTC"].filter(Boolean).join(" "),
       // Zone-less timestamps read back as UTC, for this DataSource's pool only.
       types: {
         getTypeParser(oid: number, format?: string) {
@@ -136,8 +153,9 @@ function mysqlOptions(options: AnyOptions): AnyOptions {
  * instant whatever `TZ` the process runs in, and what Flask-Security reads. Wrap every DataSource's
  * options in it: `new DataSource(withNaiveUtc({ type: "postgres", ... }))`.
  *
- * - PostgreSQL: sessions in UTC, zone-less timestamps parsed as UTC (this pool only), and pg's
- *   process-wide `defaults.parseInputDatesAsUTC = true`.
+ * - PostgreSQL: sessions in UTC (`SET TIME ZONE` on each new connection, which PgBouncer's transaction
+ *   pooling keeps), zone-less timestamps parsed as UTC (this pool only), and pg's process-wide
+ *   `defaults.parseInputDatesAsUTC = true`.
  * - MariaDB / MySQL: `timezone: "Z"` and every pooled session in UTC.
  * - SQLite (better-sqlite3): datetimes written as `YYYY-MM-DD HH:MM:SS.ffffff` (6 digits, what SQLAlchemy
  *   reads correctly) and naive text read as UTC whatever its fraction; TypeORM already writes UTC there.

@@ -8,12 +8,13 @@
  */
 import { validate } from "class-validator";
 import { In } from "typeorm";
-import type { DataSource, EntityManager, ObjectLiteral, QueryRunner, Repository, SelectQueryBuilder } from "typeorm";
+import type { DataSource, EntityManager, ObjectLiteral, Repository, SelectQueryBuilder } from "typeorm";
 import { DuplicateValueError, InvalidFieldsError, InvalidListItemError, MissingColumnError, UnknownRoleError } from "../errors";
 import { listItemProblem, parseCommaList } from "../lists";
 import { isDuplicateKey, retryingConflicts, uniqueField } from "./database-errors";
 import { unstorableFields } from "./storable";
 import { oneAtATimeOnSqlite } from "./sqlite-queue";
+import { onPrimary } from "./primary";
 import type { RoleMixinV1 } from "../role/v1";
 import type { UserBase } from "../user/base";
 import { dialectOf, quotedTable } from "../schema/operations";
@@ -73,8 +74,8 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
     // connection, which concurrent transactions holding the whole pool would wait for forever.
     const sameEmail = await this.sameInAnyCase("email");
     const sameUsername = username ? await this.sameInAnyCase("username") : "";
-    return this.onUsers(() =>
-      this.dataSource
+    return this.onUsers((primary) =>
+      primary
         .transaction(async (manager) => {
           user.roles = await this.resolveRoles(wanted, manager);
           await this.refuseTaken(manager, "email", sameEmail, user.email);
@@ -84,10 +85,13 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
         .catch(async (error) => {
           if (!isDuplicateKey(error)) throw error;
           // A unique index refused the row: a given uniquifier already taken, or a concurrent createUser that won
-          // the race for the same email or username (the index's name says which, except when it is unnamed).
+          // the race for the same email or username (the index's name says which, except when it is unnamed or
+          // not the entity's, as V3's lower(email) index: then whether the email is taken in any letter case).
           const field =
             uniqueField(this.dataSource, this.dataSource.getMetadata(this.User), error) ??
-            ((await this.users().exists({ where: { email: user.email } as never })) ? "email" : "username");
+            ((await this.users(primary).createQueryBuilder("user").where(sameEmail, { value: user.email }).getExists())
+              ? "email"
+              : "username");
           throw new DuplicateValueError(this.User.name, field, "duplicate", `another user already has this ${field}`);
         }),
     );
@@ -95,8 +99,8 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
 
   /** The user with this email in any letter case (Flask-Security's identity lookup), or null. */
   findUserByEmail(email: string, options: FindOptions = {}): Promise<U | null> {
-    return this.onUsers(async () =>
-      this.userQuery(options)
+    return this.onUsers(async (manager) =>
+      this.userQuery(manager, options)
         .where(await this.sameInAnyCase("email"), { value: email })
         .getOne(),
     );
@@ -105,8 +109,8 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
   /** The user with this username in any letter case, or null. */
   async findUserByUsername(username: string, options: FindOptions = {}): Promise<U | null> {
     this.requireColumn("username", "the username lookup");
-    return this.onUsers(async () =>
-      this.userQuery(options)
+    return this.onUsers(async (manager) =>
+      this.userQuery(manager, options)
         .where(await this.sameInAnyCase("username"), { value: username })
         .getOne(),
     );
@@ -114,18 +118,22 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
 
   /** The user a session belongs to (its `fs_uniquifier`), or null. Inactive users are returned too. */
   findUserByUniquifier(fsUniquifier: string, options: FindOptions = {}): Promise<U | null> {
-    return this.onUsers(() => this.userQuery(options).where(`user.fsUniquifier = :fsUniquifier`, { fsUniquifier }).getOne());
+    return this.onUsers((manager) =>
+      this.userQuery(manager, options).where(`user.fsUniquifier = :fsUniquifier`, { fsUniquifier }).getOne(),
+    );
   }
 
   /** The user an auth token belongs to (its `fs_token_uniquifier`, V2+), or null. */
   findUserByTokenUniquifier(fsTokenUniquifier: string, options: FindOptions = {}): Promise<U | null> {
     this.requireColumn("fsTokenUniquifier", "the token-uniquifier lookup (UserMixinV2 or later)");
-    return this.onUsers(() => this.userQuery(options).where(`user.fsTokenUniquifier = :fsTokenUniquifier`, { fsTokenUniquifier }).getOne());
+    return this.onUsers((manager) =>
+      this.userQuery(manager, options).where(`user.fsTokenUniquifier = :fsTokenUniquifier`, { fsTokenUniquifier }).getOne(),
+    );
   }
 
   /** Deletes the user; its role links go with it (ON DELETE CASCADE). True when a user was deleted. */
   async deleteUser(user: U): Promise<boolean> {
-    const result = await this.onUsers(() => this.users().delete(user.id));
+    const result = await this.onUsers((manager) => this.users(manager).delete(user.id));
     return (result.affected ?? 0) > 0;
   }
 
@@ -141,15 +149,15 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
 
   /** Flips `active` in the database (atomically) and returns the new value. */
   async toggleActive(user: U): Promise<boolean> {
-    const { active } = await this.onUsers(async () => {
-      await this.users()
+    const { active } = await this.onUsers(async (manager) => {
+      await this.users(manager)
         .createQueryBuilder()
         .update()
         .set({ active: () => "NOT active" } as never)
         .where("id = :id", { id: user.id })
         .updateEntity(false)
         .execute();
-      return this.users().findOneOrFail({ where: { id: user.id } as never, select: { id: true, active: true } as never });
+      return this.users(manager).findOneOrFail({ where: { id: user.id } as never, select: { id: true, active: true } as never });
     });
     user.active = active;
     return active;
@@ -177,7 +185,7 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
   async recordLogin(user: U, ip: string | null, at: Date = new Date()): Promise<void> {
     const column = this.dataSource.getMetadata(this.User).findColumnWithPropertyName("currentLoginAt")!;
     const when = this.dataSource.driver.preparePersistentValue(at, column);
-    await this.onUsers(() => this.dataSource.query(this.recordLoginSql(), [when, ip, user.id]));
+    await this.onUsers((manager) => manager.query(this.recordLoginSql(), [when, ip, user.id]));
     Object.assign(user, {
       lastLoginAt: user.currentLoginAt ?? null,
       currentLoginAt: at,
@@ -213,7 +221,7 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
 
   /** The role with this exact name, or null. */
   findRole(name: string): Promise<R | null> {
-    return this.onRoles(() => this.roles().findOne({ where: { name } as never }));
+    return this.onRoles((manager) => this.roles(manager).findOne({ where: { name } as never }));
   }
 
   /** Creates a role; permissions as a list or a comma string. Validates first; refuses a taken name. */
@@ -221,8 +229,8 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
     const { permissions, ...columns } = fields;
     const role = this.roles().create({ ...columns, permissions: toPermissionList(permissions, this.Role.name) } as never) as unknown as R;
     await this.validateEntity(role, this.Role);
-    return this.onRoles(() =>
-      this.dataSource.transaction(async (manager) => {
+    return this.onRoles((primary) =>
+      primary.transaction(async (manager) => {
         if (await this.roles(manager).exists({ where: { name: role.name } as never })) {
           throw new DuplicateValueError(this.Role.name, "name", "duplicate", `another role is already named ${JSON.stringify(role.name)}`);
         }
@@ -241,7 +249,7 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
    * duplicated, even by concurrent calls. UnknownRoleError for a name no role has.
    */
   async addRoleToUser(user: U, role: string | R): Promise<boolean> {
-    const [target] = await this.onRoles(() => this.resolveRoles([role]));
+    const [target] = await this.onRoles((manager) => this.resolveRoles([role], manager));
     const links = this.linkTable();
     const params = [user.id, target.id, user.id, target.id];
     const dialect = dialectOf(this.dataSource);
@@ -249,9 +257,9 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
     const sql = this.positional(
       `INSERT INTO ${links} (user_id, role_id) SELECT ?, ?${from} WHERE NOT EXISTS (SELECT 1 FROM ${links} WHERE user_id = ? AND role_id = ?)`,
     );
-    return this.onUsers(async () => {
+    return this.onUsers(async (manager) => {
       try {
-        return (await this.run(sql, params)) > 0;
+        return (await this.run(manager, sql, params)) > 0;
       } catch (error) {
         if (isDuplicateKey(error)) return false; // a concurrent call linked it first
         throw error;
@@ -261,9 +269,9 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
 
   /** Takes the role (by name or entity) from the user. False when the user did not have it. */
   async removeRoleFromUser(user: U, role: string | R): Promise<boolean> {
-    const [target] = await this.onRoles(() => this.resolveRoles([role]));
+    const [target] = await this.onRoles((manager) => this.resolveRoles([role], manager));
     const sql = this.positional(`DELETE FROM ${this.linkTable()} WHERE user_id = ? AND role_id = ?`);
-    return this.onUsers(async () => (await this.run(sql, [user.id, target.id])) > 0);
+    return this.onUsers(async (manager) => (await this.run(manager, sql, [user.id, target.id])) > 0);
   }
 
   /** Adds permissions (list or comma string) to the role, keeping its order. False when it had them all. */
@@ -278,8 +286,8 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
 
   // ---- Internals -------------------------------------------------------------------------------
 
-  private userQuery(options: FindOptions): SelectQueryBuilder<U> {
-    const query = this.users().createQueryBuilder("user");
+  private userQuery(manager: EntityManager, options: FindOptions): SelectQueryBuilder<U> {
+    const query = this.users(manager).createQueryBuilder("user");
     return options.withRoles ? query.leftJoinAndSelect("user.roles", "role") : query;
   }
 
@@ -324,14 +332,21 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
     }
   }
 
-  /** The operation on the users, retried on deadlocks; database errors leave without values (database-errors.ts). */
-  private onUsers<T>(operation: () => Promise<T>): Promise<T> {
-    return oneAtATimeOnSqlite(this.dataSource, () => retryingConflicts(this.dataSource, this.dataSource.getMetadata(this.User), operation));
+  /**
+   * The operation on the users, on the primary with causal reads (primary.ts), retried on deadlocks; database
+   * errors leave without values (database-errors.ts).
+   */
+  private onUsers<T>(operation: (manager: EntityManager) => Promise<T>): Promise<T> {
+    return oneAtATimeOnSqlite(this.dataSource, () =>
+      retryingConflicts(this.dataSource, this.dataSource.getMetadata(this.User), () => onPrimary(this.dataSource, operation)),
+    );
   }
 
-  /** The operation on the roles, retried on deadlocks; database errors leave without values. */
-  private onRoles<T>(operation: () => Promise<T>): Promise<T> {
-    return oneAtATimeOnSqlite(this.dataSource, () => retryingConflicts(this.dataSource, this.dataSource.getMetadata(this.Role), operation));
+  /** The operation on the roles, as `onUsers`. */
+  private onRoles<T>(operation: (manager: EntityManager) => Promise<T>): Promise<T> {
+    return oneAtATimeOnSqlite(this.dataSource, () =>
+      retryingConflicts(this.dataSource, this.dataSource.getMetadata(this.Role), () => onPrimary(this.dataSource, operation)),
+    );
   }
 
   /** class-validator's rules, then what every database needs to store each string unchanged (storable.ts). */
@@ -360,7 +375,7 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
     }
   }
 
-  private async resolveRoles(wanted: Array<string | R>, manager: EntityManager = this.dataSource.manager): Promise<R[]> {
+  private async resolveRoles(wanted: Array<string | R>, manager: EntityManager): Promise<R[]> {
     const names = wanted.filter((r): r is string => typeof r === "string");
     const found = names.length > 0 ? await this.roles(manager).find({ where: { name: In(names) } as never }) : [];
     const missing = names.filter((name) => !found.some((role) => role.name === name));
@@ -376,8 +391,8 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
   }
 
   private async setActive(user: U, active: boolean): Promise<boolean> {
-    const result = await this.onUsers(() =>
-      this.users()
+    const result = await this.onUsers((manager) =>
+      this.users(manager)
         .createQueryBuilder()
         .update()
         .set({ active } as never)
@@ -392,7 +407,7 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
   private async saveIdentity(user: U): Promise<void> {
     const identity: Record<string, unknown> = { fsUniquifier: user.fsUniquifier };
     if ("fsTokenUniquifier" in user) identity.fsTokenUniquifier = (user as { fsTokenUniquifier: string }).fsTokenUniquifier;
-    await this.onUsers(() => this.users().update(user.id, identity as never));
+    await this.onUsers((manager) => this.users(manager).update(user.id, identity as never));
   }
 
   private async changePermissions(
@@ -403,8 +418,8 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
     const given = toPermissionList(permissions, this.Role.name) ?? [];
     const name = typeof role === "string" ? role : role.name;
     const lock = dialectOf(this.dataSource) === "sqlite" ? {} : { lock: { mode: "pessimistic_write" as const } };
-    return this.onRoles(() =>
-      this.dataSource.transaction(async (manager) => {
+    return this.onRoles((primary) =>
+      primary.transaction(async (manager) => {
         // Read-modify-write under a row lock, so concurrent changes to one role lose nothing.
         const stored = await this.roles(manager).findOne({ where: { name } as never, ...lock });
         if (!stored) throw new UnknownRoleError(this.Role.name, "name", "unknown-role", `no role is named ${JSON.stringify(name)}`);
@@ -433,15 +448,10 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
     return sql.replace(/\?/g, () => `$${++n}`);
   }
 
-  /** Runs a statement and returns how many rows it changed. */
-  private async run(sql: string, params: unknown[]): Promise<number> {
-    const runner: QueryRunner = this.dataSource.createQueryRunner();
-    try {
-      const result = await runner.query(sql, params, true);
-      return Number(result.affected ?? 0);
-    } finally {
-      await runner.release();
-    }
+  /** Runs a statement on `manager`'s connection and returns how many rows it changed. */
+  private async run(manager: EntityManager, sql: string, params: unknown[]): Promise<number> {
+    const result = await manager.queryRunner!.query(sql, params, true);
+    return Number(result.affected ?? 0);
   }
 }
 
