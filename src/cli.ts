@@ -11,11 +11,13 @@ import { checkSecurityDatabase, checkSecurityModels } from "./checks/check";
 import type { SecurityFeatures } from "./checks/features";
 import { securitySchemaStatus } from "./checks/status";
 import { adoptFlaskSecurityDatabase, AdoptionBlockedError, planFlaskSecurityAdoption } from "./adopt/adopt";
+import { runUpgradeCommand, UPGRADE_USAGE, UpgradeUsageError } from "./online/cli";
 
 const USAGE = `Usage:
   typeorm-security-models status -d <data-source file> [--json]
   typeorm-security-models check  -d <data-source file> [--features <list>] [--live] [--json]
   typeorm-security-models adopt  -d <data-source file> [--apply] [--json]
+${UPGRADE_USAGE}
 
 --features: comma-separated, named after Flask-Security's settings: confirmable, trackable,
   twoFactor[:email+authenticator+sms], unifiedSignin[:password+email+authenticator+sms], tokenIdentity,
@@ -113,6 +115,7 @@ async function adopt(dataSource: DataSource, args: Args): Promise<number> {
 }
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === "upgrade") return runUpgradeCommand(argv.slice(1), loadDataSource);
   const args = parseArgs(argv);
   const dataSource = loadDataSource(args.dataSource);
   // Look, never change: no synchronize, no migrations on initialize, no query logging.
@@ -153,7 +156,13 @@ if (require.main === module) {
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (error) => {
-      console.error(error instanceof UsageError ? `${error.message}\n\n${USAGE}` : error instanceof Error ? error.message : error);
+      console.error(
+        error instanceof UsageError || error instanceof UpgradeUsageError
+          ? `${error.message}\n\n${USAGE}`
+          : error instanceof Error
+            ? error.message
+            : error,
+      );
       process.exit(2);
     },
   );

@@ -40,6 +40,11 @@ export {
 } from "./adopt/adopt";
 export type { AdoptionPlan } from "./adopt/adopt";
 
+// Online upgrades: the shipped upgrades while the app keeps signing users in and up
+export { upgradeOnline, planOnlineUpgrade, OnlineUpgradeError } from "./online/upgrade";
+export type { OnlineUpgradeOptions, OnlineUpgradePlan, OnlinePhasePlan, OnlineUpgradeProgress, OnlinePhaseName } from "./online/upgrade";
+export { OnlineUpgradeBusyError } from "./online/session";
+
 // Errors: all extend SecurityModelError (entity, field, rule)
 export {
   SecurityModelError,

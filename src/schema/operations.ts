@@ -39,7 +39,7 @@ export function dialectOf(connection: DataSource): Dialect {
 const escape = (connection: DataSource, name: string) => connection.driver.escape(name);
 
 /** `name` (a table or index) quoted, with the schema of `metadata`'s table when it has one. */
-function quotedInSchema(connection: DataSource, metadata: EntityMetadata, name: string): string {
+export function quotedInSchema(connection: DataSource, metadata: EntityMetadata, name: string): string {
   return [metadata.schema, name]
     .filter(Boolean)
     .map((part) => escape(connection, part!))
@@ -47,7 +47,7 @@ function quotedInSchema(connection: DataSource, metadata: EntityMetadata, name: 
 }
 
 /** The name of an index to create on `metadata`'s table: PostgreSQL puts it in the table's schema itself. */
-function newIndexName(connection: DataSource, metadata: EntityMetadata, name: string): string {
+export function newIndexName(connection: DataSource, metadata: EntityMetadata, name: string): string {
   return dialectOf(connection) === "postgres" ? escape(connection, name) : quotedInSchema(connection, metadata, name);
 }
 
@@ -57,7 +57,7 @@ export function quotedTable(connection: DataSource, metadata: EntityMetadata): s
 }
 
 /** `"name" type NULL|NOT NULL` for an ADD COLUMN, with the exact type TypeORM derives for the column. */
-function columnDefinition(connection: DataSource, column: ColumnMetadata): string {
+export function columnDefinition(connection: DataSource, column: ColumnMetadata): string {
   const tableColumn = new TableColumn(TableUtils.createTableColumnOptions(column, connection.driver));
   const type = connection.driver.createFullType(tableColumn);
   return `${escape(connection, column.databaseName)} ${type} ${column.isNullable ? "NULL" : "NOT NULL"}`;
@@ -304,7 +304,12 @@ async function addColumnsNow(queryRunner: QueryRunner, change: AddColumns, diale
  * writable_schema, then a new schema_version. The rows are not touched and the table is not rebuilt.
  * `from` must occur exactly once.
  */
-async function rewriteSqliteTable(queryRunner: QueryRunner, metadata: EntityMetadata, from: string | RegExp, to: string): Promise<void> {
+export async function rewriteSqliteTable(
+  queryRunner: QueryRunner,
+  metadata: EntityMetadata,
+  from: string | RegExp,
+  to: string,
+): Promise<void> {
   const database = (queryRunner.connection.driver as unknown as { databaseConnection?: { unsafeMode?: (on: boolean) => unknown } })
     .databaseConnection;
   if (!database || typeof database.unsafeMode !== "function") {
@@ -346,7 +351,7 @@ async function rewriteSqliteTable(queryRunner: QueryRunner, metadata: EntityMeta
  * nothing when the column is already so. Adding it is only safe when no row holds NULL: callers check first,
  * in the same transaction.
  */
-async function setSqliteNotNull(
+export async function setSqliteNotNull(
   queryRunner: QueryRunner,
   metadata: EntityMetadata,
   column: ColumnMetadata,
@@ -409,6 +414,26 @@ export async function addCaseInsensitiveUnique(
   indexName: string,
   why: string,
 ): Promise<void> {
+  await refuseCaseDuplicates(queryRunner, table, column, why);
+  if (dialectOf(queryRunner.connection) === "mysql") return;
+  const connection = queryRunner.connection;
+  await queryRunner.query(
+    `CREATE UNIQUE INDEX IF NOT EXISTS ${newIndexName(connection, table, indexName)} ON ${quotedTable(connection, table)} (${caseFolded(connection, column)})`,
+  );
+}
+
+/** `column` folded as the case-insensitive unique index folds it: `lower(column)` (PostgreSQL), `column COLLATE NOCASE` (SQLite). */
+export function caseFolded(connection: DataSource, column: string): string {
+  const q = (name: string) => escape(connection, name);
+  return dialectOf(connection) === "postgres" ? `lower(${q(column)})` : `${q(column)} COLLATE NOCASE`;
+}
+
+/**
+ * The check of `addCaseInsensitiveUnique` without the change: throws a MigrationBlockedError when rows hold
+ * `column` in different letter case (listing their ids), or, on MariaDB/MySQL, when the column's collation
+ * is case-sensitive (its unique index could not refuse case variants).
+ */
+export async function refuseCaseDuplicates(queryRunner: QueryRunner, table: EntityMetadata, column: string, why: string): Promise<void> {
   const connection = queryRunner.connection;
   const dialect = dialectOf(connection);
   const q = (name: string) => escape(connection, name);
@@ -429,7 +454,7 @@ export async function addCaseInsensitiveUnique(
     }
     return;
   }
-  const folded = dialect === "postgres" ? `lower(${q(column)})` : `${q(column)} COLLATE NOCASE`;
+  const folded = caseFolded(connection, column);
   const ids = dialect === "postgres" ? `string_agg(${q("id")}::text, ',' ORDER BY ${q("id")})` : `group_concat(${q("id")})`;
   const rows: Array<{ ids: string }> = await queryRunner.query(
     `SELECT ${ids} AS ids FROM ${quotedTable(connection, table)} GROUP BY ${folded} HAVING COUNT(*) > 1 ORDER BY MIN(${q("id")})`,
@@ -443,9 +468,6 @@ export async function addCaseInsensitiveUnique(
         `Nothing was changed. Merge or change these rows so that each ${column} is distinct ignoring case, then run the migrations again.`,
     );
   }
-  await queryRunner.query(
-    `CREATE UNIQUE INDEX IF NOT EXISTS ${newIndexName(connection, table, indexName)} ON ${quotedTable(connection, table)} (${folded})`,
-  );
 }
 
 /**
