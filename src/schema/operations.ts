@@ -80,7 +80,15 @@ function madeByThisPackage(table: Table, metadata: EntityMetadata): boolean {
  * migration and kept, so that running the migrations again completes.
  */
 export async function createTables(queryRunner: QueryRunner, metadatas: EntityMetadata[]): Promise<void> {
-  const { driver } = queryRunner.connection;
+  await createCheckedTables(queryRunner, await tablesToCreate(queryRunner, metadatas));
+}
+
+/**
+ * The refusal of `createTables` on its own, for a migration that changes other tables first: it must refuse
+ * before its first change, as MariaDB/MySQL commit each DDL statement at once. Returns the tables to create
+ * (pass them to `createCheckedTables`); throws a MigrationBlockedError when one exists and is not resumable.
+ */
+export async function tablesToCreate(queryRunner: QueryRunner, metadatas: EntityMetadata[]): Promise<EntityMetadata[]> {
   const resumable = dialectOf(queryRunner.connection) === "mysql";
   const toCreate: EntityMetadata[] = [];
   for (const metadata of metadatas) {
@@ -98,11 +106,35 @@ export async function createTables(queryRunner: QueryRunner, metadatas: EntityMe
         `If it was made by Flask-Security or synchronize, adopt it instead of creating it (see the README).`,
     );
   }
+  return toCreate;
+}
+
+/** Creates tables that `tablesToCreate` found missing. */
+export async function createCheckedTables(queryRunner: QueryRunner, toCreate: EntityMetadata[]): Promise<void> {
+  const { driver } = queryRunner.connection;
   for (const metadata of toCreate) {
     const table = Table.create(metadata, driver);
     for (const foreignKey of metadata.foreignKeys) table.foreignKeys.push(TableForeignKey.create(foreignKey, driver));
     // Foreign keys inline: on SQLite a separate ADD FOREIGN KEY would rebuild the table.
     await queryRunner.createTable(table, false, true, true);
+  }
+}
+
+/**
+ * Runs `steps` all or nothing: in the runner's transaction when there is one (`transaction: "all"` or
+ * `"each"`), else, on SQLite and PostgreSQL, in one of its own (`transaction: "none"`), so a refusal half-way
+ * leaves no earlier step behind. MariaDB/MySQL commit DDL at once whatever the transaction, so there every
+ * refusal must come before the first change instead.
+ */
+export async function allOrNothing(queryRunner: QueryRunner, steps: () => Promise<void>): Promise<void> {
+  if (dialectOf(queryRunner.connection) === "mysql" || queryRunner.isTransactionActive) return steps();
+  await queryRunner.startTransaction();
+  try {
+    await steps();
+    await queryRunner.commitTransaction();
+  } catch (error) {
+    await queryRunner.rollbackTransaction();
+    throw error;
   }
 }
 
@@ -205,16 +237,7 @@ export interface AddColumns {
  *   when already done: MariaDB commits DDL at once, and a rerun after a crash must be able to finish.
  */
 export async function addColumns(queryRunner: QueryRunner, change: AddColumns): Promise<void> {
-  const dialect = dialectOf(queryRunner.connection);
-  if (dialect === "mysql" || queryRunner.isTransactionActive) return addColumnsNow(queryRunner, change, dialect);
-  await queryRunner.startTransaction();
-  try {
-    await addColumnsNow(queryRunner, change, dialect);
-    await queryRunner.commitTransaction();
-  } catch (error) {
-    await queryRunner.rollbackTransaction();
-    throw error;
-  }
+  await allOrNothing(queryRunner, () => addColumnsNow(queryRunner, change, dialectOf(queryRunner.connection)));
 }
 
 async function addColumnsNow(queryRunner: QueryRunner, change: AddColumns, dialect: Dialect): Promise<void> {
