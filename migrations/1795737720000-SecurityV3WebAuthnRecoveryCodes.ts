@@ -19,6 +19,7 @@
  * are lost, everything else stays.
  */
 import type { MigrationInterface, QueryRunner } from "typeorm";
+import { requireNaiveUtc } from "../src/datetime";
 import {
   addCaseInsensitiveUnique,
   addColumns,
@@ -42,6 +43,7 @@ export class SecurityV3WebAuthnRecoveryCodes1795737720000 implements MigrationIn
   name = "SecurityV3WebAuthnRecoveryCodes1795737720000";
 
   async up(queryRunner: QueryRunner): Promise<void> {
+    requireNaiveUtc(queryRunner.connection, this.name);
     requireUserEntityAt(queryRunner.connection, 3, this.name);
     const { user, webauthn } = await frozenSchema(queryRunner.connection, 3, appSecurityTables(queryRunner.connection));
     const why = "schema version 3 makes email unique in any letter case";
@@ -62,6 +64,7 @@ export class SecurityV3WebAuthnRecoveryCodes1795737720000 implements MigrationIn
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {
+    requireNaiveUtc(queryRunner.connection, this.name);
     const names = appSecurityTables(queryRunner.connection);
     const { user: v2User } = await frozenSchema(queryRunner.connection, 2, names);
     const { user, webauthn } = await frozenSchema(queryRunner.connection, 3, names);

@@ -4,6 +4,7 @@
  */
 import type { DataSource } from "typeorm";
 import { securityMigrations } from "../../migrations";
+import { requireNaiveUtc } from "../datetime";
 import { appSecurityTables } from "../schema/app-tables";
 import { caseInsensitiveUniqueRepair } from "../schema/operations";
 import { EMAIL_CASE_INSENSITIVE_INDEX } from "../user/v3";
@@ -29,8 +30,12 @@ export interface SecuritySchemaStatus {
   ok: boolean;
 }
 
-/** Reads the schema status of the database behind an initialized DataSource. Changes nothing. */
+/**
+ * Reads the schema status of the database behind an initialized DataSource. Changes nothing.
+ * @throws NaiveUtcRequiredError when the DataSource's options did not go through `withNaiveUtc`.
+ */
 export async function securitySchemaStatus(dataSource: DataSource): Promise<SecuritySchemaStatus> {
+  requireNaiveUtc(dataSource, "securitySchemaStatus");
   const runner = dataSource.createQueryRunner();
   try {
     let names = { user: "user", links: "roles_users" };

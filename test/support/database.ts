@@ -28,16 +28,21 @@ function withDatabase(url: string, database: string): string {
  * package's naive-UTC settings applied.
  */
 export function databaseOptions(kind: DatabaseKind, name: string, entities: EntityList, extra: ExtraOptions = {}): DataSourceOptions {
+  return withNaiveUtc(plainDatabaseOptions(kind, name, entities, extra));
+}
+
+/** The same options as an app would write them without `withNaiveUtc`. */
+export function plainDatabaseOptions(kind: DatabaseKind, name: string, entities: EntityList, extra: ExtraOptions = {}): DataSourceOptions {
   const common = { entities, ...extra };
   switch (kind) {
     case "sqlite": {
       const { poolSize: _single, ...sqlite } = common; // one connection: SQLite has no pool
-      return withNaiveUtc({ type: "better-sqlite3", database: name, ...sqlite });
+      return { type: "better-sqlite3", database: name, ...sqlite };
     }
     case "postgres":
-      return withNaiveUtc({ type: "postgres", url: withDatabase(PG_URL, name), ...common });
+      return { type: "postgres", url: withDatabase(PG_URL, name), ...common };
     case "mariadb":
-      return withNaiveUtc({ type: "mariadb", url: withDatabase(MYSQL_URL, name), ...common });
+      return { type: "mariadb", url: withDatabase(MYSQL_URL, name), ...common };
   }
 }
 
@@ -60,7 +65,12 @@ export class TestDatabase {
 
   /** DataSource options for this database, with the package's naive-UTC settings applied. */
   options(entities: EntityList, extra: ExtraOptions = {}): DataSourceOptions {
-    return databaseOptions(this.kind, this.kind === "sqlite" ? join(this.sqliteDir!, "test.db") : this.name, entities, extra);
+    return withNaiveUtc(this.plainOptions(entities, extra));
+  }
+
+  /** DataSource options for this database as an app would write them without `withNaiveUtc`. */
+  plainOptions(entities: EntityList, extra: ExtraOptions = {}): DataSourceOptions {
+    return plainDatabaseOptions(this.kind, this.kind === "sqlite" ? join(this.sqliteDir!, "test.db") : this.name, entities, extra);
   }
 
   /** Opens (and later closes) a DataSource on this database. */
