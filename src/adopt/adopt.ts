@@ -129,6 +129,16 @@ async function referencingTables(c: Context, adopted: string[]): Promise<string[
   return [...new Set(found)];
 }
 
+/**
+ * The session's current PostgreSQL schema when the app's tables are in another one, else undefined. Adoption
+ * names tables without a schema, so it works only where those names lead.
+ */
+async function outsideCurrentSchema(c: Context): Promise<string | undefined> {
+  if (c.dialect !== "postgres" || !c.names.schema) return undefined;
+  const [{ current }] = await c.runner.query(`SELECT current_schema() AS current`);
+  return current === c.names.schema ? undefined : String(current);
+}
+
 function context(ds: DataSource, runner: QueryRunner): Context {
   let names: SecurityTableNames = { user: "user", role: "role", links: "roles_users", webauthn: "web_authn" };
   try {
@@ -168,6 +178,23 @@ async function makePlan(c: Context): Promise<AdoptionPlan & { from: SecurityTabl
     plan.blockers.push(
       "the DataSource has no User entity extending a UserMixin: register the app's User and Role entities (entities: [User, Role]).",
     );
+  }
+  const outside = await outsideCurrentSchema(c);
+  if (outside) {
+    const status = await securitySchemaStatus(ds);
+    plan.found = status.label;
+    if (status.family === "ours") {
+      plan.action = "done";
+      plan.changes.push("nothing: the database is already typeorm-security-models'");
+    } else {
+      plan.action = "blocked";
+      plan.blockers.push(
+        `the app's tables are in PostgreSQL schema "${names.schema}", and adopt works in the session's current schema ("${outside}") only. ` +
+          `To adopt them there, let the DataSource's sessions start in that schema: schema: "${names.schema}" and ` +
+          `extra: { options: "-c search_path=${names.schema}" } in its options (inside withNaiveUtc), then run adopt again.`,
+      );
+    }
+    return plan;
   }
   if (backupsPresent.length > 0) {
     // An adoption stopped half-way (MariaDB/MySQL only: elsewhere it is one transaction).

@@ -89,8 +89,24 @@ export async function createTables(queryRunner: QueryRunner, metadatas: EntityMe
  * (pass them to `createCheckedTables`); throws a MigrationBlockedError when one exists and is not resumable.
  */
 export async function tablesToCreate(queryRunner: QueryRunner, metadatas: EntityMetadata[]): Promise<EntityMetadata[]> {
-  const resumable = dialectOf(queryRunner.connection) === "mysql";
+  const dialect = dialectOf(queryRunner.connection);
+  const resumable = dialect === "mysql";
   const toCreate: EntityMetadata[] = [];
+  // A schema named only on the entities (the DataSource's own must exist before TypeORM's runner starts).
+  const driverSchema = (queryRunner.connection.options as { schema?: string }).schema;
+  const schemas = new Set(metadatas.map((m) => m.schema).filter((schema) => schema && schema !== driverSchema));
+  for (const schema of dialect === "postgres" ? schemas : []) {
+    const found = await queryRunner.query(`SELECT 1 FROM pg_namespace WHERE nspname = $1`, [schema]);
+    if (found.length === 0) {
+      throw new MigrationBlockedError(
+        metadatas[0].tableName,
+        "(table)",
+        "schema-missing",
+        `the entities put the security tables in PostgreSQL schema "${schema}", and PostgreSQL schema "${schema}" does not exist. ` +
+          `Nothing was changed. Create it first: CREATE SCHEMA "${schema}"; then run the migrations again.`,
+      );
+    }
+  }
   for (const metadata of metadatas) {
     const existing = await queryRunner.getTable(metadata.tablePath);
     if (!existing) {
@@ -475,24 +491,29 @@ export async function addCaseInsensitiveUnique(
  * The statements that would restore the case-insensitive unique index of `addCaseInsensitiveUnique` on a live
  * table, or `[]` when it is intact. On SQLite, TypeORM's table rebuilds (its `addColumn`, `changeColumn`,
  * generated migrations) recreate indexes by column name and so turn it into a plain, case-sensitive one.
+ * `schema`: the table's PostgreSQL schema (default: the session's current one).
  */
 export async function caseInsensitiveUniqueRepair(
   queryRunner: QueryRunner,
   table: string,
   column: string,
   indexName: string,
+  schema?: string,
 ): Promise<string[]> {
   const connection = queryRunner.connection;
   const q = (name: string) => escape(connection, name);
   const dialect = dialectOf(connection);
   if (dialect === "mysql") return [];
-  const create = `CREATE UNIQUE INDEX ${q(indexName)} ON ${q(table)} (${dialect === "postgres" ? `lower(${q(column)})` : `${q(column)} COLLATE NOCASE`})`;
+  const inSchema = (name: string) => (schema ? `${q(schema)}.${q(name)}` : q(name));
+  const create = `CREATE UNIQUE INDEX ${q(indexName)} ON ${inSchema(table)} (${dialect === "postgres" ? `lower(${q(column)})` : `${q(column)} COLLATE NOCASE`})`;
   if (dialect === "postgres") {
     const rows = await queryRunner.query(
-      `SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = $1 AND indexname = $2`,
-      [table, indexName],
+      `SELECT indexdef FROM pg_indexes WHERE schemaname = COALESCE($3, current_schema()) AND tablename = $1 AND indexname = $2`,
+      [table, indexName, schema ?? null],
     );
-    return rows.length === 1 && /lower\(/i.test(rows[0].indexdef) ? [] : [...(rows.length ? [`DROP INDEX ${q(indexName)}`] : []), create];
+    return rows.length === 1 && /lower\(/i.test(rows[0].indexdef)
+      ? []
+      : [...(rows.length ? [`DROP INDEX ${inSchema(indexName)}`] : []), create];
   }
   const rows = await queryRunner.query(`SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND name = ?`, [
     table,
