@@ -61,7 +61,9 @@ describeEachDatabase("a DataSource without withNaiveUtc", (db) => {
         `in NestJS, TypeOrmModule.forRootAsync({ useFactory: () => withNaiveUtc({ type: "${TYPE[db.kind]}", ... }) }).`,
     );
     expect((error as Error).message).toMatch(
-      db.kind === "sqlite" ? /reads as microseconds/ : new RegExp(`local wall clock \\(${process.env.TZ}\\)`),
+      db.kind === "sqlite"
+        ? /reads as microseconds/
+        : new RegExp(`local wall clock \\(${Intl.DateTimeFormat().resolvedOptions().timeZone}\\)`),
     );
     expect(await databaseDump(ds, db.kind)).toBe(before);
 

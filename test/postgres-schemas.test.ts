@@ -18,7 +18,7 @@ import {
 import { securityMigrations } from "../migrations";
 import * as v3 from "./fixtures/app-v3";
 import * as inAuth from "./fixtures/app-v3-schema";
-import { describeEachDatabase } from "./support/database";
+import { describeOnDatabase } from "./support/database";
 import { databaseDump } from "./support/dump";
 
 const SCHEMA = inAuth.SCHEMA;
@@ -39,8 +39,7 @@ const ways = [
   { label: "@Entity({ schema })", entities: [inAuth.User, inAuth.Role, inAuth.WebAuthn], extra: {} },
 ];
 
-describeEachDatabase("PostgreSQL schemas", (db) => {
-  if (db.kind !== "postgres") return; // schemas in this sense are PostgreSQL's
+describeOnDatabase("postgres", "PostgreSQL schemas", (db) => {
   jest.setTimeout(120_000);
   let current: DataSource | undefined;
   const open = async (entities: Function[], extra: object, migrations: DataSourceOptions["migrations"] = MIGRATIONS) => {

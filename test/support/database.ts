@@ -117,14 +117,17 @@ export async function withMysql<T>(fn: (c: Awaited<ReturnType<typeof createConne
  * the global setup found unreachable is skipped, and its title says why.
  */
 export function describeEachDatabase(title: string, body: (db: TestDatabase) => void): void {
-  for (const kind of DATABASE_KINDS) {
-    const reason = skipReason(kind);
-    const describeOrSkip = reason ? describe.skip : describe;
-    describeOrSkip(reason ? `${title} [${kind}] SKIPPED: ${reason}` : `${title} [${kind}]`, () => {
-      const db = new TestDatabase(kind);
-      beforeAll(() => db.create());
-      afterAll(() => db.drop());
-      body(db);
-    });
-  }
+  for (const kind of DATABASE_KINDS) describeOnDatabase(kind, title, body);
+}
+
+/** Registers the body for one database kind, as `describeEachDatabase` does for each. */
+export function describeOnDatabase(kind: DatabaseKind, title: string, body: (db: TestDatabase) => void): void {
+  const reason = skipReason(kind);
+  const describeOrSkip = reason ? describe.skip : describe;
+  describeOrSkip(reason ? `${title} [${kind}] SKIPPED: ${reason}` : `${title} [${kind}]`, () => {
+    const db = new TestDatabase(kind);
+    beforeAll(() => db.create());
+    afterAll(() => db.drop());
+    body(db);
+  });
 }
