@@ -10,7 +10,15 @@ import { join } from "path";
 import { promisify } from "util";
 import { DataSource } from "typeorm";
 import type { DataSourceOptions } from "typeorm";
-import { NaiveUtcRequiredError, SecurityDatastore, SecurityModelError, securitySchemaStatus, withNaiveUtc } from "../src";
+import {
+  adoptFlaskSecurityDatabase,
+  NaiveUtcRequiredError,
+  planFlaskSecurityAdoption,
+  SecurityDatastore,
+  SecurityModelError,
+  securitySchemaStatus,
+  withNaiveUtc,
+} from "../src";
 import { securityMigrations } from "../migrations";
 import * as v3 from "./fixtures/app-v3";
 import { appAddDisplayName } from "./fixtures/app-migrations";
@@ -79,6 +87,12 @@ describeEachDatabase("a DataSource without withNaiveUtc", (db) => {
     const ds = await open(plain());
     expect(() => new SecurityDatastore(ds, v3.User, v3.Role)).toThrow(NaiveUtcRequiredError);
     expect(() => new SecurityDatastore(ds, v3.User, v3.Role)).toThrow(expect.objectContaining(missing("SecurityDatastore")));
+  });
+
+  it("adoption refuses it, planned or carried out", async () => {
+    const ds = await open(plain());
+    await expect(planFlaskSecurityAdoption(ds)).rejects.toMatchObject(missing("adopt"));
+    await expect(adoptFlaskSecurityDatabase(ds)).rejects.toMatchObject(missing("adopt"));
   });
 
   it("securitySchemaStatus and the status command refuse it (exit 2, the fix on stderr)", async () => {

@@ -18,6 +18,7 @@ import { Table, TableColumn, TableForeignKey } from "typeorm";
 import type { DataSource, EntityMetadata, QueryRunner } from "typeorm";
 import { securityMigrations } from "../../migrations";
 import { securitySchemaStatus } from "../checks/status";
+import { requireNaiveUtc } from "../datetime";
 import { SecurityModelError } from "../errors";
 import { formatCommaList, parseCommaList } from "../lists";
 import { addCaseInsensitiveUnique, appSecurityTables, frozenSchema } from "../schema";
@@ -158,6 +159,7 @@ const backupNames = (names: SecurityTableNames): SecurityTableNames => ({
 
 async function makePlan(c: Context): Promise<AdoptionPlan & { from: SecurityTableNames; backupsPresent: string[] }> {
   const { ds, runner, names } = c;
+  requireNaiveUtc(ds, "adopt");
   const backups = backupNames(names);
   const backupsPresent: string[] = [];
   for (const name of tablesOf(backups, MAX_VERSION)) if (await runner.hasTable(name)) backupsPresent.push(name);
@@ -348,7 +350,8 @@ export async function planFlaskSecurityAdoption(dataSource: DataSource): Promise
 
 /**
  * Adopts a database Flask-Security made: does what `planFlaskSecurityAdoption` lists and returns that plan.
- * Throws `AdoptionBlockedError`, changing nothing, when the plan has blockers. Running it again on an
+ * Throws `AdoptionBlockedError`, changing nothing, when the plan has blockers (and `NaiveUtcRequiredError`
+ * for a DataSource whose options did not go through `withNaiveUtc`). Running it again on an
  * adopted database does nothing; on MariaDB/MySQL it finishes an adoption a crash interrupted.
  */
 export async function adoptFlaskSecurityDatabase(dataSource: DataSource): Promise<AdoptionPlan> {
