@@ -47,12 +47,14 @@ async function foreignTable(ds: DataSource, name: string): Promise<void> {
   await ds.query(`INSERT INTO ${q(name)} (${q("id")}, ${q("note")}) VALUES (7, 'keep me')`);
 }
 
+type Open = (entities: Entities, migrations: Migrations) => Promise<DataSource>;
+
 interface Refusal {
   title: string;
   /** The databases where the condition can exist (default: all). */
   only?: DatabaseKind[];
   /** Brings the empty database to the state the refused run starts from. */
-  prepare: (open: (entities: Entities, migrations: Migrations) => Promise<DataSource>) => Promise<void>;
+  prepare: (open: Open) => Promise<void>;
   /** The app whose run is refused. */
   entities: Entities;
   migrations: Migrations;
@@ -60,24 +62,44 @@ interface Refusal {
   error: { name: string; rule: string; field?: string };
 }
 
+/**
+ * Prepares a database at a schema version (the app's entities and migrations for it), seeded with `extra`
+ * users beside the usual ones, then `then` done to it.
+ */
+const seededAt =
+  (
+    app: { entities: Function[]; migrations: Migrations },
+    extra: Array<Record<string, unknown>> = [],
+    then?: (ds: DataSource) => Promise<unknown>,
+  ) =>
+  async (open: Open) => {
+    const ds = await open(app.entities, app.migrations);
+    await ds.runMigrations();
+    await seed(ds, app.entities, extra);
+    await then?.(ds);
+  };
+
+const AT_V1 = { entities: [v1.User, v1.Role], migrations: securityMigrationsV1 };
+const AT_V2 = { entities: [v2.User, v2.Role], migrations: V2_MIGRATIONS };
+const V3_UP = { entities: [v3.User, v3.Role, v3.WebAuthn], migrations: V3_MIGRATIONS, direction: "up" as const };
+/** An empty database with TypeORM's migrations table, which its runner makes first, outside any transaction. */
+const migrationsTableOnly = (then?: (ds: DataSource) => Promise<unknown>) => async (open: Open) => {
+  const ds = await open([v1.User, v1.Role], []);
+  await ds.runMigrations();
+  await then?.(ds);
+};
+
 const REFUSALS: Refusal[] = [
   {
     title: "V1 up: a table it would create exists already",
-    prepare: async (open) => {
-      const ds = await open([v1.User, v1.Role], []);
-      await ds.runMigrations(); // TypeORM's runner makes its migrations table first, outside any transaction
-      await foreignTable(ds, "roles_users");
-    },
-    entities: [v1.User, v1.Role],
-    migrations: securityMigrationsV1,
+    prepare: migrationsTableOnly((ds) => foreignTable(ds, "roles_users")),
+    ...AT_V1,
     direction: "up",
     error: { name: "MigrationBlockedError", rule: "table-exists", field: "(table)" },
   },
   {
     title: "V1 up: no User entity registered",
-    prepare: async (open) => {
-      await (await open([v1.User, v1.Role], [])).runMigrations();
-    },
+    prepare: migrationsTableOnly(),
     entities: [v1.Role],
     migrations: securityMigrationsV1,
     direction: "up",
@@ -85,104 +107,56 @@ const REFUSALS: Refusal[] = [
   },
   {
     title: "V2 up: two users share a username",
-    prepare: async (open) => {
-      const ds = await open([v1.User, v1.Role], securityMigrationsV1);
-      await ds.runMigrations();
-      await seed(
-        ds,
-        [v1.User, v1.Role],
-        [
-          { email: "c1@example.com", password: "h", username: "carl" },
-          { email: "c2@example.com", password: "h", username: "carl" },
-        ],
-      );
-    },
-    entities: [v2.User, v2.Role],
-    migrations: V2_MIGRATIONS,
+    prepare: seededAt(AT_V1, [
+      { email: "c1@example.com", password: "h", username: "carl" },
+      { email: "c2@example.com", password: "h", username: "carl" },
+    ]),
+    ...AT_V2,
     direction: "up",
     error: { name: "MigrationBlockedError", rule: "duplicate-values", field: "username" },
   },
   {
     title: "V3 up: the User entity is older than V3",
-    prepare: async (open) => {
-      const ds = await open([v2.User, v2.Role], V2_MIGRATIONS);
-      await ds.runMigrations();
-      await seed(ds, [v2.User, v2.Role]);
-    },
-    entities: [v2.User, v2.Role],
+    prepare: seededAt(AT_V2),
+    entities: AT_V2.entities,
     migrations: V3_MIGRATIONS,
     direction: "up",
     error: { name: "MigrationBlockedError", rule: "entity-older-than-migration" },
   },
   {
     title: "V3 up: two users share a phone number",
-    prepare: async (open) => {
-      const ds = await open([v2.User, v2.Role], V2_MIGRATIONS);
-      await ds.runMigrations();
-      await seed(
-        ds,
-        [v2.User, v2.Role],
-        [
-          { email: "p1@example.com", password: "h", usPhoneNumber: "+16505550101" },
-          { email: "p2@example.com", password: "h", usPhoneNumber: "+16505550101" },
-        ],
-      );
-    },
-    entities: [v3.User, v3.Role, v3.WebAuthn],
-    migrations: V3_MIGRATIONS,
-    direction: "up",
+    prepare: seededAt(AT_V2, [
+      { email: "p1@example.com", password: "h", usPhoneNumber: "+16505550101" },
+      { email: "p2@example.com", password: "h", usPhoneNumber: "+16505550101" },
+    ]),
+    ...V3_UP,
     error: { name: "MigrationBlockedError", rule: "duplicate-values", field: "us_phone_number" },
   },
   {
     title: "V3 up: two emails differ only in letter case",
     only: ["sqlite", "postgres"], // MariaDB's case-insensitive collation refuses them before V3
-    prepare: async (open) => {
-      const ds = await open([v2.User, v2.Role], V2_MIGRATIONS);
-      await ds.runMigrations();
-      await seed(ds, [v2.User, v2.Role], [{ email: "ADA@example.com", password: "h" }]);
-    },
-    entities: [v3.User, v3.Role, v3.WebAuthn],
-    migrations: V3_MIGRATIONS,
-    direction: "up",
+    prepare: seededAt(AT_V2, [{ email: "ADA@example.com", password: "h" }]),
+    ...V3_UP,
     error: { name: "MigrationBlockedError", rule: "case-duplicates", field: "email" },
   },
   {
     title: "V3 up: the WebAuthn table exists already",
-    prepare: async (open) => {
-      const ds = await open([v2.User, v2.Role], V2_MIGRATIONS);
-      await ds.runMigrations();
-      await seed(ds, [v2.User, v2.Role]);
-      await foreignTable(ds, "web_authn");
-    },
-    entities: [v3.User, v3.Role, v3.WebAuthn],
-    migrations: V3_MIGRATIONS,
-    direction: "up",
+    prepare: seededAt(AT_V2, [], (ds) => foreignTable(ds, "web_authn")),
+    ...V3_UP,
     error: { name: "MigrationBlockedError", rule: "table-exists", field: "(table)" },
   },
   {
     title: "V3 up: the email column compares case-sensitively",
     only: ["mariadb"],
-    prepare: async (open) => {
-      const ds = await open([v2.User, v2.Role], V2_MIGRATIONS);
-      await ds.runMigrations();
-      await seed(ds, [v2.User, v2.Role]);
-      await ds.query("ALTER TABLE `user` MODIFY `email` varchar(255) NOT NULL COLLATE utf8mb4_bin");
-    },
-    entities: [v3.User, v3.Role, v3.WebAuthn],
-    migrations: V3_MIGRATIONS,
-    direction: "up",
+    prepare: seededAt(AT_V2, [], (ds) => ds.query("ALTER TABLE `user` MODIFY `email` varchar(255) NOT NULL COLLATE utf8mb4_bin")),
+    ...V3_UP,
     error: { name: "MigrationBlockedError", rule: "case-sensitive-collation", field: "email" },
   },
   {
     title: "V3 down: users without a password",
-    prepare: async (open) => {
-      const ds = await open([v3.User, v3.Role, v3.WebAuthn], V3_MIGRATIONS);
-      await ds.runMigrations();
-      await seed(ds, [v3.User, v3.Role], [{ email: "passkey-only@example.com", password: null }]);
-      await ds.undoLastMigration(); // the app's own, which ran last
-    },
-    entities: [v3.User, v3.Role, v3.WebAuthn],
-    migrations: V3_MIGRATIONS,
+    // The app's own migration ran last; undone first, so the next undo is V3's.
+    prepare: seededAt(V3_UP, [{ email: "passkey-only@example.com", password: null }], (ds) => ds.undoLastMigration()),
+    ...V3_UP,
     direction: "down",
     error: { name: "MigrationBlockedError", rule: "null-values", field: "password" },
   },
