@@ -30,8 +30,11 @@ function parseNaiveUtc(text: string, fallback: (text: string) => unknown): unkno
   const m = NAIVE_TIMESTAMP.exec(text);
   if (!m) return fallback(text);
   const millis = m[7] ? Number(m[7].padEnd(6, "0").slice(0, 3)) : 0;
-  const date = new Date(Date.UTC(0, Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]), millis));
-  date.setUTCFullYear(Number(m[1])); // Date.UTC maps years 0-99 to 1900-1999
+  // Year, month and day in one call: Date.UTC maps years 0-99 to 1900-1999, and a day set in another year
+  // first would roll 29 February over to 1 March when that year is not a leap year.
+  const date = new Date(0);
+  date.setUTCFullYear(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
+  date.setUTCHours(Number(m[4]), Number(m[5]), Number(m[6]), millis);
   return date;
 }
 
