@@ -12,14 +12,12 @@ import type { DataSource, DataSourceOptions } from "typeorm";
 import { SecurityModelError } from "./errors";
 
 /**
- * Marks options (and the pieces of them) that `withNaiveUtc` made, so a check can tell options it never saw
- * from options that lost one of its settings afterwards (`{ ...withNaiveUtc(options), extra: { max: 5 } }`).
- * `Symbol.for`, so two copies of the package agree; symbol keys survive spreads and `Object.assign`.
+ * Marks what `withNaiveUtc` made (the options, a driver module it wrapped, PostgreSQL's type parsers), so a
+ * check can tell options it never saw from options that lost one of its settings afterwards
+ * (`{ ...withNaiveUtc(options), extra: { max: 5 } }`). `Symbol.for`, so two copies of the package agree;
+ * symbol keys survive spreads and `Object.assign`.
  */
 const NAIVE_UTC = Symbol.for("typeorm-security-models.naiveUtc");
-
-/** What puts each PostgreSQL session in UTC: a start-up option of the connection. */
-const PG_SESSION_UTC = "-c TimeZone=UTC";
 
 /** PostgreSQL's type id for `timestamp without time zone`. */
 const PG_TIMESTAMP_OID = 1114;
@@ -47,12 +45,26 @@ function postgresOptions(options: AnyOptions): AnyOptions {
   pg.defaults.parseInputDatesAsUTC = true;
   const extra = options.extra ?? {};
   const baseTypes = extra.types ?? pg.types;
+  // now() / CURRENT_TIMESTAMP defaults (create_datetime, update_datetime) are UTC wall clock: every new
+  // connection of the pool sets its session's TimeZone, queued before any other statement on it. A SET, not
+  // the startup packet's `options`, because PgBouncer refuses `options` and, in transaction pooling, hands each
+  // transaction whichever server connection is free: it tracks TimeZone per client and sets it again there.
+  const driver = Object.create(pg);
+  driver[NAIVE_UTC] = true;
+  driver.Pool = class extends pg.Pool {
+    constructor(config: unknown) {
+      super(config);
+      this.on("connect", (client: { query(sql: string): Promise<unknown>; end(): Promise<void> }) => {
+        // A connection whose zone could not be set would write local times: end it, so its first use fails.
+        client.query("SET TIME ZONE 'UTC'").catch(() => client.end().catch(() => undefined));
+      });
+    }
+  };
   return {
     ...options,
+    driver,
     extra: {
       ...extra,
-      // now() / CURRENT_TIMESTAMP defaults (create_datetime, update_datetime) are UTC wall clock.
-      options: [extra.options, PG_SESSION_UTC].filter(Boolean).join(" "),
       // Zone-less timestamps read back as UTC, for this DataSource's pool only.
       types: {
         getTypeParser(oid: number, format?: string) {
@@ -152,8 +164,9 @@ function mysqlOptions(options: AnyOptions): AnyOptions {
  * instant whatever `TZ` the process runs in, and what Flask-Security reads. Wrap every DataSource's
  * options in it: `new DataSource(withNaiveUtc({ type: "postgres", ... }))`.
  *
- * - PostgreSQL: sessions in UTC, zone-less timestamps parsed as UTC (this pool only), and pg's
- *   process-wide `defaults.parseInputDatesAsUTC = true`.
+ * - PostgreSQL: sessions in UTC (`SET TIME ZONE` on each new connection, which PgBouncer's transaction
+ *   pooling keeps), zone-less timestamps parsed as UTC (this pool only), and pg's process-wide
+ *   `defaults.parseInputDatesAsUTC = true`.
  * - MariaDB / MySQL: `timezone: "Z"` and every pooled session in UTC.
  * - SQLite (better-sqlite3): datetimes written as `YYYY-MM-DD HH:MM:SS.ffffff` (6 digits, what SQLAlchemy
  *   reads correctly) and naive text read as UTC whatever its fraction; TypeORM already writes UTC there.
@@ -188,7 +201,7 @@ function lostSettings(dataSource: DataSource): string[] {
       const pg = (dataSource.driver as unknown as { postgres?: AnyOptions }).postgres;
       return [
         options.extra?.types?.[NAIVE_UTC] === true ? "" : "extra.types (reads zone-less timestamps as UTC)",
-        String(options.extra?.options ?? "").includes(PG_SESSION_UTC) ? "" : `extra.options "${PG_SESSION_UTC}" (sessions in UTC)`,
+        options.driver?.[NAIVE_UTC] === true ? "" : "driver (puts every pooled session in UTC)",
         pg?.defaults?.parseInputDatesAsUTC === true
           ? ""
           : "pg.defaults.parseInputDatesAsUTC = true on the pg module TypeORM uses (sends Dates as UTC; pass that module as `driver` if the app has two copies of pg)",

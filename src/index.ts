@@ -15,7 +15,9 @@ export { newIdentityToken } from "./tokens";
 
 // The datastore
 export { SecurityDatastore } from "./datastore/datastore";
-export type { FindOptions, NewUser, NewRole } from "./datastore/datastore";
+export type { FindOptions, NewUser, NewRole, SecurityFieldsOfUser, SecurityFieldsOfRole } from "./datastore/datastore";
+export { SECURITY_OWNED_USER_FIELDS, SECURITY_OWNED_ROLE_FIELDS } from "./datastore/owned-fields";
+export type { SecurityOwnedUserField, SecurityOwnedRoleField } from "./datastore/owned-fields";
 
 // Feature checks and schema status
 export { checkSecurityModels, checkSecurityDatabase, assertSecurityModels } from "./checks/check";

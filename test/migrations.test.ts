@@ -52,6 +52,10 @@ const V3 = "SecurityV3WebAuthnRecoveryCodes1795737720000";
 const APP = "AppAddDisplayName1800000000000";
 
 describeEachDatabase("shipped migrations", (db: TestDatabase) => {
+  /** TypeORM's runner logs a refused migration (to the test logger, not the console): that line, and only it. */
+  const expectFailureLogged = (migration: string, error: Error) =>
+    expect(db.log.take("migration")).toEqual([`Migration "${migration}" failed, error: ${error.message}`]);
+
   describe.each(apps)("tables $label", (app) => {
     const v2Migrations = [...securityMigrationsV2, appAddDisplayName(app.userTable)];
     const v3Migrations = [...securityMigrations, appAddDisplayName(app.userTable)];
@@ -204,6 +208,7 @@ describeEachDatabase("shipped migrations", (db: TestDatabase) => {
         const ds = await db.dataSource([v2.User, v2.Role], { migrations: securityMigrationsV2 });
         const error = await ds.runMigrations({ transaction }).catch((e) => e);
         expect(error).toMatchObject({ name: "MigrationBlockedError", entity: "user", field: "username", rule: "duplicate-values" });
+        expectFailureLogged(V2, error);
         // MariaDB's default collation compares case-insensitively, as its unique index would: Ann = ann there.
         const listed =
           db.kind === "mariadb"
@@ -242,6 +247,7 @@ describeEachDatabase("shipped migrations", (db: TestDatabase) => {
         const ds = await db.dataSource([v3.User, v3.Role, v3.WebAuthn], { migrations: [...securityMigrations, appAddDisplayName("user")] });
         const error = await ds.runMigrations({ transaction }).catch((e) => e);
         expect(error).toMatchObject({ name: "MigrationBlockedError", entity: "user", field: "us_phone_number", rule: "duplicate-values" });
+        expectFailureLogged(V3, error);
         expect(error.message).toBe(
           `user.us_phone_number: schema version 3 makes us_phone_number unique, and 1 value(s) are held by more than one row: "+16505550101" (ids 1, 2). ` +
             `Nothing was changed. Give each of these rows a distinct us_phone_number (or NULL), then run the migrations again.`,
@@ -265,6 +271,7 @@ describeEachDatabase("shipped migrations", (db: TestDatabase) => {
         const ds = await db.dataSource([v3.User, v3.Role, v3.WebAuthn], { migrations: [...securityMigrations, appAddDisplayName("user")] });
         const error = await ds.runMigrations({ transaction: "all" }).catch((e) => e);
         expect(error).toMatchObject({ name: "MigrationBlockedError", entity: "user", field: "email", rule: "case-duplicates" });
+        expectFailureLogged(V3, error);
         expect(error.message).toMatch(
           /^user\.email: schema version 3 makes email unique in any letter case, and 1 group\(s\) of rows hold the same email in different letter case: ids 1, 3, 4\. Nothing was changed\./,
         );
@@ -298,6 +305,7 @@ describeEachDatabase("shipped migrations", (db: TestDatabase) => {
       const ds = await db.dataSource([v2.User, v2.Role], { migrations: [...securityMigrations, appAddDisplayName("user")] });
       const error = await ds.runMigrations({ transaction: "all" }).catch((e) => e);
       expect(error).toMatchObject({ name: "MigrationBlockedError", entity: "User", rule: "entity-older-than-migration" });
+      expectFailureLogged(V3, error);
       expect(error.message).toBe(
         "User.(entity): SecurityV3WebAuthnRecoveryCodes1795737720000 upgrades the database to schema version 3, but the registered User entity does not extend UserMixinV3. " +
           "Nothing was changed. Either extend UserMixinV3 (and register its WebAuthn entity) to upgrade, or register `securityMigrationsV2` instead of `securityMigrations` to stay on the older version.",
@@ -312,6 +320,7 @@ describeEachDatabase("shipped migrations", (db: TestDatabase) => {
       const ds = await db.dataSource([v2.Role], { migrations: securityMigrations });
       const error = await ds.runMigrations().catch((e) => e);
       expect(error.name).toBe("SecurityEntitiesNotFoundError");
+      expectFailureLogged(V1, error);
       expect(error.message).toBe(
         "DataSource.entities: the security migrations need the app's User entity, and no entity registered in the DataSource extends UserMixinV1, UserMixinV2 or UserMixinV3. " +
           "Register it beside the migrations: new DataSource({ entities: [User, Role], migrations: [...securityMigrations] })",

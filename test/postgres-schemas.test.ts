@@ -89,7 +89,7 @@ describeOnDatabase("postgres", "PostgreSQL schemas", (db) => {
       await ds.runMigrations();
       const store = new SecurityDatastore(ds, way.entities[0] as typeof v3.User, way.entities[1] as typeof v3.Role);
       await store.createRole({ name: "editor", permissions: ["post-read"] });
-      const ada = await store.createUser({ email: "ada@example.com", password: "h", roles: ["editor"] });
+      const ada = await store.createUser({ email: "ada@example.com", password: "h" }, { roles: ["editor"] });
       expect((await store.findUserByEmail("ADA@example.com", { withRoles: true }))?.hasRole("editor")).toBe(true);
       await expect(store.createUser({ email: "Ada@Example.com", password: "h" })).rejects.toMatchObject({ name: "DuplicateValueError" });
       await store.recordLogin(ada, "192.0.2.1");

@@ -39,8 +39,8 @@ async function main(): Promise<void> {
   const storeAtV1 = new SecurityDatastore(atV1, UserAtV1, RoleAtV1);
   await storeAtV1.createRole({ name: "admin", description: "Runs the site", permissions: "user-admin, post-write, post-read" });
   await storeAtV1.createRole({ name: "editor", description: "Writes posts", permissions: ["post-write", "post-read"] });
-  await storeAtV1.createUser({ email: "ada@example.com", password: DEMO_HASH, roles: ["admin", "editor"], confirmedAt: new Date() });
-  await storeAtV1.createUser({ email: "grace@example.com", username: "grace", password: DEMO_HASH, roles: ["editor"] });
+  await storeAtV1.createUser({ email: "ada@example.com", password: DEMO_HASH }, { roles: ["admin", "editor"], confirmedAt: new Date() });
+  await storeAtV1.createUser({ email: "grace@example.com", username: "grace", password: DEMO_HASH }, { roles: ["editor"] });
   await storeAtV1.createUser({ email: "linus@example.com", password: DEMO_HASH });
   const users = atV1.getRepository(UserAtV1);
   const linksAtV1 = await rolesByUser(atV1);
@@ -95,7 +95,7 @@ async function main(): Promise<void> {
   console.log(
     `\nPasskey "${signingIn.name}" (${signingIn.transports.join("+")}, sign count ${signingIn.signCount}) belongs to ${signingIn.user.email}; Ada has ${ada.mfRecoveryCodes.length} recovery codes`,
   );
-  const passkeyOnly = await store.createUser({ email: "margaret@example.com", password: null, roles: ["editor"] });
+  const passkeyOnly = await store.createUser({ email: "margaret@example.com", password: null }, { roles: ["editor"] });
   console.log(`createUser without a password (V3): ${passkeyOnly.email}, password ${passkeyOnly.password}`);
 
   // 5. What the users look like now.

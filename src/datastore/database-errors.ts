@@ -9,6 +9,7 @@
  */
 import type { DataSource, EntityMetadata, EntityTarget, Logger, ObjectLiteral } from "typeorm";
 import { DuplicateValueError, SecurityModelError } from "../errors";
+import { EMAIL_CASE_INSENSITIVE_INDEX } from "../user/v3";
 
 /**
  * A statement of a datastore operation failed in the database (or kept deadlocking after retries). Safe to
@@ -88,8 +89,16 @@ export function isDuplicateKey(error: unknown): boolean {
   );
 }
 
-/** How many times an operation is tried when the database reports a conflict with concurrent work. */
-const ATTEMPTS = 6;
+/**
+ * How many times an operation is tried when the database reports a conflict with concurrent work, and the
+ * longest pause between two tries. Sized for MariaDB Galera, where every node takes writes and two nodes
+ * writing one row at once are settled at commit: the later one fails as a deadlock, and under a burst on
+ * one hot row (300 sign-ins of one user spread over 3 nodes) an operation may lose several rounds in a row.
+ * The pauses are random up to a bound that doubles each try (10 ms, 20 ms, … capped), so the losers of a
+ * round do not collide again in step; a single server's rare deadlock is retried within milliseconds.
+ */
+const ATTEMPTS = 12;
+const LONGEST_PAUSE_MS = 500;
 
 /**
  * Runs `operation` (a whole transaction or one statement, so a failed try has changed nothing) and runs it
@@ -103,7 +112,7 @@ export async function retryingConflicts<T>(dataSource: DataSource, entity: Entit
     } catch (error) {
       if (error instanceof SecurityModelError) throw error;
       if (isRetryable(error) && attempt < ATTEMPTS) {
-        await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * 2 ** attempt));
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(LONGEST_PAUSE_MS, 5 * 2 ** attempt)));
         continue;
       }
       throw safeDatabaseError(dataSource, entity, error, attempt);
@@ -150,8 +159,17 @@ export function uniqueField(dataSource: DataSource, entity: EntityMetadata | und
   const e = failureOf(error);
   const text = `${e.driverError?.constraint ?? e.constraint ?? ""} ${e.driverError?.message ?? e.message ?? ""}`;
   for (const index of entity.indices) {
-    if (index.name && text.includes(index.name)) return index.columns[0]?.propertyName;
+    if (!index.name || !text.includes(index.name)) continue;
+    // V3's case-insensitive email index is on an expression TypeORM cannot declare, so it lists no columns.
+    return index.name === EMAIL_CASE_INSENSITIVE_INDEX ? "email" : index.columns[0]?.propertyName;
   }
+  // The primary key: PostgreSQL names its constraint, MariaDB/MySQL say "for key 'PRIMARY'".
+  const primary = entity.primaryColumns[0];
+  const primaryKeyName = dataSource.namingStrategy.primaryKeyName(
+    entity.tablePath,
+    entity.primaryColumns.map((c) => c.databaseName),
+  );
+  if (primary && (text.includes(primaryKeyName) || /for key '(?:[^']*\.)?PRIMARY'/.test(text))) return primary.propertyName;
   // SQLite names the column: "UNIQUE constraint failed: user.email".
   const sqlite = /constraint failed: [^.\s]+\.(\w+)/.exec(text);
   return sqlite ? entity.columns.find((c) => c.databaseName === sqlite[1])?.propertyName : undefined;

@@ -8,12 +8,17 @@
  */
 import { validate } from "class-validator";
 import { In } from "typeorm";
-import type { DataSource, EntityManager, ObjectLiteral, QueryRunner, Repository, SelectQueryBuilder } from "typeorm";
+import type { DataSource, DeepPartial, EntityManager, Repository, SelectQueryBuilder } from "typeorm";
 import { DuplicateValueError, InvalidFieldsError, InvalidListItemError, MissingColumnError, UnknownRoleError } from "../errors";
 import { listItemProblem, parseCommaList } from "../lists";
 import { isDuplicateKey, retryingConflicts, uniqueField } from "./database-errors";
 import { unstorableFields } from "./storable";
 import { oneAtATimeOnSqlite } from "./sqlite-queue";
+import { onPrimary } from "./primary";
+import { inTransactionLocking } from "./identity-lock";
+import { asciiFoldFindsAll, isAscii, LIKE_ESCAPE, likePattern, lowerCase } from "./letter-case";
+import { newRowFields, SECURITY_OWNED_ROLE_FIELDS, SECURITY_OWNED_USER_FIELDS } from "./owned-fields";
+import type { SecurityOwnedRoleField, SecurityOwnedUserField } from "./owned-fields";
 import type { RoleMixinV1 } from "../role/v1";
 import type { UserBase } from "../user/base";
 import { dialectOf, quotedTable } from "../schema/operations";
@@ -27,11 +32,35 @@ export interface FindOptions {
   withRoles?: boolean;
 }
 
-/** The fields of a new user: the entity's own properties, and roles by name or as entities. */
-export type NewUser<U, R> = Partial<Omit<U, "roles">> & { email: string; roles?: Array<string | R> };
+/**
+ * The fields of a new user that its owner may choose (email, username, password hash, the app's own columns):
+ * what `createUser` takes as its first argument, which may come from a request. Fields the security machinery
+ * owns (identity tokens, sign-in tracking, `confirmedAt`, `tf*`/`us*` settings, recovery codes, row datetimes)
+ * and `roles` are refused there: they go in the second argument, `SecurityFieldsOfUser`.
+ */
+export type NewUser<U> = Partial<Omit<U, SecurityOwnedUserField | "id" | "webauthn">> & { email: string };
+
+/**
+ * What the app's own code sets on a new user on purpose: `roles` (by name, or role entities, matched by name)
+ * and any field, including those the security machinery owns (an import, a test). `createUser`'s second
+ * argument; where it and the first set the same field, this one wins.
+ */
+export type SecurityFieldsOfUser<U, R> = Partial<Omit<U, "id" | "roles" | "webauthn">> & { roles?: Array<string | R> };
 
 /** The fields of a new role; permissions as a list or a comma string (`"read, write"`). */
-export type NewRole<R> = Partial<Omit<R, "permissions">> & { name: string; permissions?: string[] | string };
+export type NewRole<R> = Partial<Omit<R, "permissions" | "id" | SecurityOwnedRoleField>> & {
+  name: string;
+  permissions?: string[] | string;
+};
+
+/** What the app sets on a new role on purpose beyond `NewRole` (`updateDatetime`, for an import). */
+export type SecurityFieldsOfRole<R> = Partial<Omit<R, "id" | "permissions">> & { permissions?: string[] | string };
+
+/** The SQL condition and parameters that find a value's candidates in any letter case. */
+interface AnyCaseCondition {
+  where: string;
+  parameters: Record<string, string>;
+}
 
 /**
  * The datastore over an app's User and Role entities (any schema version):
@@ -63,73 +92,96 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
   // ---- Users -----------------------------------------------------------------------------------
 
   /**
-   * Creates a user: `active` true and fresh uniquifiers unless given, roles by name or entity. Validates every
-   * field first (InvalidFieldsError), refuses an email or username another user has in any letter case
-   * (DuplicateValueError) and unknown roles (UnknownRoleError); writes nothing in any of those cases.
+   * Inserts a new user, never touching an existing one: `active` true and fresh uniquifiers unless given.
+   * `fields` are the owner's (email, username, password hash, the app's columns) and may come from a request;
+   * `trusted` is what the app's code sets on purpose: `roles` (by name or entity) and any field the security
+   * machinery owns. Validates every field first (InvalidFieldsError, naming each refused field: an owned one
+   * in `fields`, an id anywhere, an unknown one), refuses an email or username another user has in any letter
+   * case (DuplicateValueError) and unknown roles (UnknownRoleError); writes nothing in any of those cases.
    * `password` must already be a hash.
    */
-  async createUser(fields: NewUser<U, R>): Promise<U> {
-    const { roles: wanted = [], ...columns } = fields;
-    const user = this.users().create(columns as unknown as U);
-    await this.validateEntity(user, this.User);
-    const username = "username" in user ? (user as { username?: string | null }).username : null;
+  async createUser(fields: NewUser<U>, trusted: SecurityFieldsOfUser<U, R> = {}): Promise<U> {
+    const metadata = this.dataSource.getMetadata(this.User);
+    const { roles: wanted, ...columns } = newRowFields(metadata, fields, trusted, {
+      operation: "createUser",
+      owned: SECURITY_OWNED_USER_FIELDS,
+      relations: ["roles"],
+    });
+    const roleNames = this.roleNamesOf(wanted);
+    const build = () => this.users().create({ ...columns } as DeepPartial<U>);
+    const candidate = build();
+    await this.validateEntity(candidate, this.User);
+    const email = candidate.email;
+    const username = metadata.findColumnWithPropertyName("username") ? (candidate as { username?: string | null }).username : null;
     // The conditions first: on MariaDB/MySQL the first one asks information_schema on a second pooled
     // connection, which concurrent transactions holding the whole pool would wait for forever.
-    const sameEmail = await this.sameInAnyCase("email");
-    const sameUsername = username ? await this.sameInAnyCase("username") : "";
-    return this.onUsers(() =>
-      this.dataSource
-        .transaction(async (manager) => {
-          user.roles = await this.resolveRoles(wanted, manager);
-          await this.refuseTaken(manager, "email", sameEmail, user.email);
-          if (username) await this.refuseTaken(manager, "username", sameUsername, username);
-          return this.users(manager).save(user as U & ObjectLiteral);
-        })
-        .catch(async (error) => {
-          if (!isDuplicateKey(error)) throw error;
-          // A unique index refused the row: a given uniquifier already taken, or a concurrent createUser that won
-          // the race for the same email or username (the index's name says which, except when it is unnamed).
-          const field =
-            uniqueField(this.dataSource, this.dataSource.getMetadata(this.User), error) ??
-            ((await this.users().exists({ where: { email: user.email } as never })) ? "email" : "username");
-          throw new DuplicateValueError(this.User.name, field, "duplicate", `another user already has this ${field}`);
-        }),
+    const sameEmail = await this.anyCase("email", email, "refusal");
+    const sameUsername = username ? await this.anyCase("username", username, "refusal") : undefined;
+    const locks = [`${metadata.tableName}.email:${lowerCase(email)}`];
+    if (username) locks.push(`${metadata.tableName}.username:${lowerCase(username)}`);
+    return this.onUsers((primary) =>
+      inTransactionLocking(primary, locks, async (manager) => {
+        const roles = await this.resolveRoles(roleNames, manager);
+        await this.refuseTaken(manager, "email", sameEmail, email);
+        if (username && sameUsername) await this.refuseTaken(manager, "username", sameUsername, username);
+        // A fresh entity each try: a retried attempt must not carry the id of a rolled-back one.
+        const user = build();
+        await insertRow(manager, this.User, user);
+        if (roles.length > 0) {
+          await manager
+            .createQueryBuilder()
+            .relation(this.User, "roles")
+            .of(user.id)
+            .add(roles.map((role) => role.id));
+        }
+        user.roles = roles;
+        return user;
+      }).catch(async (error) => {
+        if (!isDuplicateKey(error)) throw error;
+        // A unique index refused the row: a given uniquifier already taken, or a value the database's own
+        // comparison finds taken where the datastore's does not (MariaDB's `_ci` collations also ignore accents).
+        const field =
+          uniqueField(this.dataSource, metadata, error) ??
+          ((await this.users(primary).exists({ where: { email } as never })) ? "email" : "username");
+        throw new DuplicateValueError(
+          this.User.name,
+          field,
+          "duplicate",
+          `another user already has this ${field} (as the database compares it)`,
+        );
+      }),
     );
   }
 
   /** The user with this email in any letter case (Flask-Security's identity lookup), or null. */
   findUserByEmail(email: string, options: FindOptions = {}): Promise<U | null> {
-    return this.onUsers(async () =>
-      this.userQuery(options)
-        .where(await this.sameInAnyCase("email"), { value: email })
-        .getOne(),
-    );
+    return this.findInAnyCase("email", email, options);
   }
 
   /** The user with this username in any letter case, or null. */
   async findUserByUsername(username: string, options: FindOptions = {}): Promise<U | null> {
     this.requireColumn("username", "the username lookup");
-    return this.onUsers(async () =>
-      this.userQuery(options)
-        .where(await this.sameInAnyCase("username"), { value: username })
-        .getOne(),
-    );
+    return this.findInAnyCase("username", username, options);
   }
 
   /** The user a session belongs to (its `fs_uniquifier`), or null. Inactive users are returned too. */
   findUserByUniquifier(fsUniquifier: string, options: FindOptions = {}): Promise<U | null> {
-    return this.onUsers(() => this.userQuery(options).where(`user.fsUniquifier = :fsUniquifier`, { fsUniquifier }).getOne());
+    return this.onUsers((manager) =>
+      this.userQuery(manager, options).where(`user.fsUniquifier = :fsUniquifier`, { fsUniquifier }).getOne(),
+    );
   }
 
   /** The user an auth token belongs to (its `fs_token_uniquifier`, V2+), or null. */
   findUserByTokenUniquifier(fsTokenUniquifier: string, options: FindOptions = {}): Promise<U | null> {
     this.requireColumn("fsTokenUniquifier", "the token-uniquifier lookup (UserMixinV2 or later)");
-    return this.onUsers(() => this.userQuery(options).where(`user.fsTokenUniquifier = :fsTokenUniquifier`, { fsTokenUniquifier }).getOne());
+    return this.onUsers((manager) =>
+      this.userQuery(manager, options).where(`user.fsTokenUniquifier = :fsTokenUniquifier`, { fsTokenUniquifier }).getOne(),
+    );
   }
 
   /** Deletes the user; its role links go with it (ON DELETE CASCADE). True when a user was deleted. */
   async deleteUser(user: U): Promise<boolean> {
-    const result = await this.onUsers(() => this.users().delete(user.id));
+    const result = await this.onUsers((manager) => this.users(manager).delete(user.id));
     return (result.affected ?? 0) > 0;
   }
 
@@ -143,18 +195,37 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
     return this.setActive(user, false);
   }
 
-  /** Flips `active` in the database (atomically) and returns the new value. */
+  /**
+   * Flips `active` in the database and returns the value this call wrote (under concurrent toggles, each call
+   * gets its own flip's value): one `UPDATE … RETURNING` on PostgreSQL and SQLite, a locked read-modify-write
+   * on MariaDB/MySQL (which have no `UPDATE … RETURNING`).
+   */
   async toggleActive(user: U): Promise<boolean> {
-    const { active } = await this.onUsers(async () => {
-      await this.users()
-        .createQueryBuilder()
-        .update()
-        .set({ active: () => "NOT active" } as never)
-        .where("id = :id", { id: user.id })
-        .updateEntity(false)
-        .execute();
-      return this.users().findOneOrFail({ where: { id: user.id } as never, select: { id: true, active: true } as never });
+    const metadata = this.dataSource.getMetadata(this.User);
+    const table = quotedTable(this.dataSource, metadata);
+    const c = (property: string) => this.dataSource.driver.escape(metadata.findColumnWithPropertyName(property)!.databaseName);
+    const active = await this.onUsers(async (primary) => {
+      if (dialectOf(this.dataSource) !== "mysql") {
+        const rows = await this.records(
+          primary,
+          this.positional(
+            `UPDATE ${table} SET ${c("active")} = NOT ${c("active")}${this.touched()} WHERE ${c("id")} = ? RETURNING ${c("active")} AS active`,
+          ),
+          [user.id],
+        );
+        return rows.length > 0 ? toBoolean(rows[0].active) : undefined;
+      }
+      return primary.transaction(async (manager) => {
+        const [row] = await manager.query(`SELECT ${c("active")} AS active FROM ${table} WHERE ${c("id")} = ? FOR UPDATE`, [user.id]);
+        if (!row) return undefined;
+        const flipped = !toBoolean(row.active);
+        await manager.query(`UPDATE ${table} SET ${c("active")} = ?${this.touched()} WHERE ${c("id")} = ?`, [flipped, user.id]);
+        return flipped;
+      });
     });
+    if (active === undefined) {
+      throw new InvalidFieldsError(this.User.name, [{ field: "id", rule: "exists", message: "no user has this id (deleted meanwhile?)" }]);
+    }
     user.active = active;
     return active;
   }
@@ -181,7 +252,7 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
   async recordLogin(user: U, ip: string | null, at: Date = new Date()): Promise<void> {
     const column = this.dataSource.getMetadata(this.User).findColumnWithPropertyName("currentLoginAt")!;
     const when = this.dataSource.driver.preparePersistentValue(at, column);
-    await this.onUsers(() => this.dataSource.query(this.recordLoginSql(), [when, ip, user.id]));
+    await this.onUsers((manager) => manager.query(this.recordLoginSql(), [when, ip, user.id]));
     Object.assign(user, {
       lastLoginAt: user.currentLoginAt ?? null,
       currentLoginAt: at,
@@ -201,12 +272,9 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
     if (!this.loginSql) {
       const metadata = this.dataSource.getMetadata(this.User);
       const c = (property: string) => this.dataSource.driver.escape(metadata.findColumnWithPropertyName(property)!.databaseName);
-      const touched = metadata.updateDateColumn
-        ? `, ${this.dataSource.driver.escape(metadata.updateDateColumn.databaseName)} = CURRENT_TIMESTAMP`
-        : "";
       this.loginSql = this.positional(
         `UPDATE ${quotedTable(this.dataSource, metadata)} SET ${c("lastLoginAt")} = ${c("currentLoginAt")}, ${c("currentLoginAt")} = ?, ` +
-          `${c("lastLoginIp")} = ${c("currentLoginIp")}, ${c("currentLoginIp")} = ?, ${c("loginCount")} = COALESCE(${c("loginCount")}, 0) + 1${touched} ` +
+          `${c("lastLoginIp")} = ${c("currentLoginIp")}, ${c("currentLoginIp")} = ?, ${c("loginCount")} = COALESCE(${c("loginCount")}, 0) + 1${this.touched()} ` +
           `WHERE ${c("id")} = ?`,
       );
     }
@@ -215,29 +283,76 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
 
   // ---- Roles -----------------------------------------------------------------------------------
 
-  /** The role with this exact name, or null. */
-  findRole(name: string): Promise<R | null> {
-    return this.onRoles(() => this.roles().findOne({ where: { name } as never }));
+  /**
+   * The role with this exact name, or null. Exact also where the column's collation is not (MariaDB/MySQL
+   * `_ci`: `Admin` does not find `admin`): a role check must never grant a look-alike.
+   */
+  async findRole(name: string): Promise<R | null> {
+    if (typeof name !== "string")
+      throw new InvalidFieldsError(this.Role.name, [{ field: "name", rule: "isString", message: "name must be a string" }]);
+    const found = await this.onRoles((manager) => this.roles(manager).find({ where: { name } as never }));
+    return found.find((role) => role.name === name) ?? null;
   }
 
-  /** Creates a role; permissions as a list or a comma string. Validates first; refuses a taken name. */
-  async createRole(fields: NewRole<R>): Promise<R> {
-    const { permissions, ...columns } = fields;
-    const role = this.roles().create({ ...columns, permissions: toPermissionList(permissions, this.Role.name) } as never) as unknown as R;
-    await this.validateEntity(role, this.Role);
-    return this.onRoles(() =>
-      this.dataSource.transaction(async (manager) => {
-        if (await this.roles(manager).exists({ where: { name: role.name } as never })) {
-          throw new DuplicateValueError(this.Role.name, "name", "duplicate", `another role is already named ${JSON.stringify(role.name)}`);
-        }
-        return this.roles(manager).save(role as R & ObjectLiteral);
-      }),
+  /**
+   * Inserts a new role, never touching an existing one; permissions as a list or a comma string. Validates
+   * first; refuses a taken name (DuplicateValueError) and an id (the database assigns it). `trusted` sets, on
+   * purpose, what the security machinery owns (`updateDatetime`, for an import).
+   */
+  async createRole(fields: NewRole<R>, trusted: SecurityFieldsOfRole<R> = {}): Promise<R> {
+    const metadata = this.dataSource.getMetadata(this.Role);
+    const { permissions, ...columns } = newRowFields(metadata, fields, trusted, {
+      operation: "createRole",
+      owned: SECURITY_OWNED_ROLE_FIELDS,
+      relations: [],
+    });
+    const build = () => this.roles().create({ ...columns, permissions: toPermissionList(permissions, this.Role.name) } as DeepPartial<R>);
+    const candidate = build();
+    await this.validateEntity(candidate, this.Role);
+    const taken = () =>
+      new DuplicateValueError(this.Role.name, "name", "duplicate", `another role is already named ${JSON.stringify(candidate.name)}`);
+    return this.onRoles((primary) =>
+      primary
+        .transaction(async (manager) => {
+          const same = await this.roles(manager).find({ where: { name: candidate.name } as never });
+          if (same.some((role) => role.name === candidate.name)) throw taken();
+          const role = build();
+          await insertRow(manager, this.Role, role);
+          return role;
+        })
+        .catch((error) => {
+          if (!isDuplicateKey(error)) throw error;
+          // A concurrent call made it first, or (MariaDB/MySQL `_ci`) a name the database's collation finds equal.
+          throw new DuplicateValueError(
+            this.Role.name,
+            "name",
+            "duplicate",
+            `another role already has this name (as the database compares it: ${JSON.stringify(candidate.name)})`,
+          );
+        }),
     );
   }
 
-  /** The role with this name, created (with `fields`) when there is none. */
-  async findOrCreateRole(name: string, fields: Omit<NewRole<R>, "name"> = {} as Omit<NewRole<R>, "name">): Promise<R> {
-    return (await this.findRole(name)) ?? this.createRole({ ...fields, name } as NewRole<R>);
+  /**
+   * The role with this exact name, created (with `fields`) when there is none. Concurrent calls for one name
+   * all return the one role that got created.
+   */
+  async findOrCreateRole(
+    name: string,
+    fields: Omit<NewRole<R>, "name"> = {} as Omit<NewRole<R>, "name">,
+    trusted: SecurityFieldsOfRole<R> = {},
+  ): Promise<R> {
+    const found = await this.findRole(name);
+    if (found) return found;
+    try {
+      return await this.createRole({ ...fields, name } as NewRole<R>, trusted);
+    } catch (error) {
+      if (!(error instanceof DuplicateValueError)) throw error;
+      // Another call created it between our look and our insert: theirs is the role.
+      const made = await this.findRole(name);
+      if (made) return made;
+      throw error;
+    }
   }
 
   /**
@@ -245,7 +360,7 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
    * duplicated, even by concurrent calls. UnknownRoleError for a name no role has.
    */
   async addRoleToUser(user: U, role: string | R): Promise<boolean> {
-    const [target] = await this.onRoles(() => this.resolveRoles([role]));
+    const [target] = await this.onRoles((manager) => this.resolveRoles(this.roleNamesOf([role]), manager));
     const links = this.linkTable();
     const params = [user.id, target.id, user.id, target.id];
     const dialect = dialectOf(this.dataSource);
@@ -253,9 +368,9 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
     const sql = this.positional(
       `INSERT INTO ${links} (user_id, role_id) SELECT ?, ?${from} WHERE NOT EXISTS (SELECT 1 FROM ${links} WHERE user_id = ? AND role_id = ?)`,
     );
-    return this.onUsers(async () => {
+    return this.onUsers(async (manager) => {
       try {
-        return (await this.run(sql, params)) > 0;
+        return (await this.run(manager, sql, params)) > 0;
       } catch (error) {
         if (isDuplicateKey(error)) return false; // a concurrent call linked it first
         throw error;
@@ -265,9 +380,9 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
 
   /** Takes the role (by name or entity) from the user. False when the user did not have it. */
   async removeRoleFromUser(user: U, role: string | R): Promise<boolean> {
-    const [target] = await this.onRoles(() => this.resolveRoles([role]));
+    const [target] = await this.onRoles((manager) => this.resolveRoles(this.roleNamesOf([role]), manager));
     const sql = this.positional(`DELETE FROM ${this.linkTable()} WHERE user_id = ? AND role_id = ?`);
-    return this.onUsers(async () => (await this.run(sql, [user.id, target.id])) > 0);
+    return this.onUsers(async (manager) => (await this.run(manager, sql, [user.id, target.id])) > 0);
   }
 
   /** Adds permissions (list or comma string) to the role, keeping its order. False when it had them all. */
@@ -282,39 +397,99 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
 
   // ---- Internals -------------------------------------------------------------------------------
 
-  private userQuery(options: FindOptions): SelectQueryBuilder<U> {
-    const query = this.users().createQueryBuilder("user");
+  private userQuery(manager: EntityManager, options: FindOptions): SelectQueryBuilder<U> {
+    const query = this.users(manager).createQueryBuilder("user");
     return options.withRoles ? query.leftJoinAndSelect("user.roles", "role") : query;
+  }
+
+  /** The user with `value` in `property` in any letter case (letter-case.ts), or null. */
+  private async findInAnyCase(property: "email" | "username", value: string, options: FindOptions): Promise<U | null> {
+    if (typeof value !== "string") {
+      throw new InvalidFieldsError(this.User.name, [{ field: property, rule: "isString", message: `${property} must be a string` }]);
+    }
+    const condition = await this.anyCase(property, value, "lookup");
+    const found = await this.onUsers((manager) => this.userQuery(manager, options).where(condition.where, condition.parameters).getMany());
+    return this.sameInAnyCase(found, property, value)[0] ?? null;
+  }
+
+  /**
+   * The rows of `candidates` whose `property` equals `value` in any letter case, the exact spelling first, then
+   * by id (rows written around the datastore may hold two variants).
+   */
+  private sameInAnyCase(candidates: U[], property: "email" | "username", value: string): U[] {
+    const wanted = lowerCase(value);
+    const valueOf = (user: U) => (user as unknown as Record<string, unknown>)[property];
+    return candidates
+      .filter((user) => typeof valueOf(user) === "string" && lowerCase(valueOf(user) as string) === wanted)
+      .sort((a, b) => Number(valueOf(b) === value) - Number(valueOf(a) === value) || a.id - b.id);
+  }
+
+  /**
+   * The condition that finds every row whose `property` may equal `value` in any letter case: a superset, which
+   * `sameInAnyCase` narrows. The database's own comparison where it finds every variant, so its index serves
+   * it (MariaDB/MySQL `_ci` equality; SQLite `COLLATE NOCASE`, which the V3 email index serves; PostgreSQL
+   * `LOWER() = LOWER()`, which V3's `lower(email)` index serves); otherwise a LIKE on the lower-cased column
+   * that leaves every non-ASCII character open, a scan.
+   *
+   * Where that comparison folds ASCII letters only (SQLite, a PostgreSQL database under a C locale) or knows
+   * fewer letters than Unicode (MariaDB/MySQL: not `ẞ`), it finds every variant of an ASCII value, but for a
+   * refusal not of one with `i` or `k`, whose variants may hold `İ` (U+0130) or the Kelvin sign (U+212A): a
+   * refusal is then a scan, a lookup stays on the index (and may miss such a spelling: it answers null,
+   * never another user).
+   */
+  private async anyCase(property: "email" | "username", value: string, purpose: "lookup" | "refusal"): Promise<AnyCaseCondition> {
+    const dialect = dialectOf(this.dataSource);
+    const native = async (): Promise<string> => {
+      if (dialect === "mysql" && (await this.columnsIgnoringCase()).has(this.columnName(property))) return `user.${property} = :value`;
+      if (dialect === "sqlite") return `user.${property} = :value COLLATE NOCASE`;
+      return `LOWER(user.${property}) = LOWER(:value)`;
+    };
+    const findsAll =
+      (dialect === "postgres" && (await this.lowersUnicode())) || (purpose === "lookup" ? isAscii(value) : asciiFoldFindsAll(value));
+    if (findsAll) return { where: await native(), parameters: { value } };
+    return { where: `LOWER(user.${property}) LIKE :pattern ESCAPE '${LIKE_ESCAPE}'`, parameters: { pattern: likePattern(value) } };
   }
 
   private ignoresCase?: Promise<Set<string>>;
 
+  /** MariaDB/MySQL: the user table's columns whose collation ignores case (`_ci`), asked once. */
+  private columnsIgnoringCase(): Promise<Set<string>> {
+    this.ignoresCase ??= this.dataSource
+      .query(
+        `SELECT COLUMN_NAME AS name, COLLATION_NAME AS collation FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?`,
+        [this.dataSource.getMetadata(this.User).tableName],
+      )
+      .then(
+        (rows: Array<{ name: string; collation: string | null }>) =>
+          new Set(rows.filter((r) => /_ci$/.test(r.collation ?? "")).map((r) => r.name)),
+      )
+      .catch((error) => {
+        this.ignoresCase = undefined; // ask again next time
+        throw error;
+      });
+    return this.ignoresCase;
+  }
+
+  private unicodeLower?: Promise<boolean>;
+
   /**
-   * The condition "`user.<property>` equals `:value` in any letter case". Where the column's collation already
-   * ignores case (MariaDB/MySQL `_ci`, their default), plain equality, which can use the unique index; on
-   * SQLite `= … COLLATE NOCASE` (ASCII letters, as its LOWER()), which the V3 NOCASE email index serves;
-   * elsewhere `LOWER(…) = LOWER(…)`, which the V3 `lower(email)` index serves on PostgreSQL.
+   * PostgreSQL: whether the database's `lower()` lower-cases every letter as `lowerCase` does (a UTF-8 locale)
+   * or ASCII only (the C locale), asked once with letters of several scripts.
    */
-  private async sameInAnyCase(property: "email" | "username"): Promise<string> {
-    if (dialectOf(this.dataSource) === "mysql") {
-      this.ignoresCase ??= this.dataSource
-        .query(
-          `SELECT COLUMN_NAME AS name, COLLATION_NAME AS collation FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?`,
-          [this.dataSource.getMetadata(this.User).tableName],
-        )
-        .then(
-          (rows: Array<{ name: string; collation: string | null }>) =>
-            new Set(rows.filter((r) => /_ci$/.test(r.collation ?? "")).map((r) => r.name)),
-        )
-        .catch((error) => {
-          this.ignoresCase = undefined; // ask again next time
-          throw error;
-        });
-      const column = this.dataSource.getMetadata(this.User).findColumnWithPropertyName(property)!.databaseName;
-      if ((await this.ignoresCase).has(column)) return `user.${property} = :value`;
-    }
-    if (dialectOf(this.dataSource) === "sqlite") return `user.${property} = :value COLLATE NOCASE`;
-    return `LOWER(user.${property}) = LOWER(:value)`;
+  private lowersUnicode(): Promise<boolean> {
+    const sample = "ÄΣİＡẞДK\u212A";
+    this.unicodeLower ??= this.dataSource
+      .query(`SELECT lower($1) AS lowered`, [sample])
+      .then((rows: Array<{ lowered: string }>) => rows[0]?.lowered === lowerCase(sample))
+      .catch((error) => {
+        this.unicodeLower = undefined;
+        throw error;
+      });
+    return this.unicodeLower;
+  }
+
+  private columnName(property: string): string {
+    return this.dataSource.getMetadata(this.User).findColumnWithPropertyName(property)!.databaseName;
   }
 
   private requireColumn(property: string, what: string): void {
@@ -328,14 +503,21 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
     }
   }
 
-  /** The operation on the users, retried on deadlocks; database errors leave without values (database-errors.ts). */
-  private onUsers<T>(operation: () => Promise<T>): Promise<T> {
-    return oneAtATimeOnSqlite(this.dataSource, () => retryingConflicts(this.dataSource, this.dataSource.getMetadata(this.User), operation));
+  /**
+   * The operation on the users, on the primary with causal reads (primary.ts), retried on deadlocks; database
+   * errors leave without values (database-errors.ts).
+   */
+  private onUsers<T>(operation: (manager: EntityManager) => Promise<T>): Promise<T> {
+    return oneAtATimeOnSqlite(this.dataSource, () =>
+      retryingConflicts(this.dataSource, this.dataSource.getMetadata(this.User), () => onPrimary(this.dataSource, operation)),
+    );
   }
 
-  /** The operation on the roles, retried on deadlocks; database errors leave without values. */
-  private onRoles<T>(operation: () => Promise<T>): Promise<T> {
-    return oneAtATimeOnSqlite(this.dataSource, () => retryingConflicts(this.dataSource, this.dataSource.getMetadata(this.Role), operation));
+  /** The operation on the roles, as `onUsers`. */
+  private onRoles<T>(operation: (manager: EntityManager) => Promise<T>): Promise<T> {
+    return oneAtATimeOnSqlite(this.dataSource, () =>
+      retryingConflicts(this.dataSource, this.dataSource.getMetadata(this.Role), () => onPrimary(this.dataSource, operation)),
+    );
   }
 
   /** class-validator's rules, then what every database needs to store each string unchanged (storable.ts). */
@@ -352,9 +534,18 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
     if (problems.length > 0) throw new InvalidFieldsError(target.name, problems);
   }
 
-  private async refuseTaken(manager: EntityManager, property: "email" | "username", sameInAnyCase: string, value: string): Promise<void> {
-    const taken = await this.users(manager).createQueryBuilder("user").where(sameInAnyCase, { value }).getExists();
-    if (taken) {
+  private async refuseTaken(
+    manager: EntityManager,
+    property: "email" | "username",
+    condition: AnyCaseCondition,
+    value: string,
+  ): Promise<void> {
+    const candidates = await this.users(manager)
+      .createQueryBuilder("user")
+      .select(["user.id", `user.${property}`])
+      .where(condition.where, condition.parameters)
+      .getMany();
+    if (this.sameInAnyCase(candidates, property, value).length > 0) {
       throw new DuplicateValueError(
         this.User.name,
         property,
@@ -364,10 +555,37 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
     }
   }
 
-  private async resolveRoles(wanted: Array<string | R>, manager: EntityManager = this.dataSource.manager): Promise<R[]> {
-    const names = wanted.filter((r): r is string => typeof r === "string");
-    const found = names.length > 0 ? await this.roles(manager).find({ where: { name: In(names) } as never }) : [];
-    const missing = names.filter((name) => !found.some((role) => role.name === name));
+  /**
+   * The role names of `roles` (names, or role entities: their names count), checked before anything is written.
+   * @throws InvalidFieldsError naming `roles` for anything else (a string instead of a list, a number, null, an object without a name).
+   */
+  private roleNamesOf(roles: unknown): Array<{ name: string; id?: unknown }> {
+    if (roles === undefined || roles === null) return [];
+    const problem = (message: string) => new InvalidFieldsError(this.User.name, [{ field: "roles", rule: "isRoleList", message }]);
+    if (!Array.isArray(roles)) throw problem("roles must be a list of role names or roles");
+    return roles.map((role: unknown, index) => {
+      if (typeof role === "string" && role !== "") return { name: role };
+      if (typeof role === "object" && role !== null && typeof (role as { name?: unknown }).name === "string") {
+        const { name, id } = role as { name: string; id?: unknown };
+        return { name, id };
+      }
+      throw problem(`roles item ${index + 1} must be a role name or a role with a name`);
+    });
+  }
+
+  /**
+   * The stored roles of `wanted`, found by exact name. A role entity whose id is not that role's is refused:
+   * the link must go to the role the caller named, never to the row an id points at.
+   */
+  private async resolveRoles(
+    wanted: Array<{ name: string; id?: unknown }>,
+    manager: EntityManager = this.dataSource.manager,
+  ): Promise<R[]> {
+    if (wanted.length === 0) return [];
+    const names = [...new Set(wanted.map((role) => role.name))];
+    const found = (await this.roles(manager).find({ where: { name: In(names) } as never })).filter((role) => names.includes(role.name));
+    const byName = (name: string) => found.find((role) => role.name === name);
+    const missing = names.filter((name) => !byName(name));
     if (missing.length > 0) {
       throw new UnknownRoleError(
         this.User.name,
@@ -376,12 +594,23 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
         `no role is named ${missing.map((n) => JSON.stringify(n)).join(", ")}; create it first (createRole or findOrCreateRole)`,
       );
     }
-    return wanted.map((r) => (typeof r === "string" ? found.find((role) => role.name === r)! : r));
+    wanted.forEach((role, index) => {
+      if (role.id !== undefined && role.id !== byName(role.name)!.id) {
+        throw new InvalidFieldsError(this.User.name, [
+          {
+            field: "roles",
+            rule: "roleMismatch",
+            message: `roles item ${index + 1} has the id of another role than the one its name names`,
+          },
+        ]);
+      }
+    });
+    return names.map((name) => byName(name)!);
   }
 
   private async setActive(user: U, active: boolean): Promise<boolean> {
-    const result = await this.onUsers(() =>
-      this.users()
+    const result = await this.onUsers((manager) =>
+      this.users(manager)
         .createQueryBuilder()
         .update()
         .set({ active } as never)
@@ -396,7 +625,7 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
   private async saveIdentity(user: U): Promise<void> {
     const identity: Record<string, unknown> = { fsUniquifier: user.fsUniquifier };
     if ("fsTokenUniquifier" in user) identity.fsTokenUniquifier = (user as { fsTokenUniquifier: string }).fsTokenUniquifier;
-    await this.onUsers(() => this.users().update(user.id, identity as never));
+    await this.onUsers((manager) => this.users(manager).update(user.id, identity as never));
   }
 
   private async changePermissions(
@@ -407,8 +636,8 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
     const given = toPermissionList(permissions, this.Role.name) ?? [];
     const name = typeof role === "string" ? role : role.name;
     const lock = dialectOf(this.dataSource) === "sqlite" ? {} : { lock: { mode: "pessimistic_write" as const } };
-    return this.onRoles(() =>
-      this.dataSource.transaction(async (manager) => {
+    return this.onRoles((primary) =>
+      primary.transaction(async (manager) => {
         // Read-modify-write under a row lock, so concurrent changes to one role lose nothing.
         const stored = await this.roles(manager).findOne({ where: { name } as never, ...lock });
         if (!stored) throw new UnknownRoleError(this.Role.name, "name", "unknown-role", `no role is named ${JSON.stringify(name)}`);
@@ -430,6 +659,12 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
     return quotedTable(this.dataSource, links);
   }
 
+  /** `, update_datetime = CURRENT_TIMESTAMP` for a raw UPDATE of a user, when the entity has the column. */
+  private touched(): string {
+    const column = this.dataSource.getMetadata(this.User).updateDateColumn;
+    return column ? `, ${this.dataSource.driver.escape(column.databaseName)} = CURRENT_TIMESTAMP` : "";
+  }
+
   /** `?` placeholders as the driver wants them. */
   private positional(sql: string): string {
     if (dialectOf(this.dataSource) !== "postgres") return sql;
@@ -437,25 +672,42 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
     return sql.replace(/\?/g, () => `$${++n}`);
   }
 
-  /** Runs a statement and returns how many rows it changed. */
-  private async run(sql: string, params: unknown[]): Promise<number> {
-    const runner: QueryRunner = this.dataSource.createQueryRunner();
-    try {
-      const result = await runner.query(sql, params, true);
-      return Number(result.affected ?? 0);
-    } finally {
-      await runner.release();
-    }
+  /** Runs a statement on `manager`'s connection and returns the rows it returned (`RETURNING`). */
+  private async records(manager: EntityManager, sql: string, params: unknown[]): Promise<Array<Record<string, unknown>>> {
+    const result = await manager.queryRunner!.query(sql, params, true);
+    return (result.records ?? []) as Array<Record<string, unknown>>;
+  }
+
+  /** Runs a statement on `manager`'s connection and returns how many rows it changed. */
+  private async run(manager: EntityManager, sql: string, params: unknown[]): Promise<number> {
+    const result = await manager.queryRunner!.query(sql, params, true);
+    return Number(result.affected ?? 0);
   }
 }
 
+/**
+ * Inserts `entity` as a new row of `target`, never an update (TypeORM's `save()` updates the row of a given id),
+ * running its entity listeners and filling in its generated id and datetimes.
+ */
+async function insertRow(manager: EntityManager, target: Class<unknown>, entity: object): Promise<void> {
+  await manager.createQueryBuilder().insert().into(target).values(entity).execute();
+}
+
+/** A boolean as the drivers return it: PostgreSQL `true`, SQLite `1`, MariaDB/MySQL `1` or `"1"`. */
+function toBoolean(value: unknown): boolean {
+  return value === true || Number(value) === 1;
+}
+
 /** Permissions from a list or a comma string (`"read, write"`), each item checked. */
-function toPermissionList(permissions: string[] | string | undefined, entity: string): string[] | undefined {
-  if (permissions === undefined) return undefined;
-  const list = typeof permissions === "string" ? parseCommaList(permissions) : permissions;
+function toPermissionList(permissions: unknown, entity: string): string[] | undefined {
+  if (permissions === undefined || permissions === null) return undefined;
+  if (typeof permissions !== "string" && !Array.isArray(permissions)) {
+    throw new InvalidListItemError(entity, "permissions", "list-type", "must be a list of strings or a comma string");
+  }
+  const list: unknown[] = typeof permissions === "string" ? parseCommaList(permissions) : permissions;
   list.forEach((item, index) => {
     const problem = listItemProblem(item);
     if (problem) throw new InvalidListItemError(entity, "permissions", problem.rule, `item ${index + 1} ${problem.reason}`);
   });
-  return list;
+  return list as string[];
 }

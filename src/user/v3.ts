@@ -13,7 +13,7 @@
  * - the shipped migration also makes the database refuse two emails that differ only in letter case.
  */
 import { Column, Index, OneToMany } from "typeorm";
-import { IsOptional, IsString, Length, Matches, MaxLength } from "class-validator";
+import { IsNotEmpty, IsOptional, IsString, Length, Matches, MaxLength } from "class-validator";
 import { UserSinceV2 } from "./since-v2";
 import { E164, varcharColumn } from "./columns";
 import { commaListTransformer } from "../lists";
@@ -33,9 +33,13 @@ export const EMAIL_CASE_INSENSITIVE_INDEX = "IDX_security_email_ci";
 /** Abstract base of an app's User entity at schema version 3 (fsqla v3 + token uniquifier). */
 @Index(EMAIL_CASE_INSENSITIVE_INDEX, { synchronize: false })
 export abstract class UserMixinV3 extends UserSinceV2 {
-  /** The password hash (never the password); null for a user without one (passkey or sms only). Secret. */
+  /**
+   * The password hash (never the password); null for a user without one (passkey or sms only), never `""`
+   * (validation refuses it; as in V1 and V2, an empty string is no hash). Secret.
+   */
   @IsOptional()
   @IsString()
+  @IsNotEmpty({ message: "password must not be empty: a user without a password has null" })
   @MaxLength(255)
   @Column(varcharColumn("password", 255))
   password!: string | null;

@@ -1,12 +1,14 @@
 /**
- * The consumer test (`npm run test:consumer`): the package as a user gets it. `npm pack` once; then, for each
+ * The consumer test (`npm run test:consumer`): the package as a user gets it. `npm pack` once, and its file
+ * list must be the compiled code, the typings, README, LICENSE and CHANGELOG and nothing else; then, for each
  * typeorm major (latest 0.3.x and 1.x), one fresh install in a temporary folder of the tarball with typeorm,
- * better-sqlite3, reflect-metadata, class-validator and TypeScript; beside it a CommonJS app and an ESM app
- * (`"type": "module"`), each of which:
- *   1. compiles with `tsc --strict`: README.md's quickstart (taken from the README itself, so the two cannot
- *      diverge), a DataSource file, the app's own migration and a check script;
- *   2. runs the quickstart (the shipped migrations through `DataSource.runMigrations`, then a user saved and
- *      read), and its SQLite file then holds the tables;
+ * better-sqlite3, bcrypt, reflect-metadata, class-validator and TypeScript; beside it a CommonJS app and an
+ * ESM app (`"type": "module"`), each of which:
+ *   1. compiles with `tsc --strict`, in one run: every TypeScript block of README.md and docs/ (found in the
+ *      pages themselves, so the docs cannot rot; a block after `<!-- fragment -->` is left out), a DataSource
+ *      file, the app's own migration and a check script;
+ *   2. runs the README's quickstart (the shipped migrations through `DataSource.runMigrations`, then a user
+ *      with a bcrypt password saved and read), and its SQLite file then holds the tables and the hash;
  *   3. runs the shipped migrations through the TypeORM CLI (`typeorm migration:run -d data-source.js`);
  *   4. runs the check script: every table there, nothing pending, no schema drift, a user saved and read
  *      back with its role through the datastore;
@@ -19,6 +21,7 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writ
 import { tmpdir } from "os";
 import { join } from "path";
 import { securityMigrations } from "../../migrations";
+import { docBlocks, DocBlock } from "./doc-blocks";
 
 const ROOT = join(__dirname, "..", "..");
 const TEMPLATE = join(__dirname, "app");
@@ -42,12 +45,12 @@ interface StepResult {
 class StepFailed extends Error {}
 
 /** Runs a command; throws StepFailed with its output when it exits non-zero. Returns stdout. */
-function run(command: string, args: string[], cwd: string, timeoutSeconds = 300): string {
+function run(command: string, args: string[], cwd: string, timeoutSeconds = 300, env: Record<string, string> = {}): string {
   const result = spawnSync(command, args, {
     cwd,
     encoding: "utf8",
     timeout: timeoutSeconds * 1000,
-    env: { ...process.env, NODE_NO_WARNINGS: "1" },
+    env: { ...process.env, NODE_NO_WARNINGS: "1", ...env },
   });
   const output = `${result.stdout ?? ""}${result.stderr ?? ""}`.trim();
   if (result.error) throw new StepFailed(`${command} ${args.join(" ")}: ${result.error.message}\n${output}`);
@@ -55,17 +58,49 @@ function run(command: string, args: string[], cwd: string, timeoutSeconds = 300)
   return result.stdout;
 }
 
-/** The first ```ts block under README.md's "## Quickstart" heading. */
-function quickstartFromReadme(readme: string): string {
-  const section = readme.split(/^## /m).find((part) => part.startsWith("Quickstart"));
-  const block = section?.match(/```ts\n([\s\S]*?)```/);
-  if (!block) throw new Error('README.md: no ```ts block under "## Quickstart"; the consumer test compiles that block');
-  return block[1];
+/** The blocks the apps compile: every one of README.md and docs/ but the fragments; the quickstart's file is quickstart.ts. */
+function blocksToCompile(): Map<string, DocBlock> {
+  const blocks = docBlocks(ROOT).filter((block) => !block.fragment);
+  const quickstart = blocks.find((block) => block.page === "README.md" && block.heading === "Quickstart");
+  if (!quickstart) throw new Error('README.md: no ```ts block under "## Quickstart"; the consumer test compiles and runs that block');
+  const files = new Map<string, DocBlock>();
+  for (const block of blocks) {
+    const name = block === quickstart ? "quickstart" : `doc_${block.page.replace(/[^A-Za-z0-9]+/g, "_")}_L${block.line}`;
+    files.set(`${name}.ts`, block);
+  }
+  return files;
+}
+
+/** tsc's "file.ts(row,col)" of a block's file, said as the page's own line: "docs/models.md:57:3". */
+function pointToPages(output: string, files: Map<string, DocBlock>): string {
+  return output.replace(/^([\w.-]+\.ts)\((\d+),(\d+)\)/gm, (whole, file: string, row: string, column: string) => {
+    const block = files.get(file);
+    return block ? `${block.page}:${block.line + Number(row)}:${column}` : whole;
+  });
+}
+
+/** The tarball holds the compiled code and its typings, README, LICENSE and CHANGELOG, and nothing else. */
+function checkTarballFiles(files: string[]): void {
+  const always = ["package.json", "README.md", "LICENSE", "CHANGELOG.md"];
+  const compiled = /^dist\/(src|migrations)\/.+\.(js|d\.ts)$/;
+  const unexpected = files.filter((file) => !always.includes(file) && !compiled.test(file));
+  const missing = always.filter((file) => !files.includes(file));
+  // Every source file ships as code and typings: a file left out of `files` would break an import at run time.
+  for (const folder of ["src", "migrations"]) {
+    for (const source of readdirSync(join(ROOT, folder), { recursive: true, encoding: "utf8" })) {
+      if (!source.endsWith(".ts")) continue;
+      const base = `dist/${folder}/${source.slice(0, -".ts".length)}`;
+      missing.push(...[`${base}.js`, `${base}.d.ts`].filter((file) => !files.includes(file)));
+    }
+  }
+  if (unexpected.length > 0 || missing.length > 0)
+    throw new StepFailed(`npm pack: unexpected files: ${unexpected.join(", ") || "none"}; missing: ${missing.join(", ") || "none"}`);
 }
 
 /** Installs the tarball and the peers once per typeorm major; both apps resolve from this node_modules. */
 function installShared(dir: string, tarball: string, typeorm: string): void {
   const sqliteVersion = versionOf(join(ROOT, "node_modules", "better-sqlite3"));
+  const bcryptVersion = versionOf(join(ROOT, "node_modules", "bcrypt"));
   writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "consumer-install", private: true }, null, 2));
   // --ignore-scripts, then .ci/reuse-sqlite-build: better-sqlite3's install step would download a prebuilt
   // binary, or compile SQLite for minutes where it cannot; the binary this repository's `npm ci` built stands in.
@@ -80,6 +115,7 @@ function installShared(dir: string, tarball: string, typeorm: string): void {
       tarball,
       typeorm,
       `better-sqlite3@${sqliteVersion}`,
+      `bcrypt@${bcryptVersion}`, // its npm package carries prebuilt binaries: no install script needed
       "reflect-metadata",
       "class-validator",
       "typescript@~5.9.3",
@@ -91,10 +127,14 @@ function installShared(dir: string, tarball: string, typeorm: string): void {
   run("bash", [join(ROOT, ".ci", "reuse-sqlite-build"), dir], ROOT, 600);
 }
 
-/** Writes one app (CommonJS or ESM) beside the shared install. */
-function writeApp(dir: string, kind: ModuleKind, quickstart: string): void {
+/**
+ * Writes one app (CommonJS or ESM) beside the shared install: the template (entities.ts, data-source.ts, the
+ * app's migration, check.ts) and a file per documentation block, which may import the template's files.
+ */
+function writeApp(dir: string, kind: ModuleKind, blocks: Map<string, DocBlock>): void {
   cpSync(TEMPLATE, dir, { recursive: true });
-  writeFileSync(join(dir, "quickstart.ts"), quickstart);
+  // `export {}` keeps a block without imports a module, so the blocks' top-level names never collide.
+  for (const [file, block] of blocks) writeFileSync(join(dir, file), `${block.code}\nexport {};\n`);
   writeFileSync(
     join(dir, "package.json"),
     JSON.stringify({ name: `consumer-${kind}`, private: true, ...(kind === "esm" ? { type: "module" } : {}) }, null, 2),
@@ -122,23 +162,38 @@ function sqliteTables(app: string, file: string): string[] {
   return JSON.parse(run("node", ["--input-type=commonjs", "-e", script, file], app)) as string[];
 }
 
+/** The password hashes of an SQLite file's users, read with the app's own better-sqlite3. */
+function sqlitePasswords(app: string, file: string): string[] {
+  const script = `const db = new (require("better-sqlite3"))(process.argv[1], { readonly: true });
+    console.log(JSON.stringify(db.prepare('SELECT password FROM "user"').all().map((row) => row.password)));`;
+  return JSON.parse(run("node", ["--input-type=commonjs", "-e", script, file], app)) as string[];
+}
+
 /**
- * The steps of one app, in order; each gets the app's folder and the shared install's bin folder, and runs
- * only when the steps it `needs` passed (the quickstart and the CLI path are independent of each other).
+ * The steps of one app, in order; each gets the app's folder, the shared install's bin folder and the
+ * compiled blocks, and runs only when the steps it `needs` passed (the quickstart and the CLI path are
+ * independent of each other).
  */
-const STEPS: { id: string; needs: string[]; name: string; run: (app: string, bin: string) => void }[] = [
+const STEPS: { id: string; needs: string[]; name: string; run: (app: string, bin: string, blocks: Map<string, DocBlock>) => void }[] = [
   {
     id: "tsc",
     needs: [],
-    name: "tsc --strict compiles the quickstart, the DataSource, the app's migration and the checks",
-    run: (app, bin) => void run(join(bin, "tsc"), ["-p", "."], app),
+    name: "tsc --strict compiles every TypeScript block of README.md and docs/, the DataSource, the app's migration and the checks",
+    run: (app, bin, blocks) => {
+      try {
+        run(join(bin, "tsc"), ["-p", "."], app);
+      } catch (error) {
+        throw new StepFailed(pointToPages((error as Error).message, blocks));
+      }
+    },
   },
   {
     id: "quickstart",
     needs: ["tsc"],
-    name: "the quickstart runs the shipped migrations through a DataSource and saves a user",
+    name: "the quickstart runs the shipped migrations through a DataSource and saves a user with a bcrypt password",
     run: (app) => {
-      run("node", ["quickstart.js"], app);
+      // What a reader does: the salt from the environment, as the quickstart's PasswordHasher reads it.
+      const out = run("node", ["quickstart.js"], app, 300, { SECURITY_PASSWORD_SALT: "consumer-test-salt" });
       const files = readdirSync(app).filter((file) => /\.(db|sqlite3?)$/.test(file) && file !== "cli.db");
       if (files.length === 0) throw new StepFailed("the quickstart ran but left no SQLite file (is it still on better-sqlite3?)");
       const tables = sqliteTables(app, files[0]);
@@ -146,6 +201,12 @@ const STEPS: { id: string; needs: string[]; name: string; run: (app: string, bin
         if (!tables.includes(table))
           throw new StepFailed(`${files[0]}: table "${table}" missing after the quickstart (tables: ${tables.join(", ")})`);
       }
+      const hashes = sqlitePasswords(app, files[0]);
+      if (hashes.length === 0 || !hashes.every((hash) => /^\$2b\$12\$[./A-Za-z0-9]{53}$/.test(hash)))
+        throw new StepFailed(
+          `${files[0]}: expected the users' passwords as Flask-Security's bcrypt hashes ($2b$12$…), found ${hashes.length} other value(s)`,
+        );
+      if (hashes.some((hash) => out.includes(hash))) throw new StepFailed("the quickstart printed a password hash");
     },
   },
   {
@@ -180,7 +241,7 @@ const STEPS: { id: string; needs: string[]; name: string; run: (app: string, bin
 function main(): void {
   const jsonAt = process.argv.indexOf("--json");
   const jsonFile = jsonAt > 0 ? process.argv[jsonAt + 1] : undefined;
-  const quickstart = quickstartFromReadme(readFileSync(join(ROOT, "README.md"), "utf8"));
+  const blocks = blocksToCompile();
   const work = mkdtempSync(join(tmpdir(), "tsm-consumer-"));
   const results: StepResult[] = [];
   const started = Date.now();
@@ -200,9 +261,9 @@ function main(): void {
     }
   };
 
-  console.log(`consumer test in ${work}`);
+  console.log(`consumer test in ${work}: ${blocks.size} TypeScript block(s) of README.md and docs/ to compile`);
   let tarball = "";
-  record("npm pack", () => {
+  record("npm pack ships the compiled code and typings, README, LICENSE and CHANGELOG, and nothing else", () => {
     const packed = JSON.parse(
       execFileSync("npm", ["pack", "--json", "--pack-destination", work], {
         cwd: ROOT,
@@ -211,6 +272,7 @@ function main(): void {
       }),
     );
     tarball = join(work, packed[0].filename);
+    checkTarballFiles((packed[0].files as { path: string }[]).map((file) => file.path));
   });
 
   for (const [label, typeorm] of Object.entries(TYPEORM_MAJORS)) {
@@ -221,14 +283,14 @@ function main(): void {
     const version = installed ? versionOf(join(shared, "node_modules", "typeorm")) : "?";
     for (const kind of MODULE_KINDS) {
       const app = join(shared, kind);
-      if (installed) writeApp(app, kind, quickstart);
+      if (installed) writeApp(app, kind, blocks);
       const passed = new Set<string>();
       for (const step of STEPS) {
         const name = `typeorm ${version}, ${kind === "cjs" ? "CommonJS" : "ESM"}: ${step.name}`;
         const missing = installed ? step.needs.filter((id) => !passed.has(id)) : ["install"];
         const ok = record(name, () => {
           if (missing.length > 0) throw new StepFailed(`not run: it needs ${missing.join(", ")}, which failed`);
-          step.run(app, join(shared, "node_modules", ".bin"));
+          step.run(app, join(shared, "node_modules", ".bin"), blocks);
         });
         if (ok) passed.add(step.id);
       }

@@ -50,23 +50,17 @@ describeWithFlaskSecurity("one database shared with Flask-Security 5.1.2", () =>
           await store.createRole({ name: "reader", permissions: "full-read" });
           await store.createRole({ name: "nobody", permissions: [] });
           const at = (iso: string) => new Date(iso);
-          const ada = await store.createUser({
-            email: "Ada.Mixed@Example.com",
-            username: "ada",
-            password: "hash",
-            roles: ["admin"],
-            confirmedAt: at("2024-01-02T03:04:05.123Z"),
-          });
-          const bob = await store.createUser({
-            email: "bob@example.com",
-            password: "hash",
-            roles: ["editor", "reader"],
-            tfPrimaryMethod: "sms",
-            tfPhoneNumber: "+16505550101",
-          });
+          const ada = await store.createUser(
+            { email: "Ada.Mixed@Example.com", username: "ada", password: "hash" },
+            { roles: ["admin"], confirmedAt: at("2024-01-02T03:04:05.123Z") },
+          );
+          const bob = await store.createUser(
+            { email: "bob@example.com", password: "hash" },
+            { roles: ["editor", "reader"], tfPrimaryMethod: "sms", tfPhoneNumber: "+16505550101" },
+          );
           await store.recordLogin(bob, "192.0.2.10", at("2024-02-03T04:05:06.789Z"));
           await store.recordLogin(bob, "2001:db8::1", at("2024-03-10T02:30:00.001Z")); // not a New York wall clock
-          const eve = await store.createUser({ email: "eve@example.com", password: "hash", roles: ["nobody"] });
+          const eve = await store.createUser({ email: "eve@example.com", password: "hash" }, { roles: ["nobody"] });
           await store.deactivateUser(eve);
           await store.addRoleToUser(ada, "reader");
           await ds.getRepository(v.User).update(ada.id, { name: "Ada L." });
@@ -88,7 +82,7 @@ describeWithFlaskSecurity("one database shared with Flask-Security 5.1.2", () =>
               }),
             );
             await ds.getRepository(v.User).update(ada.id, { mfRecoveryCodes: ["aaaa-bbbb-cccc", "dddd-eeee-ffff"] } as never);
-            await store.createUser({ email: "passkey.only@example.com", password: null, roles: ["reader"] } as never);
+            await store.createUser({ email: "passkey.only@example.com", password: null } as never, { roles: ["reader"] });
           }
 
           const report = await runFlask("read", db, {

@@ -113,7 +113,7 @@ describeEachDatabase("bad input", (db) => {
     await ds.runMigrations();
     store = new SecurityDatastore(ds, User, Role);
     await store.createRole({ name: "admin", permissions: ["user-admin"] });
-    await store.createUser({ email: "existing@example.com", username: "existing", password: HASH, roles: ["admin"] });
+    await store.createUser({ email: "existing@example.com", username: "existing", password: HASH }, { roles: ["admin"] });
   });
 
   afterAll(() => {
@@ -224,7 +224,7 @@ describeEachDatabase("bad input", (db) => {
     );
     await check("badString", fields, ([field, value]) =>
       refused(
-        () => store.createUser({ email: `s${next()}@example.com`, password: HASH, [field]: value }),
+        () => store.createUser({ email: `s${next()}@example.com`, password: HASH }, { [field]: value }), // any field, owned ones too
         InvalidFieldsError,
         new RegExp(`^${field}$`),
       ),
@@ -245,7 +245,8 @@ describeEachDatabase("bad input", (db) => {
     });
     await check("roundTrip", user, async ({ permissions, ...fields }) => {
       const role = await store.createRole({ name: `rt-${next()}`, permissions });
-      await store.createUser({ ...fields, password: HASH, roles: [role] });
+      const { email, username, displayName, ...owned } = fields; // what the security machinery owns: set on purpose
+      await store.createUser({ email, username, displayName, password: HASH }, { ...owned, roles: [role] });
       const stored = (await store.findUserByEmail(fields.email, { withRoles: true }))!;
       const { confirmedAt, ...strings } = fields;
       expect({

@@ -39,6 +39,12 @@ function secrets() {
   };
 }
 
+/** `set` as `createUser`'s two arguments: the password hash the user chose, and what the security machinery owns. */
+function asArguments(email: string, set: ReturnType<typeof secrets>) {
+  const { password, ...owned } = set;
+  return [{ email, password }, owned] as const;
+}
+
 /** The secret values of `secrets()` one by one, by name (each recovery code on its own). */
 function valuesOf(set: ReturnType<typeof secrets>): Record<string, string> {
   const { mfRecoveryCodes, ...single } = set;
@@ -100,7 +106,8 @@ describeEachDatabase("secrets", (db) => {
   it(`${ROUNDS} users with random secrets: JSON, payload, datastore errors and the safe logger show none`, async () => {
     for (let round = 0; round < ROUNDS; round++) {
       const mine = secrets();
-      const user = await store.createUser({ email: `secret${round}@example.com`, username: `secret${round}`, ...mine, roles: ["member"] });
+      const [own, owned] = asArguments(`secret${round}@example.com`, mine);
+      const user = await store.createUser({ ...own, username: `secret${round}` }, { ...owned, roles: ["member"] });
       const loaded = (await store.findUserByEmail(`secret${round}@example.com`, { withRoles: true }))!;
       expect([loaded.password, loaded.mfRecoveryCodes]).toEqual([mine.password, mine.mfRecoveryCodes]); // stored, only never shown
       for (const [where, shown] of [
@@ -114,7 +121,7 @@ describeEachDatabase("secrets", (db) => {
       // A taken uniquifier: the database's unique index refuses the row (its message and detail quote it).
       const other = secrets();
       const taken = await store
-        .createUser({ email: `taken${round}@example.com`, ...other, fsUniquifier: mine.fsUniquifier })
+        .createUser(asArguments(`taken${round}@example.com`, other)[0], { ...asArguments("", other)[1], fsUniquifier: mine.fsUniquifier })
         .catch((e) => e);
       expect(taken).toBeInstanceOf(DuplicateValueError);
       expect(taken.field).toBe("fsUniquifier");
@@ -122,7 +129,7 @@ describeEachDatabase("secrets", (db) => {
 
       // An overlong secret, refused by validation.
       const overlong = await store
-        .createUser({ email: `long${round}@example.com`, ...other, tfTotpSecret: `${other.tfTotpSecret}${random(300)}` })
+        .createUser(...asArguments(`long${round}@example.com`, { ...other, tfTotpSecret: `${other.tfTotpSecret}${random(300)}` }))
         .catch((e) => e);
       expect(overlong).toBeInstanceOf(InvalidFieldsError);
       expectNoLeak("validation error", everythingShown(overlong), valuesOf(other));
@@ -145,7 +152,7 @@ describeEachDatabase("secrets", (db) => {
     for (let round = 0; round < ROUNDS; round++) {
       const mine = secrets();
       safeLog.length = 0;
-      const error = await brokenStore.createUser({ email: `broken${round}@example.com`, ...mine }).catch((e) => e);
+      const error = await brokenStore.createUser(...asArguments(`broken${round}@example.com`, mine)).catch((e) => e);
       expect(error).toBeInstanceOf(DatabaseOperationError);
       // The SQL, when TypeORM passed it on (typeorm 0.3 on SQLite throws the driver's error without it).
       if (error.query !== undefined) expect(error.query).toMatch(/INSERT INTO/);

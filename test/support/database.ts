@@ -10,6 +10,7 @@ import { Client } from "pg";
 import { createConnection } from "mysql2/promise";
 import { DataSource, DataSourceOptions } from "typeorm";
 import { withNaiveUtc } from "../../src";
+import { RecordingLogger } from "./recording-logger";
 import { DATABASE_KINDS, DatabaseKind, MYSQL_URL, PG_URL, skipReason } from "./servers";
 
 type EntityList = NonNullable<DataSourceOptions["entities"]>;
@@ -25,7 +26,7 @@ function withDatabase(url: string, database: string): string {
 
 /**
  * DataSource options for the database `name` on `kind`'s server (for SQLite: the file `name`), with the
- * package's naive-UTC settings applied.
+ * package's naive-UTC settings applied. Unless `extra` brings its own, the logger records instead of printing.
  */
 export function databaseOptions(kind: DatabaseKind, name: string, entities: EntityList, extra: ExtraOptions = {}): DataSourceOptions {
   return withNaiveUtc(plainDatabaseOptions(kind, name, entities, extra));
@@ -33,7 +34,7 @@ export function databaseOptions(kind: DatabaseKind, name: string, entities: Enti
 
 /** The same options as an app would write them without `withNaiveUtc`. */
 export function plainDatabaseOptions(kind: DatabaseKind, name: string, entities: EntityList, extra: ExtraOptions = {}): DataSourceOptions {
-  const common = { entities, ...extra };
+  const common = { entities, logger: new RecordingLogger(), ...extra };
   switch (kind) {
     case "sqlite": {
       const { poolSize: _single, ...sqlite } = common; // one connection: SQLite has no pool
@@ -50,6 +51,8 @@ export class TestDatabase {
   private readonly opened: DataSource[] = [];
   private sqliteDir?: string;
   readonly name = `tsm_${process.pid}_${randomBytes(4).toString("hex")}`;
+  /** What TypeORM logged on every DataSource of this database that brought no logger of its own. */
+  readonly log = new RecordingLogger();
 
   constructor(readonly kind: DatabaseKind) {}
 
@@ -70,7 +73,8 @@ export class TestDatabase {
 
   /** DataSource options for this database as an app would write them without `withNaiveUtc`. */
   plainOptions(entities: EntityList, extra: ExtraOptions = {}): DataSourceOptions {
-    return plainDatabaseOptions(this.kind, this.kind === "sqlite" ? join(this.sqliteDir!, "test.db") : this.name, entities, extra);
+    const file = this.kind === "sqlite" ? join(this.sqliteDir!, "test.db") : this.name;
+    return plainDatabaseOptions(this.kind, file, entities, { logger: this.log, ...extra });
   }
 
   /** Opens (and later closes) a DataSource on this database. */

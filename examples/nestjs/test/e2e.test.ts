@@ -55,7 +55,7 @@ function suite(database: string, setUp: () => Promise<{ env: Record<string, stri
         ["bob", "reader"],
         ["root", "admin"],
       ]) {
-        users[name] = await store.createUser({ email: `${name}@example.com`, password: PASSWORD_HASH, roles: [role] });
+        users[name] = await store.createUser({ email: `${name}@example.com`, password: PASSWORD_HASH }, { roles: [role] });
       }
     });
 

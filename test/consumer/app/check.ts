@@ -24,7 +24,7 @@ async function main(): Promise<void> {
 
   const store = new SecurityDatastore(dataSource, User, Role);
   await store.findOrCreateRole("editor", { permissions: "post-read, post-write" });
-  await store.createUser({ email: "ada@example.com", password: "hash-from-the-app", roles: ["editor"] });
+  await store.createUser({ email: "ada@example.com", password: "hash-from-the-app" }, { roles: ["editor"] });
   const ada = await store.findUserByEmail("ADA@example.com", { withRoles: true });
   expect(ada !== null && ada.hasRole("editor") && ada.hasPermission("post-write"), "the saved user was not read back with its role");
   expect(ada !== null && !JSON.stringify(ada).includes("hash-from-the-app"), "JSON.stringify(user) shows the password hash");
