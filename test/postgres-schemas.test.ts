@@ -160,6 +160,23 @@ describeOnDatabase("postgres", "PostgreSQL schemas", (db) => {
     expect([ada.hasRole("editor"), ada.confirmedAt?.toISOString()]).toEqual([true, "2024-01-02T12:30:15.123Z"]);
   });
 
+  it("security tables spread over two schemas are refused before any change, naming each table's", async () => {
+    const admin = await open([], {}, []);
+    await admin.query(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`);
+    await admin.query(`DROP TABLE IF EXISTS migrations`);
+    await admin.query(`CREATE SCHEMA ${SCHEMA}`);
+    await admin.runMigrations();
+    const ds = await open([inAuth.User, v3.Role, inAuth.WebAuthn], {});
+    const before = await databaseDump(ds, db.kind);
+    await expect(ds.runMigrations()).rejects.toMatchObject({
+      name: "SecurityEntitiesNotFoundError",
+      rule: "tables-in-several-schemas",
+      message: expect.stringContaining("user: auth, role: (default), roles_users: auth, web_authn: auth"),
+    });
+    expect(await databaseDump(ds, db.kind)).toBe(before);
+    expect(await tablesIn(ds, SCHEMA)).toEqual([]);
+  });
+
   it("@Entity({ schema }) naming a schema that does not exist: V1 refuses before any change, saying what to run", async () => {
     const admin = await open([], {}, []);
     await admin.query(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`);
