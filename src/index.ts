@@ -9,7 +9,7 @@ export type { WebAuthnUsage } from "./webauthn/v1";
 export { RoleMixinV1 } from "./role/v1";
 
 // DataSource settings and value formats
-export { withNaiveUtc } from "./datetime";
+export { withNaiveUtc, NaiveUtcRequiredError } from "./datetime";
 export { parseCommaList, formatCommaList } from "./lists";
 export { newIdentityToken } from "./tokens";
 
