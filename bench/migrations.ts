@@ -24,7 +24,7 @@ const STEPS = (process.env.BENCH_STEPS ?? "v2,v3").split(",") as Array<"v2" | "v
  * Fills a fresh database at `version` (our migrations on the empty database), 10 roles and USERS users, one
  * role each; at V2 every user has a token uniquifier and a distinct phone number (V3 makes it unique).
  */
-async function fill(db: TestDatabase, version: 1 | 2): Promise<void> {
+export async function fill(db: TestDatabase, version: 1 | 2): Promise<void> {
   const ds =
     version === 1
       ? await db.dataSource([v1.User, v1.Role], { migrations: securityMigrationsV1 })
@@ -251,7 +251,9 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error) => {
-  console.error(error);
-  process.exit(1);
-});
+if (require.main === module) {
+  main().catch((error) => {
+    console.error(error);
+    process.exit(1);
+  });
+}

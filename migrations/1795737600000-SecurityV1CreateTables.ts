@@ -9,17 +9,20 @@
  * of the tables already exists.
  */
 import type { MigrationInterface, QueryRunner } from "typeorm";
+import { requireNaiveUtc } from "../src/datetime";
 import { appSecurityTables, createTables, dropTables, frozenSchema } from "../src/schema";
 
 export class SecurityV1CreateTables1795737600000 implements MigrationInterface {
   name = "SecurityV1CreateTables1795737600000";
 
   async up(queryRunner: QueryRunner): Promise<void> {
+    requireNaiveUtc(queryRunner.connection, this.name);
     const v1 = await frozenSchema(queryRunner.connection, 1, appSecurityTables(queryRunner.connection));
     await createTables(queryRunner, [v1.role, v1.user, v1.links]);
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {
+    requireNaiveUtc(queryRunner.connection, this.name);
     const v1 = await frozenSchema(queryRunner.connection, 1, appSecurityTables(queryRunner.connection));
     await dropTables(queryRunner, [v1.links, v1.user, v1.role]);
   }

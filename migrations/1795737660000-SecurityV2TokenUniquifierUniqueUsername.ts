@@ -12,6 +12,7 @@
  * added: the unified sign-in secrets, phone numbers and token uniquifiers are lost, everything else stays.
  */
 import type { MigrationInterface, QueryRunner } from "typeorm";
+import { requireNaiveUtc } from "../src/datetime";
 import { addColumns, appSecurityTables, dropColumns, frozenSchema } from "../src/schema";
 
 const ADDED_COLUMNS = ["us_totp_secrets", "us_phone_number", "fs_token_uniquifier"];
@@ -21,6 +22,7 @@ export class SecurityV2TokenUniquifierUniqueUsername1795737660000 implements Mig
   name = "SecurityV2TokenUniquifierUniqueUsername1795737660000";
 
   async up(queryRunner: QueryRunner): Promise<void> {
+    requireNaiveUtc(queryRunner.connection, this.name);
     const { user } = await frozenSchema(queryRunner.connection, 2, appSecurityTables(queryRunner.connection));
     await addColumns(queryRunner, {
       table: user,
@@ -32,6 +34,7 @@ export class SecurityV2TokenUniquifierUniqueUsername1795737660000 implements Mig
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {
+    requireNaiveUtc(queryRunner.connection, this.name);
     const { user } = await frozenSchema(queryRunner.connection, 2, appSecurityTables(queryRunner.connection));
     const indexes = user.indices.filter((index) => NEW_UNIQUE_COLUMNS.includes(index.columns[0].databaseName));
     await dropColumns(

@@ -13,21 +13,26 @@
  * FROZEN: released. A schema change is a new migration, never an edit here.
  *
  * Stops before changing anything when two users share a phone number or an email in different letter case
- * (listing them). `down` stops before changing anything when a user has no password (listing them), and
- * otherwise drops what `up` added: the passkeys, user handles and recovery codes are lost, everything else stays.
+ * (listing them), or when the WebAuthn table already exists; every check comes before the first change, as
+ * MariaDB/MySQL commit each DDL statement at once. `down` stops before changing anything when a user has no
+ * password (listing them), and otherwise drops what `up` added: the passkeys, user handles and recovery codes
+ * are lost, everything else stays.
  */
 import type { MigrationInterface, QueryRunner } from "typeorm";
+import { requireNaiveUtc } from "../src/datetime";
 import {
   addCaseInsensitiveUnique,
   addColumns,
+  allOrNothing,
   appSecurityTables,
-  createTables,
+  createCheckedTables,
   dropColumns,
   dropIndexIfExists,
   dropTables,
   frozenSchema,
   requireUserEntityAt,
   setNotNull,
+  tablesToCreate,
 } from "../src/schema";
 import { EMAIL_CASE_INSENSITIVE_INDEX } from "../src/user/v3";
 
@@ -38,22 +43,28 @@ export class SecurityV3WebAuthnRecoveryCodes1795737720000 implements MigrationIn
   name = "SecurityV3WebAuthnRecoveryCodes1795737720000";
 
   async up(queryRunner: QueryRunner): Promise<void> {
+    requireNaiveUtc(queryRunner.connection, this.name);
     requireUserEntityAt(queryRunner.connection, 3, this.name);
     const { user, webauthn } = await frozenSchema(queryRunner.connection, 3, appSecurityTables(queryRunner.connection));
     const why = "schema version 3 makes email unique in any letter case";
-    await addCaseInsensitiveUnique(queryRunner, user, "email", EMAIL_CASE_INSENSITIVE_INDEX, why);
-    await addColumns(queryRunner, {
-      table: user,
-      columns: ADDED_COLUMNS.map((name) => user.findColumnWithDatabaseName(name)!),
-      token: user.findColumnWithDatabaseName("fs_webauthn_user_handle")!,
-      nullable: [user.findColumnWithDatabaseName("password")!],
-      indexes: user.indices.filter((index) => index.columns.length > 0 && NEW_UNIQUE_COLUMNS.includes(index.columns[0].databaseName)),
-      uniqueBecause: "schema version 3 makes us_phone_number unique",
+    await allOrNothing(queryRunner, async () => {
+      // Refused before the user table changes: MariaDB/MySQL commit its ALTER at once.
+      const newTables = await tablesToCreate(queryRunner, [webauthn!]);
+      await addCaseInsensitiveUnique(queryRunner, user, "email", EMAIL_CASE_INSENSITIVE_INDEX, why);
+      await addColumns(queryRunner, {
+        table: user,
+        columns: ADDED_COLUMNS.map((name) => user.findColumnWithDatabaseName(name)!),
+        token: user.findColumnWithDatabaseName("fs_webauthn_user_handle")!,
+        nullable: [user.findColumnWithDatabaseName("password")!],
+        indexes: user.indices.filter((index) => index.columns.length > 0 && NEW_UNIQUE_COLUMNS.includes(index.columns[0].databaseName)),
+        uniqueBecause: "schema version 3 makes us_phone_number unique",
+      });
+      await createCheckedTables(queryRunner, newTables);
     });
-    await createTables(queryRunner, [webauthn!]);
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {
+    requireNaiveUtc(queryRunner.connection, this.name);
     const names = appSecurityTables(queryRunner.connection);
     const { user: v2User } = await frozenSchema(queryRunner.connection, 2, names);
     const { user, webauthn } = await frozenSchema(queryRunner.connection, 3, names);

@@ -8,14 +8,17 @@
 import { resolve } from "path";
 import type { DataSource } from "typeorm";
 import { checkSecurityDatabase, checkSecurityModels } from "./checks/check";
+import { FEATURE_METHODS, FEATURE_REQUIREMENTS } from "./checks/features";
 import type { SecurityFeatures } from "./checks/features";
 import { securitySchemaStatus } from "./checks/status";
 import { adoptFlaskSecurityDatabase, AdoptionBlockedError, planFlaskSecurityAdoption } from "./adopt/adopt";
+import { runUpgradeCommand, UPGRADE_USAGE, UpgradeUsageError } from "./online/cli";
 
 const USAGE = `Usage:
   typeorm-security-models status -d <data-source file> [--json]
   typeorm-security-models check  -d <data-source file> [--features <list>] [--live] [--json]
   typeorm-security-models adopt  -d <data-source file> [--apply] [--json]
+${UPGRADE_USAGE}
 
 --features: comma-separated, named after Flask-Security's settings: confirmable, trackable,
   twoFactor[:email+authenticator+sms], unifiedSignin[:password+email+authenticator+sms], tokenIdentity,
@@ -35,17 +38,43 @@ interface Args {
   apply: boolean;
 }
 
-const FEATURES = ["confirmable", "trackable", "twoFactor", "unifiedSignin", "tokenIdentity", "permissions", "webauthn", "recoveryCodes"];
+/** The feature names the command line takes, in Flask-Security's order. */
+const FEATURES = Object.keys(FEATURE_REQUIREMENTS).filter((name) => name !== "core");
 
-export function parseFeatures(list: string): SecurityFeatures {
+/**
+ * Parses `--features confirmable,twoFactor:email+sms`. A typo must not pass as "no such feature enabled",
+ * which would skip its checks and answer OK: every unknown name or method is a usage error listing the valid ones.
+ */
+export function parseFeatures(list: string | undefined): SecurityFeatures {
+  if (list === undefined || list.startsWith("-") || list.trim() === "")
+    throw new UsageError(`--features needs a value: a comma-separated list of ${FEATURES.join(", ")}`);
   const features: Record<string, unknown> = {};
   for (const item of list
     .split(",")
     .map((s) => s.trim())
     .filter(Boolean)) {
-    const [name, methods] = item.split(":");
+    const [name, methods, ...extra] = item.split(":");
     if (!FEATURES.includes(name)) throw new UsageError(`--features: unknown feature "${name}"; known: ${FEATURES.join(", ")}`);
-    features[name] = methods && (name === "twoFactor" || name === "unifiedSignin") ? { methods: methods.split("+") } : true;
+    if (methods === undefined) {
+      features[name] = true;
+      continue;
+    }
+    const valid: readonly string[] | undefined = FEATURE_METHODS[name as keyof typeof FEATURE_METHODS];
+    if (!valid)
+      throw new UsageError(
+        `--features: ${name} has no methods; write it alone. Only ${Object.keys(FEATURE_METHODS).join(" and ")} take methods (${Object.entries(
+          FEATURE_METHODS,
+        )
+          .map(([feature, names]) => `${feature}:${names.join("+")}`)
+          .join(", ")})`,
+      );
+    const wanted = methods.split("+").map((m) => m.trim());
+    const unknown = wanted.filter((m) => !valid.includes(m));
+    if (extra.length > 0 || unknown.length > 0 || wanted.length === 0)
+      throw new UsageError(
+        `--features: ${name} has no method ${unknown.length ? unknown.map((m) => `"${m}"`).join(", ") : `"${methods}"`}; its methods are ${valid.join(", ")} (joined with +, e.g. ${name}:${valid.slice(0, 2).join("+")})`,
+      );
+    features[name] = { methods: wanted };
   }
   return features;
 }
@@ -58,7 +87,7 @@ function parseArgs(argv: string[]): Args {
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i];
     if (arg === "-d" || arg === "--dataSource") args.dataSource = rest[++i] ?? "";
-    else if (arg === "--features") args.features = parseFeatures(rest[++i] ?? "");
+    else if (arg === "--features") args.features = parseFeatures(rest[++i]);
     else if (arg === "--live") args.live = true;
     else if (arg === "--json") args.json = true;
     else if (arg === "--apply" && command === "adopt") args.apply = true;
@@ -68,7 +97,10 @@ function parseArgs(argv: string[]): Args {
   return args;
 }
 
-/** Loads the DataSource a file exports (default or named), compiling TypeScript with ts-node when needed. */
+/**
+ * Loads the DataSource a file exports (default, named, or the module itself: `module.exports = dataSource`,
+ * which TypeORM's own CLI accepts), compiling TypeScript with ts-node when needed.
+ */
 function loadDataSource(file: string): DataSource {
   const path = resolve(file);
   if (/\.[cm]?ts$/.test(path) && !(process as unknown as Record<symbol, unknown>)[Symbol.for("ts-node.register.instance")]) {
@@ -79,7 +111,7 @@ function loadDataSource(file: string): DataSource {
     }
   }
   const exported = require(path);
-  const candidates = [exported.default, ...Object.values(exported)];
+  const candidates = [exported, exported.default, ...Object.values(exported)];
   const dataSource = candidates.find((value) => value && typeof value.initialize === "function" && typeof value.options === "object");
   if (!dataSource) throw new UsageError(`${file} exports no DataSource (export default new DataSource({ ... }))`);
   return dataSource as DataSource;
@@ -113,6 +145,7 @@ async function adopt(dataSource: DataSource, args: Args): Promise<number> {
 }
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === "upgrade") return runUpgradeCommand(argv.slice(1), loadDataSource);
   const args = parseArgs(argv);
   const dataSource = loadDataSource(args.dataSource);
   // Look, never change: no synchronize, no migrations on initialize, no query logging.
@@ -153,7 +186,13 @@ if (require.main === module) {
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (error) => {
-      console.error(error instanceof UsageError ? `${error.message}\n\n${USAGE}` : error instanceof Error ? error.message : error);
+      console.error(
+        error instanceof UsageError || error instanceof UpgradeUsageError
+          ? `${error.message}\n\n${USAGE}`
+          : error instanceof Error
+            ? error.message
+            : error,
+      );
       process.exit(2);
     },
   );

@@ -8,10 +8,16 @@
  * reads as microseconds, and it reads Flask-Security's 6-digit fractions as local time; `withNaiveUtc` makes
  * that DataSource write and read Flask-Security's `YYYY-MM-DD HH:MM:SS.ffffff`.
  */
-import type { DataSourceOptions } from "typeorm";
+import type { DataSource, DataSourceOptions } from "typeorm";
+import { SecurityModelError } from "./errors";
 
-/** Marks a driver module `withNaiveUtc` wrapped (`Symbol.for`, so two copies of the package agree). */
-const WRAPPED_DRIVER = Symbol.for("typeorm-security-models.naiveUtc");
+/**
+ * Marks what `withNaiveUtc` made (the options, a driver module it wrapped, PostgreSQL's type parsers), so a
+ * check can tell options it never saw from options that lost one of its settings afterwards
+ * (`{ ...withNaiveUtc(options), extra: { max: 5 } }`). `Symbol.for`, so two copies of the package agree;
+ * symbol keys survive spreads and `Object.assign`.
+ */
+const NAIVE_UTC = Symbol.for("typeorm-security-models.naiveUtc");
 
 /** PostgreSQL's type id for `timestamp without time zone`. */
 const PG_TIMESTAMP_OID = 1114;
@@ -22,8 +28,11 @@ function parseNaiveUtc(text: string, fallback: (text: string) => unknown): unkno
   const m = NAIVE_TIMESTAMP.exec(text);
   if (!m) return fallback(text);
   const millis = m[7] ? Number(m[7].padEnd(6, "0").slice(0, 3)) : 0;
-  const date = new Date(Date.UTC(0, Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]), millis));
-  date.setUTCFullYear(Number(m[1])); // Date.UTC maps years 0-99 to 1900-1999
+  // Year, month and day in one call: Date.UTC maps years 0-99 to 1900-1999, and a day set in another year
+  // first would roll 29 February over to 1 March when that year is not a leap year.
+  const date = new Date(0);
+  date.setUTCFullYear(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
+  date.setUTCHours(Number(m[4]), Number(m[5]), Number(m[6]), millis);
   return date;
 }
 
@@ -41,7 +50,7 @@ function postgresOptions(options: AnyOptions): AnyOptions {
   // the startup packet's `options`, because PgBouncer refuses `options` and, in transaction pooling, hands each
   // transaction whichever server connection is free: it tracks TimeZone per client and sets it again there.
   const driver = Object.create(pg);
-  driver[WRAPPED_DRIVER] = true;
+  driver[NAIVE_UTC] = true;
   driver.Pool = class extends pg.Pool {
     constructor(config: unknown) {
       super(config);
@@ -63,6 +72,7 @@ function postgresOptions(options: AnyOptions): AnyOptions {
           if (oid !== PG_TIMESTAMP_OID || (format && format !== "text")) return parser;
           return (text: string) => parseNaiveUtc(text, parser);
         },
+        [NAIVE_UTC]: true,
       },
     },
   };
@@ -140,6 +150,7 @@ function mysqlOptions(options: AnyOptions): AnyOptions {
   // mysql2 has no per-connection start-up statement, so wrap its pool: every new connection first sets
   // its session to UTC, which is what NOW() / CURRENT_TIMESTAMP defaults and ON UPDATE then use.
   const driver = Object.create(mysql);
+  driver[NAIVE_UTC] = true;
   driver.createPool = (config: unknown) => {
     const pool = mysql.createPool(config);
     pool.on("connection", (connection: { query: (sql: string) => void }) => connection.query("SET time_zone = '+00:00'"));
@@ -161,15 +172,77 @@ function mysqlOptions(options: AnyOptions): AnyOptions {
  *   reads correctly) and naive text read as UTC whatever its fraction; TypeORM already writes UTC there.
  */
 export function withNaiveUtc<T extends DataSourceOptions>(options: T): T {
+  const marked = (wrapped: AnyOptions): T => ({ ...wrapped, [NAIVE_UTC]: true }) as AnyOptions as T;
   switch (options.type) {
     case "postgres":
-      return postgresOptions(options) as T;
+      return marked(postgresOptions(options));
     case "mysql":
     case "mariadb":
-      return mysqlOptions(options) as T;
+      return marked(mysqlOptions(options));
     case "better-sqlite3":
-      return sqliteOptions(options) as T;
+      return marked(sqliteOptions(options));
     default:
       return options;
   }
+}
+
+/**
+ * A DataSource whose options did not go through `withNaiveUtc`, or lost one of its settings afterwards: its
+ * datetimes would silently be the process's local wall clock (PostgreSQL, MariaDB/MySQL) or text that
+ * Flask-Security misreads (SQLite). The message says what to write.
+ */
+export class NaiveUtcRequiredError extends SecurityModelError {}
+
+/** The settings of `withNaiveUtc` that `options` no longer has, for the types it configures; `[]` when all are there. */
+function lostSettings(dataSource: DataSource): string[] {
+  const options = dataSource.options as AnyOptions;
+  switch (options.type) {
+    case "postgres": {
+      const pg = (dataSource.driver as unknown as { postgres?: AnyOptions }).postgres;
+      return [
+        options.extra?.types?.[NAIVE_UTC] === true ? "" : "extra.types (reads zone-less timestamps as UTC)",
+        options.driver?.[NAIVE_UTC] === true ? "" : "driver (puts every pooled session in UTC)",
+        pg?.defaults?.parseInputDatesAsUTC === true
+          ? ""
+          : "pg.defaults.parseInputDatesAsUTC = true on the pg module TypeORM uses (sends Dates as UTC; pass that module as `driver` if the app has two copies of pg)",
+      ].filter(Boolean);
+    }
+    case "mysql":
+    case "mariadb":
+      return [
+        options.timezone === "Z" ? "" : `timezone: "Z"`,
+        options.driver?.[NAIVE_UTC] === true ? "" : "driver (puts every pooled session in UTC)",
+      ].filter(Boolean);
+    case "better-sqlite3":
+      return options[SQLITE_NAIVE_UTC] === true ? [] : ["the mark that makes the driver write and read Flask-Security's datetime text"];
+    default:
+      return [];
+  }
+}
+
+/** What goes wrong without the wrapper, per database family. */
+function whatGoesWrong(type: string): string {
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  return type === "better-sqlite3"
+    ? "TypeORM would write datetimes with a 3-digit fraction, which Flask-Security (SQLAlchemy) reads as microseconds, and read its 6-digit text as this process's local time"
+    : `TypeORM would store and read every datetime as this process's local wall clock (${zone}) while Flask-Security and this package mean UTC, silently shifting each by the zone's offset`;
+}
+
+/**
+ * Refuses a DataSource whose options lack what `withNaiveUtc` sets, before `user` (a migration, the
+ * datastore, the status) reads or writes a datetime. It looks at the options, not at a live session.
+ * @throws NaiveUtcRequiredError naming what is missing and the line to write.
+ */
+export function requireNaiveUtc(dataSource: DataSource, user: string): void {
+  const lost = lostSettings(dataSource);
+  if (lost.length === 0) return;
+  const type = String(dataSource.options.type);
+  const wrapped = (dataSource.options as AnyOptions)[NAIVE_UTC] === true;
+  const message = wrapped
+    ? `${user} refuses this ${type} DataSource: its options went through withNaiveUtc but then lost ${lost.join("; ")}, so ${whatGoesWrong(type)}. ` +
+      `Fix: apply withNaiveUtc last, to the finished options: new DataSource(withNaiveUtc({ ...options, extra: { ... } })), not { ...withNaiveUtc(options), extra: { ... } }.`
+    : `${user} refuses this ${type} DataSource: its options did not go through withNaiveUtc, so ${whatGoesWrong(type)}. ` +
+      `Fix: import { withNaiveUtc } from "typeorm-security-models" and write new DataSource(withNaiveUtc({ type: "${type}", ... })); ` +
+      `in NestJS, TypeOrmModule.forRootAsync({ useFactory: () => withNaiveUtc({ type: "${type}", ... }) }).`;
+  throw new NaiveUtcRequiredError("DataSource", "options", wrapped ? "naive-utc-lost" : "naive-utc-missing", message);
 }

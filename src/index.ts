@@ -9,7 +9,7 @@ export type { WebAuthnUsage } from "./webauthn/v1";
 export { RoleMixinV1 } from "./role/v1";
 
 // DataSource settings and value formats
-export { withNaiveUtc } from "./datetime";
+export { withNaiveUtc, NaiveUtcRequiredError } from "./datetime";
 export { parseCommaList, formatCommaList } from "./lists";
 export { newIdentityToken } from "./tokens";
 
@@ -39,6 +39,11 @@ export {
   FLASK_SECURITY_TOKEN_UNIQUIFIER_LINE,
 } from "./adopt/adopt";
 export type { AdoptionPlan } from "./adopt/adopt";
+
+// Online upgrades: the shipped upgrades while the app keeps signing users in and up
+export { upgradeOnline, planOnlineUpgrade, OnlineUpgradeError } from "./online/upgrade";
+export type { OnlineUpgradeOptions, OnlineUpgradePlan, OnlinePhasePlan, OnlineUpgradeProgress, OnlinePhaseName } from "./online/upgrade";
+export { OnlineUpgradeBusyError } from "./online/session";
 
 // Errors: all extend SecurityModelError (entity, field, rule)
 export {

@@ -1,6 +1,24 @@
 /** class-validator rules shared by the entities, so `validate(entity)` reports every invalid field at once. */
-import { ValidateBy, ValidationOptions, buildMessage } from "class-validator";
+import { ValidateBy, ValidationOptions, buildMessage, isEmail } from "class-validator";
 import { listItemProblem } from "./lists";
+import { hasLoneSurrogate } from "./unicode";
+
+/**
+ * class-validator's `IsEmail` (same rule name, `isEmail`), except that text holding a lone surrogate is simply
+ * not an email address: `isEmail` itself throws a bare URIError on it, which would escape `validate()`.
+ */
+export function IsEmailAddress(options?: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: "isEmail",
+      validator: {
+        validate: (value: unknown) => typeof value === "string" && !hasLoneSurrogate(value) && isEmail(value),
+        defaultMessage: buildMessage((prefix) => `${prefix}$property must be an email`, options),
+      },
+    },
+    options,
+  );
+}
 
 /**
  * The property is null/undefined or an array of strings that a comma list can store (no commas, no empty

@@ -8,7 +8,16 @@ import type { DataSource, Repository } from "typeorm";
 import { Role, User } from "./fixtures/app-v2";
 import { describeEachDatabase } from "./support/database";
 
-const INSTANTS = ["2024-03-10T02:30:00.123Z", "2024-11-03T01:30:00.456Z", "2024-07-01T12:00:00.789Z", "1999-12-31T23:59:59.999Z"];
+// Leap days too: a parser that builds the date in another year first (Date.UTC maps 0-99 to 1900-1999,
+// not a leap year) rolls 29 February over to 1 March.
+const INSTANTS = [
+  "2024-03-10T02:30:00.123Z",
+  "2024-11-03T01:30:00.456Z",
+  "2024-07-01T12:00:00.789Z",
+  "1999-12-31T23:59:59.999Z",
+  "2052-02-29T04:45:12.039Z",
+  "2000-02-29T00:00:00.001Z",
+];
 
 /** `2024-03-10T02:30:00.123Z` → `2024-03-10 02:30:00.123`: the naive UTC text the row must hold. */
 const naiveUtc = (iso: string) => iso.replace("T", " ").replace("Z", "");

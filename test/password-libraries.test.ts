@@ -14,7 +14,7 @@ describe("a scheme whose npm package is missing", () => {
   beforeAll(() => {
     folder = mkdtempSync(join(tmpdir(), "tsm-nolib-"));
     cpSync(join(__dirname, "../src/password"), join(folder, "src/password"), { recursive: true });
-    cpSync(join(__dirname, "../src/errors.ts"), join(folder, "src/errors.ts"));
+    for (const shared of ["errors.ts", "unicode.ts"]) cpSync(join(__dirname, "../src", shared), join(folder, "src", shared));
     writeFileSync(join(folder, "tsconfig.json"), JSON.stringify({ compilerOptions: { module: "commonjs", target: "ES2021", types: [] } }));
   });
   afterAll(() => rmSync(folder, { recursive: true, force: true }));

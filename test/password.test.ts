@@ -38,6 +38,10 @@ describe("settings", () => {
     }
   });
 
+  it("accepts pbkdf2 rounds up to the most Node computes (2^31 - 1)", () => {
+    expect(() => new PasswordHasher({ salt: "salt", pbkdf2Rounds: { sha256: 2 ** 31 - 1, sha512: 2 ** 31 - 1 } })).not.toThrow();
+  });
+
   it("needs no salt only when no scheme uses the HMAC (singleHash: true)", async () => {
     const single = new PasswordHasher({ salt: undefined, singleHash: true, bcryptCost: 4 });
     expect(await single.verifyPassword(PASSLIB_PASSWORD, PASSLIB_HASHES.single_hash_bcrypt)).toBe(true);
@@ -50,6 +54,8 @@ describe("settings", () => {
     ["a writing scheme missing from schemes", { scheme: "argon2", schemes: ["bcrypt"] }, "scheme", "scheme-not-listed"],
     ["a bcrypt cost out of range", { bcryptCost: 3 }, "bcryptCost", "out-of-range"],
     ["a fractional pbkdf2 rounds", { pbkdf2Rounds: { sha256: 1000.5 } }, "pbkdf2Rounds.sha256", "out-of-range"],
+    ["pbkdf2 rounds beyond what Node computes (2^31)", { pbkdf2Rounds: { sha256: 2 ** 31 } }, "pbkdf2Rounds.sha256", "out-of-range"],
+    ["pbkdf2 rounds at passlib's largest (2^32 - 1)", { pbkdf2Rounds: { sha512: 2 ** 32 - 1 } }, "pbkdf2Rounds.sha512", "out-of-range"],
     ["an unknown normal form", { normalizeForm: "NFX" as "NFKD" }, "normalizeForm", "unknown-form"],
   ])("%s is a PasswordConfigError naming the setting, without the salt", (_, options, field, rule) => {
     const secretSalt = "s3cret-salt-value";
@@ -221,6 +227,33 @@ describe("input", () => {
     ["a number", 42],
   ])("a password to verify that is %s answers false", async (_, password) => {
     await expect(h.verifyPassword(password as string, PASSLIB_HASHES.bcrypt)).resolves.toBe(false);
+  });
+
+  it.each([
+    ["more than Node's pbkdf2 computes (2^31)", "2147483648"],
+    ["passlib's largest (2^32 - 1)", "4294967295"],
+    ["beyond any integer", "99999999999999999999"],
+  ])("a pbkdf2 hash with rounds %s answers false, never throws", async (_, rounds) => {
+    for (const scheme of ["pbkdf2_sha256", "pbkdf2_sha512"] as const) {
+      const hash = PASSLIB_HASHES[scheme].replace("$1000$", `$${rounds}$`);
+      await expect(h.verifyPassword(PASSLIB_PASSWORD, hash)).resolves.toBe(false);
+      await expect(h.verifyAndUpdatePassword(PASSLIB_PASSWORD, hash)).resolves.toEqual({ verified: false, newHash: null });
+    }
+  });
+
+  it("a password with a lone surrogate: hashing refuses it, verifying answers false (it would collide with U+FFFD)", async () => {
+    const pbkdf2 = hasher({ scheme: "pbkdf2_sha256" });
+    for (const lone of ["pass\uD800word", "pass\uDC00word", "\uDBFF"]) {
+      await expect(pbkdf2.hashPassword(lone)).rejects.toThrow(InvalidPasswordError);
+      await expect(pbkdf2.hashPassword(lone)).rejects.toMatchObject({ field: "password", rule: "well-formed-unicode" });
+    }
+    const replacementHash = await pbkdf2.hashPassword("pass\uFFFDword");
+    expect(await pbkdf2.verifyPassword("pass\uFFFDword", replacementHash)).toBe(true);
+    expect(await pbkdf2.verifyPassword("pass\uD800word", replacementHash)).toBe(false);
+    expect(await pbkdf2.verifyPassword("pass\uDC00word", replacementHash)).toBe(false);
+    // A well-formed pair is one character and hashes as such.
+    const astral = await pbkdf2.hashPassword("pass\uD83D\uDE00word");
+    expect(await pbkdf2.verifyPassword("pass😀word", astral)).toBe(true);
   });
 
   it("a password to hash that is empty or not a string is an InvalidPasswordError", async () => {

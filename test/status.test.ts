@@ -175,14 +175,15 @@ describeEachDatabase("schema status", (db) => {
       await ds.destroy();
     });
     const run = promisify(execFile);
-    const cli = async (...args: string[]) => {
+    const cli = (...args: string[]) => cliWith("test/fixtures/cli-data-source.ts", ...args);
+    const cliWith = async (dataSourceFile: string, ...args: string[]) => {
       const options = db.options([]) as { type: string; url?: string; database?: string };
       const env = {
         ...process.env,
         TS_NODE_TRANSPILE_ONLY: "true",
         TSM_CLI_CONNECTION: JSON.stringify({ type: options.type, url: options.url, database: options.database }),
       };
-      return run(process.execPath, ["-r", "ts-node/register", "src/cli.ts", ...args, "-d", "test/fixtures/cli-data-source.ts"], {
+      return run(process.execPath, ["-r", "ts-node/register", "src/cli.ts", ...args, "-d", dataSourceFile], {
         cwd: ROOT,
         env,
       }).then(
@@ -225,6 +226,41 @@ describeEachDatabase("schema status", (db) => {
       const usage = await cli("check", "--features", "twoFactors");
       expect(usage.code).toBe(2);
       expect(usage.stdout).toMatch(/^--features: unknown feature "twoFactors"; known: confirmable, trackable, twoFactor/);
+    });
+
+    it.each([
+      [
+        "a method in the wrong case",
+        ["--features", "twoFactor:SMS"],
+        /^--features: twoFactor has no method "SMS"; its methods are email, authenticator, sms/,
+      ],
+      [
+        "an unknown unified sign-in method",
+        ["--features", "confirmable,unifiedSignin:password+magic"],
+        /^--features: unifiedSignin has no method "magic"; its methods are password, email, authenticator, sms/,
+      ],
+      ["an empty method list", ["--features", "twoFactor:"], /^--features: twoFactor has no method ""; its methods are email/],
+      [
+        "a method on a feature without methods",
+        ["--features", "confirmable:email"],
+        /^--features: confirmable has no methods; write it alone\. Only twoFactor and unifiedSignin take methods/,
+      ],
+      [
+        "--features without a value",
+        ["--features"],
+        /^--features needs a value: a comma-separated list of confirmable, trackable, twoFactor/,
+      ],
+      ["--features followed by another option", ["--features", "--live"], /^--features needs a value/],
+    ])("check: %s is a usage error (exit 2) naming the valid names, not a silent OK", async (_, args, message) => {
+      const result = await cli("check", ...args);
+      expect(result.code).toBe(2);
+      expect(result.stdout).toMatch(message);
+      expect(result.stdout).toContain("Usage:");
+    });
+
+    it("accepts a data-source file that does module.exports = dataSource, as TypeORM's CLI does", async () => {
+      const result = await cliWith("test/fixtures/cli-data-source-module-exports.ts", "check", "--features", "confirmable");
+      expect(result).toEqual({ code: 0, stdout: "OK: the entities have every column these features need.\n" });
     });
   });
 });

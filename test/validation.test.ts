@@ -4,6 +4,7 @@
  */
 import { validate } from "class-validator";
 import type { DataSource } from "typeorm";
+import { InvalidFieldsError, SecurityDatastore } from "../src";
 import { Role, User } from "./fixtures/app-v2";
 import { describeEachDatabase } from "./support/database";
 
@@ -55,6 +56,14 @@ describe("validate(user)", () => {
     expect(byField.username.join()).toMatch(/username must be shorter than or equal to 255 characters/);
   });
 
+  it.each([
+    ["in the local part", "ad\uD800a@example.com"],
+    ["in the domain", "ada@exa\uDC00mple.com"],
+  ])("an email with a lone surrogate %s is not an email address (not a bare URIError)", async (_, email) => {
+    const errors = await validate(Object.assign(validUser(), { email }));
+    expect(errors.map((e) => [e.property, e.constraints])).toEqual([["email", { isEmail: "email must be an email address" }]]);
+  });
+
   it("never quotes a secret value in its messages", async () => {
     const secret = "s".repeat(300);
     const errors = await validate(Object.assign(validUser(), { password: secret, fsUniquifier: secret, tfTotpSecret: secret }));
@@ -85,5 +94,14 @@ describeEachDatabase("a user that passes validate()", (db) => {
     expect(await validate(user)).toEqual([]);
     const saved = await ds.getRepository(User).save(user);
     expect(await ds.getRepository(User).countBy({ id: saved.id, email: "ok@example.com" })).toBe(1);
+  });
+
+  it("createUser with a lone surrogate in the email: InvalidFieldsError naming email, nothing written", async () => {
+    const store = new SecurityDatastore(ds, User, Role);
+    const before = await ds.getRepository(User).count();
+    const attempt = store.createUser({ email: "lone\uD800@example.com", password: "$2b$12$hash" });
+    await expect(attempt).rejects.toThrow(InvalidFieldsError);
+    await expect(attempt).rejects.toMatchObject({ field: "email", rule: "isEmail" });
+    expect(await ds.getRepository(User).count()).toBe(before);
   });
 });

@@ -18,6 +18,7 @@ import { Table, TableColumn, TableForeignKey } from "typeorm";
 import type { DataSource, EntityMetadata, QueryRunner } from "typeorm";
 import { securityMigrations } from "../../migrations";
 import { securitySchemaStatus } from "../checks/status";
+import { requireNaiveUtc } from "../datetime";
 import { SecurityModelError } from "../errors";
 import { formatCommaList, parseCommaList } from "../lists";
 import { addCaseInsensitiveUnique, appSecurityTables, frozenSchema } from "../schema";
@@ -129,6 +130,16 @@ async function referencingTables(c: Context, adopted: string[]): Promise<string[
   return [...new Set(found)];
 }
 
+/**
+ * The session's current PostgreSQL schema when the app's tables are in another one, else undefined. Adoption
+ * names tables without a schema, so it works only where those names lead.
+ */
+async function outsideCurrentSchema(c: Context): Promise<string | undefined> {
+  if (c.dialect !== "postgres" || !c.names.schema) return undefined;
+  const [{ current }] = await c.runner.query(`SELECT current_schema() AS current`);
+  return current === c.names.schema ? undefined : String(current);
+}
+
 function context(ds: DataSource, runner: QueryRunner): Context {
   let names: SecurityTableNames = { user: "user", role: "role", links: "roles_users", webauthn: "web_authn" };
   try {
@@ -148,6 +159,7 @@ const backupNames = (names: SecurityTableNames): SecurityTableNames => ({
 
 async function makePlan(c: Context): Promise<AdoptionPlan & { from: SecurityTableNames; backupsPresent: string[] }> {
   const { ds, runner, names } = c;
+  requireNaiveUtc(ds, "adopt");
   const backups = backupNames(names);
   const backupsPresent: string[] = [];
   for (const name of tablesOf(backups, MAX_VERSION)) if (await runner.hasTable(name)) backupsPresent.push(name);
@@ -168,6 +180,23 @@ async function makePlan(c: Context): Promise<AdoptionPlan & { from: SecurityTabl
     plan.blockers.push(
       "the DataSource has no User entity extending a UserMixin: register the app's User and Role entities (entities: [User, Role]).",
     );
+  }
+  const outside = await outsideCurrentSchema(c);
+  if (outside) {
+    const status = await securitySchemaStatus(ds);
+    plan.found = status.label;
+    if (status.family === "ours") {
+      plan.action = "done";
+      plan.changes.push("nothing: the database is already typeorm-security-models'");
+    } else {
+      plan.action = "blocked";
+      plan.blockers.push(
+        `the app's tables are in PostgreSQL schema "${names.schema}", and adopt works in the session's current schema ("${outside}") only. ` +
+          `To adopt them there, let the DataSource's sessions start in that schema: schema: "${names.schema}" and ` +
+          `extra: { options: "-c search_path=${names.schema}" } in its options (inside withNaiveUtc), then run adopt again.`,
+      );
+    }
+    return plan;
   }
   if (backupsPresent.length > 0) {
     // An adoption stopped half-way (MariaDB/MySQL only: elsewhere it is one transaction).
@@ -321,7 +350,8 @@ export async function planFlaskSecurityAdoption(dataSource: DataSource): Promise
 
 /**
  * Adopts a database Flask-Security made: does what `planFlaskSecurityAdoption` lists and returns that plan.
- * Throws `AdoptionBlockedError`, changing nothing, when the plan has blockers. Running it again on an
+ * Throws `AdoptionBlockedError`, changing nothing, when the plan has blockers (and `NaiveUtcRequiredError`
+ * for a DataSource whose options did not go through `withNaiveUtc`). Running it again on an
  * adopted database does nothing; on MariaDB/MySQL it finishes an adoption a crash interrupted.
  */
 export async function adoptFlaskSecurityDatabase(dataSource: DataSource): Promise<AdoptionPlan> {

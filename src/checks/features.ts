@@ -4,6 +4,15 @@
  * the mixin version that carries it and the column to add otherwise. Checks and fixes are driven from here.
  */
 
+/**
+ * The methods a feature with methods may enable: `SECURITY_TWO_FACTOR_ENABLED_METHODS` and
+ * `SECURITY_US_ENABLED_METHODS`.
+ */
+export const FEATURE_METHODS = {
+  twoFactor: ["email", "authenticator", "sms"],
+  unifiedSignin: ["password", "email", "authenticator", "sms"],
+} as const;
+
 /** Security features, named after Flask-Security's settings. */
 export interface SecurityFeatures {
   /** `SECURITY_CONFIRMABLE`: account confirmation. */
@@ -11,9 +20,9 @@ export interface SecurityFeatures {
   /** `SECURITY_TRACKABLE`: sign-in times, addresses and count. */
   trackable?: boolean;
   /** `SECURITY_TWO_FACTOR`, with `SECURITY_TWO_FACTOR_ENABLED_METHODS` (`sms` needs a phone number). */
-  twoFactor?: boolean | { methods: Array<"email" | "authenticator" | "sms"> };
+  twoFactor?: boolean | { methods: Array<(typeof FEATURE_METHODS.twoFactor)[number]> };
   /** `SECURITY_UNIFIED_SIGNIN`, with `SECURITY_US_ENABLED_METHODS` (`sms` needs a phone number). */
-  unifiedSignin?: boolean | { methods: Array<"password" | "email" | "authenticator" | "sms"> };
+  unifiedSignin?: boolean | { methods: Array<(typeof FEATURE_METHODS.unifiedSignin)[number]> };
   /** Separate identity domains: auth tokens tied to `fs_token_uniquifier` instead of `fs_uniquifier`. */
   tokenIdentity?: boolean;
   /** Role permissions (`@permissions_required`). */

@@ -2,8 +2,9 @@
  * Schema status: which version the database is at (this package's V1/V2/V3, a Flask-Security fsqla v1/v2/v3
  * schema, or unknown), which shipped migrations are pending, and whether TypeORM's schema builder sees drift.
  */
-import type { DataSource } from "typeorm";
+import type { DataSource, QueryRunner } from "typeorm";
 import { securityMigrations } from "../../migrations";
+import { requireNaiveUtc } from "../datetime";
 import { appSecurityTables } from "../schema/app-tables";
 import { caseInsensitiveUniqueRepair } from "../schema/operations";
 import { EMAIL_CASE_INSENSITIVE_INDEX } from "../user/v3";
@@ -29,18 +30,38 @@ export interface SecuritySchemaStatus {
   ok: boolean;
 }
 
-/** Reads the schema status of the database behind an initialized DataSource. Changes nothing. */
+/**
+ * The names in TypeORM's migrations table, where its runner keeps it: the DataSource's `migrationsTableName`
+ * in the DataSource's `schema` (PostgreSQL), not necessarily where the security tables are.
+ */
+async function recordedMigrations(dataSource: DataSource, runner: QueryRunner): Promise<string[]> {
+  const options = dataSource.options as { migrationsTableName?: string; schema?: string };
+  const path = dataSource.driver.buildTableName(options.migrationsTableName ?? "migrations", options.schema);
+  if (!(await runner.hasTable(path))) return [];
+  const quoted = path
+    .split(".")
+    .map((part) => dataSource.driver.escape(part))
+    .join(".");
+  return (await runner.query(`SELECT name FROM ${quoted}`)).map((r: { name: string }) => r.name);
+}
+
+/**
+ * Reads the schema status of the database behind an initialized DataSource. Changes nothing.
+ * @throws NaiveUtcRequiredError when the DataSource's options did not go through `withNaiveUtc`.
+ */
 export async function securitySchemaStatus(dataSource: DataSource): Promise<SecuritySchemaStatus> {
+  requireNaiveUtc(dataSource, "securitySchemaStatus");
   const runner = dataSource.createQueryRunner();
   try {
-    let names = { user: "user", links: "roles_users" };
+    let names: { user: string; links: string; schema?: string } = { user: "user", links: "roles_users" };
     try {
       names = appSecurityTables(dataSource);
     } catch {
       // no mixin entities: look at the default table names
     }
-    const user = await runner.getTable(names.user);
-    const links = await runner.getTable(names.links);
+    const inSchema = (table: string) => dataSource.driver.buildTableName(table, names.schema);
+    const user = await runner.getTable(inSchema(names.user));
+    const links = await runner.getTable(inSchema(names.links));
     const columns = new Set(user?.columns.map((c) => c.name) ?? []);
     const version = !user
       ? null
@@ -68,10 +89,7 @@ export async function securitySchemaStatus(dataSource: DataSource): Promise<Secu
             ? `typeorm-security-models V${version}`
             : `Flask-Security fsqla v${version}`;
 
-    const migrationsTable = (dataSource.options as { migrationsTableName?: string }).migrationsTableName ?? "migrations";
-    const recorded: string[] = (await runner.hasTable(migrationsTable))
-      ? (await runner.query(`SELECT name FROM ${dataSource.driver.escape(migrationsTable)}`)).map((r: { name: string }) => r.name)
-      : [];
+    const recorded = await recordedMigrations(dataSource, runner);
     // The shipped migrations the app registered (an app staying on V1 registers only V1), else all of them.
     const all = securityMigrations.map((m) => new m().name);
     const registered = dataSource.migrations.map((m) => m.name ?? m.constructor.name).filter((name) => all.includes(name));
@@ -81,7 +99,7 @@ export async function securitySchemaStatus(dataSource: DataSource): Promise<Secu
 
     const drift = (await dataSource.driver.createSchemaBuilder().log()).upQueries.map((q) => q.query);
     if (family === "ours" && version === 3)
-      drift.push(...(await caseInsensitiveUniqueRepair(runner, names.user, "email", EMAIL_CASE_INSENSITIVE_INDEX)));
+      drift.push(...(await caseInsensitiveUniqueRepair(runner, names.user, "email", EMAIL_CASE_INSENSITIVE_INDEX, names.schema)));
     return {
       family,
       version,

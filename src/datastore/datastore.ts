@@ -22,6 +22,7 @@ import type { SecurityOwnedRoleField, SecurityOwnedUserField } from "./owned-fie
 import type { RoleMixinV1 } from "../role/v1";
 import type { UserBase } from "../user/base";
 import { dialectOf, quotedTable } from "../schema/operations";
+import { requireNaiveUtc } from "../datetime";
 
 type Class<T> = abstract new (...args: never[]) => T;
 
@@ -66,6 +67,7 @@ interface AnyCaseCondition {
  * `const store = new SecurityDatastore(dataSource, User, Role)`.
  */
 export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
+  /** @throws NaiveUtcRequiredError when the DataSource's options did not go through `withNaiveUtc` (or lost its settings). */
   constructor(
     /** The app's DataSource, with the User and Role entities registered. */
     readonly dataSource: DataSource,
@@ -73,7 +75,9 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
     readonly User: Class<U>,
     /** The app's Role entity class. */
     readonly Role: Class<R>,
-  ) {}
+  ) {
+    requireNaiveUtc(dataSource, "SecurityDatastore");
+  }
 
   /** The User repository, in `manager`'s transaction when given. */
   users(manager: EntityManager = this.dataSource.manager): Repository<U> {

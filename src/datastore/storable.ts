@@ -7,9 +7,7 @@
  */
 import type { EntityMetadata } from "typeorm";
 import type { FieldProblem } from "../errors";
-
-/** Half of a UTF-16 surrogate pair without its other half: not a character, so no database stores it as given. */
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+import { hasLoneSurrogate } from "../unicode";
 
 /** The problems of `entity`'s string columns (one per field), never quoting a value. */
 export function unstorableFields(metadata: EntityMetadata, entity: object): FieldProblem[] {
@@ -21,7 +19,7 @@ export function unstorableFields(metadata: EntityMetadata, entity: object): Fiel
     const length = Number(column.length);
     if (value.includes("\0")) {
       problems.push({ field, rule: "noNulCharacter", message: `${field} must not contain a NUL character, which PostgreSQL cannot store` });
-    } else if (LONE_SURROGATE.test(value)) {
+    } else if (hasLoneSurrogate(value)) {
       problems.push({
         field,
         rule: "wellFormedUnicode",

@@ -7,6 +7,7 @@ import { createHmac } from "crypto";
 import { InvalidPasswordError } from "./errors";
 import { HashingSchemeName, PasswordHasherOptions, PasswordSchemeName, PasswordSettings, resolvePasswordSettings } from "./options";
 import { PASSWORD_SCHEMES, PasswordScheme } from "./schemes";
+import { hasLoneSurrogate } from "../unicode";
 
 /** What `verifyAndUpdatePassword` found: whether the password matched, and the new hash to store if it was re-hashed. */
 export interface PasswordVerification {
@@ -39,7 +40,7 @@ export class PasswordHasher {
   /**
    * A new hash of the password for the `password` column, as Flask-Security's `hash_password` after its
    * forms' normalisation: normalise (NFKD), HMAC-SHA512 with the salt, base64, then the scheme (bcrypt).
-   * @throws InvalidPasswordError when the password is not a non-empty string.
+   * @throws InvalidPasswordError when the password is not a non-empty string, or holds a lone surrogate.
    */
   async hashPassword(password: string): Promise<string> {
     if (typeof password !== "string" || password.length === 0) {
@@ -50,17 +51,27 @@ export class PasswordHasher {
         "the password to hash must be a non-empty string; check the app's length rules before hashing.",
       );
     }
+    if (hasLoneSurrogate(password)) {
+      // UTF-8 encoding would turn it into U+FFFD, so every such password would be the same one; Flask-Security refuses them.
+      throw new InvalidPasswordError(
+        "PasswordHasher",
+        "password",
+        "well-formed-unicode",
+        "the password to hash holds a lone surrogate (half of a UTF-16 pair), which is not text; refuse it as Flask-Security does.",
+      );
+    }
     const scheme = PASSWORD_SCHEMES[this.#settings.scheme];
     return scheme.hash!(this.secretFor(scheme, password), this.#settings);
   }
 
   /**
    * Whether the password matches the stored hash (Flask-Security's `verify_password` after normalisation).
-   * Never throws on input: a missing, empty or unrecognised hash, or a scheme not in `schemes`, answers false.
+   * Never throws on input: a missing, empty or unrecognised hash, a scheme not in `schemes`, or a password
+   * holding a lone surrogate (which `hashPassword` refuses) answers false.
    * @throws PasswordSchemeUnavailableError when the hash's scheme needs an npm package that is not installed.
    */
   async verifyPassword(password: string, hash: string | null | undefined): Promise<boolean> {
-    if (typeof password !== "string" || password.length === 0 || typeof hash !== "string") return false;
+    if (typeof password !== "string" || password.length === 0 || hasLoneSurrogate(password) || typeof hash !== "string") return false;
     const scheme = this.schemeOf(hash);
     if (!scheme) return false;
     return scheme.verify(this.secretFor(scheme, password), hash);

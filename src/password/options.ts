@@ -78,6 +78,9 @@ export interface PasswordSettings {
 /** `schemes` when the app does not say: every one but plaintext, which is verified only when listed. */
 export const DEFAULT_SCHEMES: readonly PasswordSchemeName[] = PASSWORD_SCHEME_NAMES.filter((name) => name !== "plaintext");
 
+/** The most pbkdf2 rounds Node's `crypto.pbkdf2` accepts (a 32-bit signed integer); passlib allows up to 2^32 - 1. */
+export const PBKDF2_MAX_ROUNDS = 2 ** 31 - 1;
+
 function configError(field: string, rule: string, message: string): PasswordConfigError {
   return new PasswordConfigError("PasswordHasher", field, rule, message);
 }
@@ -158,8 +161,8 @@ export function resolvePasswordSettings(options: PasswordHasherOptions): Passwor
       parallelism: integerIn("argon2.parallelism", options.argon2?.parallelism, 8, 1, 255),
     },
     pbkdf2Rounds: {
-      sha256: integerIn("pbkdf2Rounds.sha256", options.pbkdf2Rounds?.sha256, 600000, 1000, 2 ** 32 - 1),
-      sha512: integerIn("pbkdf2Rounds.sha512", options.pbkdf2Rounds?.sha512, 210000, 1000, 2 ** 32 - 1),
+      sha256: integerIn("pbkdf2Rounds.sha256", options.pbkdf2Rounds?.sha256, 600000, 1000, PBKDF2_MAX_ROUNDS),
+      sha512: integerIn("pbkdf2Rounds.sha512", options.pbkdf2Rounds?.sha512, 210000, 1000, PBKDF2_MAX_ROUNDS),
     },
   };
 }

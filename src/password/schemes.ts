@@ -9,6 +9,7 @@ import { promisify } from "util";
 import { argon2Library, bcryptLibrary } from "./libraries";
 import { decodeAb64, encodeAb64 } from "./encodings";
 import { PasswordSchemeUnavailableError } from "./errors";
+import { PBKDF2_MAX_ROUNDS } from "./options";
 import type { PasswordSchemeName, PasswordSettings } from "./options";
 import { parseShaCrypt, SHA256_CRYPT, SHA512_CRYPT, shaCryptChecksum } from "./sha-crypt";
 
@@ -118,8 +119,10 @@ function pbkdf2Scheme(name: "pbkdf2_sha256" | "pbkdf2_sha512", digest: "sha256" 
     if (!match) return undefined;
     const salt = decodeAb64(match[2]);
     const checksum = decodeAb64(match[3]);
-    if (!salt || !checksum || checksum.length !== keyLength) return undefined;
-    return { rounds: Number(match[1]), salt, checksum };
+    const rounds = Number(match[1]);
+    // passlib allows more rounds than Node computes; such a hash cannot be checked here, so it is malformed.
+    if (!salt || !checksum || checksum.length !== keyLength || rounds > PBKDF2_MAX_ROUNDS) return undefined;
+    return { rounds, salt, checksum };
   };
   const roundsFor = (settings: PasswordSettings) => settings.pbkdf2Rounds[digest];
   return {

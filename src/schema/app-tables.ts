@@ -18,6 +18,11 @@ export interface SecurityTableNames {
   links: string;
   /** The table of the user's `webauthn` credentials (`web_authn`), from version 3 on. */
   webauthn: string;
+  /**
+   * The PostgreSQL schema of all of them, from the entities (`@Entity({ schema })`) or the DataSource's
+   * `schema` option; undefined: the session's current schema.
+   */
+  schema?: string;
 }
 
 /** The app registered no entity (or several) extending a mixin, so the migrations cannot know the tables. */
@@ -50,11 +55,23 @@ export function appSecurityTables(connection: DataSource): SecurityTableNames {
   const role = single(connection, RoleMixinV1, "Role", "RoleMixinV1");
   const roles = user.relations.find((r) => r.propertyName === "roles");
   const webauthn = user.relations.find((r) => r.propertyName === "webauthn");
+  const tables = [user, role, roles?.junctionEntityMetadata, webauthn?.inverseEntityMetadata].filter((m) => m !== undefined);
+  const schemas = [...new Set(tables.map((m) => m.schema))];
+  if (schemas.length > 1) {
+    throw new SecurityEntitiesNotFoundError(
+      "DataSource",
+      "entities",
+      "tables-in-several-schemas",
+      `the security tables must all be in one schema, and the entities put them in ${tables.map((m) => `${m.tableName}: ${m.schema ?? "(default)"}`).join(", ")}. ` +
+        `Give each of them the same @Entity({ schema }), or none and the DataSource's schema option.`,
+    );
+  }
   return {
     user: user.tableName,
     role: role.tableName,
     links: roles?.junctionEntityMetadata?.tableName ?? "roles_users",
     webauthn: webauthn?.inverseEntityMetadata.tableName ?? "web_authn",
+    ...(schemas[0] ? { schema: schemas[0] } : {}),
   };
 }
 

@@ -31,25 +31,26 @@ const entityCache = new Map<string, Function[]>();
 
 /** Concrete entity classes of `version` in the app's tables (made once per version and names). */
 function frozenEntities(version: SchemaVersion, names: SecurityTableNames): Function[] {
-  const key = `${version}:${names.user}:${names.role}:${names.webauthn}`;
+  const key = `${version}:${names.user}:${names.role}:${names.webauthn}:${names.schema ?? ""}`;
   let entities = entityCache.get(key);
   if (!entities) {
-    @Entity(names.role)
+    const { schema } = names;
+    @Entity({ name: names.role, schema })
     class FrozenRole extends RoleMixinV1 {}
     if (version === 3) {
-      @Entity(names.user)
+      @Entity({ name: names.user, schema })
       class FrozenUser extends UserMixinV3 {
         @ManyToMany(() => FrozenRole) declare roles: FrozenRole[];
         @OneToMany(() => FrozenWebAuthn, (credential) => credential.user) declare webauthn: FrozenWebAuthn[];
       }
-      @Entity(names.webauthn)
+      @Entity({ name: names.webauthn, schema })
       class FrozenWebAuthn extends WebAuthnMixinV1 {
         @ManyToOne(() => FrozenUser, (user) => user.webauthn, { onDelete: "CASCADE", nullable: false }) declare user: FrozenUser;
       }
       entities = [FrozenUser, FrozenRole, FrozenWebAuthn];
     } else {
       const Mixin = USER_MIXINS[version];
-      @Entity(names.user)
+      @Entity({ name: names.user, schema })
       class FrozenUser extends Mixin {
         @ManyToMany(() => FrozenRole) declare roles: FrozenRole[];
       }

@@ -5,7 +5,9 @@ export { frozenSchema } from "./frozen";
 export {
   addCaseInsensitiveUnique,
   addColumns,
+  allOrNothing,
   caseInsensitiveUniqueRepair,
+  createCheckedTables,
   createTables,
   dropColumns,
   dropIndexIfExists,
@@ -13,4 +15,5 @@ export {
   explainDuplicates,
   MigrationBlockedError,
   setNotNull,
+  tablesToCreate,
 } from "./operations";

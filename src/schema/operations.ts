@@ -39,7 +39,7 @@ export function dialectOf(connection: DataSource): Dialect {
 const escape = (connection: DataSource, name: string) => connection.driver.escape(name);
 
 /** `name` (a table or index) quoted, with the schema of `metadata`'s table when it has one. */
-function quotedInSchema(connection: DataSource, metadata: EntityMetadata, name: string): string {
+export function quotedInSchema(connection: DataSource, metadata: EntityMetadata, name: string): string {
   return [metadata.schema, name]
     .filter(Boolean)
     .map((part) => escape(connection, part!))
@@ -47,7 +47,7 @@ function quotedInSchema(connection: DataSource, metadata: EntityMetadata, name: 
 }
 
 /** The name of an index to create on `metadata`'s table: PostgreSQL puts it in the table's schema itself. */
-function newIndexName(connection: DataSource, metadata: EntityMetadata, name: string): string {
+export function newIndexName(connection: DataSource, metadata: EntityMetadata, name: string): string {
   return dialectOf(connection) === "postgres" ? escape(connection, name) : quotedInSchema(connection, metadata, name);
 }
 
@@ -57,7 +57,7 @@ export function quotedTable(connection: DataSource, metadata: EntityMetadata): s
 }
 
 /** `"name" type NULL|NOT NULL` for an ADD COLUMN, with the exact type TypeORM derives for the column. */
-function columnDefinition(connection: DataSource, column: ColumnMetadata): string {
+export function columnDefinition(connection: DataSource, column: ColumnMetadata): string {
   const tableColumn = new TableColumn(TableUtils.createTableColumnOptions(column, connection.driver));
   const type = connection.driver.createFullType(tableColumn);
   return `${escape(connection, column.databaseName)} ${type} ${column.isNullable ? "NULL" : "NOT NULL"}`;
@@ -80,9 +80,33 @@ function madeByThisPackage(table: Table, metadata: EntityMetadata): boolean {
  * migration and kept, so that running the migrations again completes.
  */
 export async function createTables(queryRunner: QueryRunner, metadatas: EntityMetadata[]): Promise<void> {
-  const { driver } = queryRunner.connection;
-  const resumable = dialectOf(queryRunner.connection) === "mysql";
+  await createCheckedTables(queryRunner, await tablesToCreate(queryRunner, metadatas));
+}
+
+/**
+ * The refusal of `createTables` on its own, for a migration that changes other tables first: it must refuse
+ * before its first change, as MariaDB/MySQL commit each DDL statement at once. Returns the tables to create
+ * (pass them to `createCheckedTables`); throws a MigrationBlockedError when one exists and is not resumable.
+ */
+export async function tablesToCreate(queryRunner: QueryRunner, metadatas: EntityMetadata[]): Promise<EntityMetadata[]> {
+  const dialect = dialectOf(queryRunner.connection);
+  const resumable = dialect === "mysql";
   const toCreate: EntityMetadata[] = [];
+  // A schema named only on the entities (the DataSource's own must exist before TypeORM's runner starts).
+  const driverSchema = (queryRunner.connection.options as { schema?: string }).schema;
+  const schemas = new Set(metadatas.map((m) => m.schema).filter((schema) => schema && schema !== driverSchema));
+  for (const schema of dialect === "postgres" ? schemas : []) {
+    const found = await queryRunner.query(`SELECT 1 FROM pg_namespace WHERE nspname = $1`, [schema]);
+    if (found.length === 0) {
+      throw new MigrationBlockedError(
+        metadatas[0].tableName,
+        "(table)",
+        "schema-missing",
+        `the entities put the security tables in PostgreSQL schema "${schema}", and PostgreSQL schema "${schema}" does not exist. ` +
+          `Nothing was changed. Create it first: CREATE SCHEMA "${schema}"; then run the migrations again.`,
+      );
+    }
+  }
   for (const metadata of metadatas) {
     const existing = await queryRunner.getTable(metadata.tablePath);
     if (!existing) {
@@ -98,11 +122,35 @@ export async function createTables(queryRunner: QueryRunner, metadatas: EntityMe
         `If it was made by Flask-Security or synchronize, adopt it instead of creating it (see the README).`,
     );
   }
+  return toCreate;
+}
+
+/** Creates tables that `tablesToCreate` found missing. */
+export async function createCheckedTables(queryRunner: QueryRunner, toCreate: EntityMetadata[]): Promise<void> {
+  const { driver } = queryRunner.connection;
   for (const metadata of toCreate) {
     const table = Table.create(metadata, driver);
     for (const foreignKey of metadata.foreignKeys) table.foreignKeys.push(TableForeignKey.create(foreignKey, driver));
     // Foreign keys inline: on SQLite a separate ADD FOREIGN KEY would rebuild the table.
     await queryRunner.createTable(table, false, true, true);
+  }
+}
+
+/**
+ * Runs `steps` all or nothing: in the runner's transaction when there is one (`transaction: "all"` or
+ * `"each"`), else, on SQLite and PostgreSQL, in one of its own (`transaction: "none"`), so a refusal half-way
+ * leaves no earlier step behind. MariaDB/MySQL commit DDL at once whatever the transaction, so there every
+ * refusal must come before the first change instead.
+ */
+export async function allOrNothing(queryRunner: QueryRunner, steps: () => Promise<void>): Promise<void> {
+  if (dialectOf(queryRunner.connection) === "mysql" || queryRunner.isTransactionActive) return steps();
+  await queryRunner.startTransaction();
+  try {
+    await steps();
+    await queryRunner.commitTransaction();
+  } catch (error) {
+    await queryRunner.rollbackTransaction();
+    throw error;
   }
 }
 
@@ -205,16 +253,7 @@ export interface AddColumns {
  *   when already done: MariaDB commits DDL at once, and a rerun after a crash must be able to finish.
  */
 export async function addColumns(queryRunner: QueryRunner, change: AddColumns): Promise<void> {
-  const dialect = dialectOf(queryRunner.connection);
-  if (dialect === "mysql" || queryRunner.isTransactionActive) return addColumnsNow(queryRunner, change, dialect);
-  await queryRunner.startTransaction();
-  try {
-    await addColumnsNow(queryRunner, change, dialect);
-    await queryRunner.commitTransaction();
-  } catch (error) {
-    await queryRunner.rollbackTransaction();
-    throw error;
-  }
+  await allOrNothing(queryRunner, () => addColumnsNow(queryRunner, change, dialectOf(queryRunner.connection)));
 }
 
 async function addColumnsNow(queryRunner: QueryRunner, change: AddColumns, dialect: Dialect): Promise<void> {
@@ -304,7 +343,12 @@ async function addColumnsNow(queryRunner: QueryRunner, change: AddColumns, diale
  * writable_schema, then a new schema_version. The rows are not touched and the table is not rebuilt.
  * `from` must occur exactly once.
  */
-async function rewriteSqliteTable(queryRunner: QueryRunner, metadata: EntityMetadata, from: string | RegExp, to: string): Promise<void> {
+export async function rewriteSqliteTable(
+  queryRunner: QueryRunner,
+  metadata: EntityMetadata,
+  from: string | RegExp,
+  to: string,
+): Promise<void> {
   const database = (queryRunner.connection.driver as unknown as { databaseConnection?: { unsafeMode?: (on: boolean) => unknown } })
     .databaseConnection;
   if (!database || typeof database.unsafeMode !== "function") {
@@ -346,7 +390,7 @@ async function rewriteSqliteTable(queryRunner: QueryRunner, metadata: EntityMeta
  * nothing when the column is already so. Adding it is only safe when no row holds NULL: callers check first,
  * in the same transaction.
  */
-async function setSqliteNotNull(
+export async function setSqliteNotNull(
   queryRunner: QueryRunner,
   metadata: EntityMetadata,
   column: ColumnMetadata,
@@ -409,6 +453,26 @@ export async function addCaseInsensitiveUnique(
   indexName: string,
   why: string,
 ): Promise<void> {
+  await refuseCaseDuplicates(queryRunner, table, column, why);
+  if (dialectOf(queryRunner.connection) === "mysql") return;
+  const connection = queryRunner.connection;
+  await queryRunner.query(
+    `CREATE UNIQUE INDEX IF NOT EXISTS ${newIndexName(connection, table, indexName)} ON ${quotedTable(connection, table)} (${caseFolded(connection, column)})`,
+  );
+}
+
+/** `column` folded as the case-insensitive unique index folds it: `lower(column)` (PostgreSQL), `column COLLATE NOCASE` (SQLite). */
+export function caseFolded(connection: DataSource, column: string): string {
+  const q = (name: string) => escape(connection, name);
+  return dialectOf(connection) === "postgres" ? `lower(${q(column)})` : `${q(column)} COLLATE NOCASE`;
+}
+
+/**
+ * The check of `addCaseInsensitiveUnique` without the change: throws a MigrationBlockedError when rows hold
+ * `column` in different letter case (listing their ids), or, on MariaDB/MySQL, when the column's collation
+ * is case-sensitive (its unique index could not refuse case variants).
+ */
+export async function refuseCaseDuplicates(queryRunner: QueryRunner, table: EntityMetadata, column: string, why: string): Promise<void> {
   const connection = queryRunner.connection;
   const dialect = dialectOf(connection);
   const q = (name: string) => escape(connection, name);
@@ -429,7 +493,7 @@ export async function addCaseInsensitiveUnique(
     }
     return;
   }
-  const folded = dialect === "postgres" ? `lower(${q(column)})` : `${q(column)} COLLATE NOCASE`;
+  const folded = caseFolded(connection, column);
   const ids = dialect === "postgres" ? `string_agg(${q("id")}::text, ',' ORDER BY ${q("id")})` : `group_concat(${q("id")})`;
   const rows: Array<{ ids: string }> = await queryRunner.query(
     `SELECT ${ids} AS ids FROM ${quotedTable(connection, table)} GROUP BY ${folded} HAVING COUNT(*) > 1 ORDER BY MIN(${q("id")})`,
@@ -443,33 +507,35 @@ export async function addCaseInsensitiveUnique(
         `Nothing was changed. Merge or change these rows so that each ${column} is distinct ignoring case, then run the migrations again.`,
     );
   }
-  await queryRunner.query(
-    `CREATE UNIQUE INDEX IF NOT EXISTS ${newIndexName(connection, table, indexName)} ON ${quotedTable(connection, table)} (${folded})`,
-  );
 }
 
 /**
  * The statements that would restore the case-insensitive unique index of `addCaseInsensitiveUnique` on a live
  * table, or `[]` when it is intact. On SQLite, TypeORM's table rebuilds (its `addColumn`, `changeColumn`,
  * generated migrations) recreate indexes by column name and so turn it into a plain, case-sensitive one.
+ * `schema`: the table's PostgreSQL schema (default: the session's current one).
  */
 export async function caseInsensitiveUniqueRepair(
   queryRunner: QueryRunner,
   table: string,
   column: string,
   indexName: string,
+  schema?: string,
 ): Promise<string[]> {
   const connection = queryRunner.connection;
   const q = (name: string) => escape(connection, name);
   const dialect = dialectOf(connection);
   if (dialect === "mysql") return [];
-  const create = `CREATE UNIQUE INDEX ${q(indexName)} ON ${q(table)} (${dialect === "postgres" ? `lower(${q(column)})` : `${q(column)} COLLATE NOCASE`})`;
+  const inSchema = (name: string) => (schema ? `${q(schema)}.${q(name)}` : q(name));
+  const create = `CREATE UNIQUE INDEX ${q(indexName)} ON ${inSchema(table)} (${dialect === "postgres" ? `lower(${q(column)})` : `${q(column)} COLLATE NOCASE`})`;
   if (dialect === "postgres") {
     const rows = await queryRunner.query(
-      `SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = $1 AND indexname = $2`,
-      [table, indexName],
+      `SELECT indexdef FROM pg_indexes WHERE schemaname = COALESCE($3, current_schema()) AND tablename = $1 AND indexname = $2`,
+      [table, indexName, schema ?? null],
     );
-    return rows.length === 1 && /lower\(/i.test(rows[0].indexdef) ? [] : [...(rows.length ? [`DROP INDEX ${q(indexName)}`] : []), create];
+    return rows.length === 1 && /lower\(/i.test(rows[0].indexdef)
+      ? []
+      : [...(rows.length ? [`DROP INDEX ${inSchema(indexName)}`] : []), create];
   }
   const rows = await queryRunner.query(`SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND name = ?`, [
     table,

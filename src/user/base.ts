@@ -19,8 +19,9 @@ import {
   PrimaryGeneratedColumn,
   UpdateDateColumn,
 } from "typeorm";
-import { IsBoolean, IsDate, IsEmail, IsInt, IsOptional, Length, Matches, MaxLength, Min } from "class-validator";
+import { IsBoolean, IsDate, IsInt, IsOptional, Length, Matches, MaxLength, Min } from "class-validator";
 import { RolesNotLoadedError } from "../errors";
+import { IsEmailAddress } from "../validation";
 import { newIdentityToken } from "../tokens";
 import type { RoleMixinV1 } from "../role/v1";
 import { datetimeColumn, E164, varcharColumn } from "./columns";
@@ -59,7 +60,7 @@ export abstract class UserBase {
   id!: number;
 
   /** Sign-in identity and where mail goes. Unique; the datastore compares it case-insensitively. */
-  @IsEmail({}, { message: "email must be an email address" })
+  @IsEmailAddress({ message: "email must be an email address" })
   @MaxLength(255)
   @Index({ unique: true })
   @Column(varcharColumn("email", 255, { nullable: false }))

@@ -29,16 +29,21 @@ function withDatabase(url: string, database: string): string {
  * package's naive-UTC settings applied. Unless `extra` brings its own, the logger records instead of printing.
  */
 export function databaseOptions(kind: DatabaseKind, name: string, entities: EntityList, extra: ExtraOptions = {}): DataSourceOptions {
+  return withNaiveUtc(plainDatabaseOptions(kind, name, entities, extra));
+}
+
+/** The same options as an app would write them without `withNaiveUtc`. */
+export function plainDatabaseOptions(kind: DatabaseKind, name: string, entities: EntityList, extra: ExtraOptions = {}): DataSourceOptions {
   const common = { entities, logger: new RecordingLogger(), ...extra };
   switch (kind) {
     case "sqlite": {
       const { poolSize: _single, ...sqlite } = common; // one connection: SQLite has no pool
-      return withNaiveUtc({ type: "better-sqlite3", database: name, ...sqlite });
+      return { type: "better-sqlite3", database: name, ...sqlite };
     }
     case "postgres":
-      return withNaiveUtc({ type: "postgres", url: withDatabase(PG_URL, name), ...common });
+      return { type: "postgres", url: withDatabase(PG_URL, name), ...common };
     case "mariadb":
-      return withNaiveUtc({ type: "mariadb", url: withDatabase(MYSQL_URL, name), ...common });
+      return { type: "mariadb", url: withDatabase(MYSQL_URL, name), ...common };
   }
 }
 
@@ -63,8 +68,13 @@ export class TestDatabase {
 
   /** DataSource options for this database, with the package's naive-UTC settings applied. */
   options(entities: EntityList, extra: ExtraOptions = {}): DataSourceOptions {
+    return withNaiveUtc(this.plainOptions(entities, extra));
+  }
+
+  /** DataSource options for this database as an app would write them without `withNaiveUtc`. */
+  plainOptions(entities: EntityList, extra: ExtraOptions = {}): DataSourceOptions {
     const file = this.kind === "sqlite" ? join(this.sqliteDir!, "test.db") : this.name;
-    return databaseOptions(this.kind, file, entities, { logger: this.log, ...extra });
+    return plainDatabaseOptions(this.kind, file, entities, { logger: this.log, ...extra });
   }
 
   /** Opens (and later closes) a DataSource on this database. */
@@ -111,14 +121,17 @@ export async function withMysql<T>(fn: (c: Awaited<ReturnType<typeof createConne
  * the global setup found unreachable is skipped, and its title says why.
  */
 export function describeEachDatabase(title: string, body: (db: TestDatabase) => void): void {
-  for (const kind of DATABASE_KINDS) {
-    const reason = skipReason(kind);
-    const describeOrSkip = reason ? describe.skip : describe;
-    describeOrSkip(reason ? `${title} [${kind}] SKIPPED: ${reason}` : `${title} [${kind}]`, () => {
-      const db = new TestDatabase(kind);
-      beforeAll(() => db.create());
-      afterAll(() => db.drop());
-      body(db);
-    });
-  }
+  for (const kind of DATABASE_KINDS) describeOnDatabase(kind, title, body);
+}
+
+/** Registers the body for one database kind, as `describeEachDatabase` does for each. */
+export function describeOnDatabase(kind: DatabaseKind, title: string, body: (db: TestDatabase) => void): void {
+  const reason = skipReason(kind);
+  const describeOrSkip = reason ? describe.skip : describe;
+  describeOrSkip(reason ? `${title} [${kind}] SKIPPED: ${reason}` : `${title} [${kind}]`, () => {
+    const db = new TestDatabase(kind);
+    beforeAll(() => db.create());
+    afterAll(() => db.drop());
+    body(db);
+  });
 }

@@ -10,7 +10,7 @@ import * as ts from "typescript";
 
 const ROOT = join(__dirname, "..", "..", "..");
 /** Everything the child imports, directly or not. */
-const SOURCES = ["src", "migrations", "test/fixtures", "test/support", "test/reliability/support"];
+const SOURCES = ["src", "migrations", "bench", "test/fixtures", "test/support", "test/reliability/support", "test/online/support"];
 
 function typescriptFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((entry) => {
@@ -22,9 +22,12 @@ function typescriptFiles(dir: string): string[] {
 
 let built: string | undefined;
 
-/** Compiles the child and what it imports (once per process); returns the path of the child's JavaScript. */
-export function buildMigrationChild(): string {
-  if (built) return built;
+/**
+ * Compiles the child and what it imports (once per process); returns the path of the JavaScript of `entry`
+ * (a child script, relative to the repository, without `.ts`).
+ */
+export function buildMigrationChild(entry = "test/reliability/support/migration-child"): string {
+  if (built) return join(ROOT, ".reliability", "child", `${entry}.js`);
   const out = join(ROOT, ".reliability", "child");
   const { config } = ts.readConfigFile(join(ROOT, "tsconfig.json"), ts.sys.readFile);
   const { options } = ts.parseJsonConfigFileContent(config, ts.sys, ROOT);
@@ -35,6 +38,6 @@ export function buildMigrationChild(): string {
     mkdirSync(dirname(target), { recursive: true });
     writeFileSync(target, outputText);
   }
-  built = join(out, "test", "reliability", "support", "migration-child.js");
-  return built;
+  built = out;
+  return join(out, `${entry}.js`);
 }

@@ -52,25 +52,31 @@ export function trialDataSource(order: Pick<MigrationOrder, "kind" | "name" | "d
   return new DataSource(databaseOptions(order.kind, order.name, APP_ENTITIES[known], { migrations: securityMigrations.slice(0, known) }));
 }
 
-async function main(): Promise<void> {
-  process.stdout.write("ready\n");
-  const lines = createInterface({ input: process.stdin });
-  const [line] = await new Promise<string[]>((resolve) => lines.once("line", (l) => resolve([l])));
-  lines.close();
-  const order = JSON.parse(line) as MigrationOrder;
-  const ds = trialDataSource(order);
-  await ds.initialize();
-  process.stdout.write("start\n");
-  const started = process.hrtime.bigint();
-  await migrate(ds, order);
-  const ms = Number(process.hrtime.bigint() - started) / 1e6;
-  await ds.destroy();
-  process.stdout.write(`done ${ms}\n`);
-}
-
-if (require.main === module) {
+/**
+ * The child's side of the trials: says `ready`, reads one order (a line of JSON), opens the DataSource the
+ * order names, says `start`, runs `work`, says `done <ms>` (the time of `work` alone) and exits; on a failure,
+ * its stack on stderr and exit code 1. Shared by every killed-process trial.
+ */
+export function serveOneOrder<T>(dataSource: (order: T) => DataSource, work: (ds: DataSource, order: T) => Promise<void>): void {
+  const main = async () => {
+    process.stdout.write("ready\n");
+    const lines = createInterface({ input: process.stdin });
+    const [line] = await new Promise<string[]>((resolve) => lines.once("line", (l) => resolve([l])));
+    lines.close();
+    const order = JSON.parse(line) as T;
+    const ds = dataSource(order);
+    await ds.initialize();
+    process.stdout.write("start\n");
+    const started = process.hrtime.bigint();
+    await work(ds, order);
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    await ds.destroy();
+    process.stdout.write(`done ${ms}\n`);
+  };
   main().catch((error) => {
     process.stderr.write(`${(error as Error).stack ?? error}\n`);
     process.exit(1);
   });
 }
+
+if (require.main === module) serveOneOrder<MigrationOrder>(trialDataSource, migrate);

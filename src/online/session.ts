@@ -1,0 +1,164 @@
+/**
+ * The connection an online upgrade works through, and the guards around every statement it sends: DDL that
+ * needs an exclusive lock waits at most `lockTimeoutMs` (so sign-ins never queue behind it for longer) and
+ * is tried again after a short random pause; data changes run in short transactions of their own; one
+ * upgrade at a time per database (an advisory lock that dies with the session, so a killed run frees it).
+ */
+import type { DataSource, QueryRunner } from "typeorm";
+import { isRetryable } from "../datastore/database-errors";
+import { oneAtATimeOnSqlite } from "../datastore/sqlite-queue";
+import { SecurityModelError } from "../errors";
+import { dialectOf, type Dialect } from "../schema/operations";
+
+/** Another online upgrade of the same database holds its lock (or a killed run's statement still finishes on the server). */
+export class OnlineUpgradeBusyError extends SecurityModelError {}
+
+/** How an online upgrade treats locks and conflicts. */
+export interface SessionGuards {
+  /** How long one DDL statement may wait for its lock before it gives up and is tried again (ms). */
+  lockTimeoutMs: number;
+  /** How many times a statement refused for a lock or a conflict is tried before the upgrade stops. */
+  attempts: number;
+  /** How long to wait for another run's lock on the database (ms). */
+  lockWaitMs: number;
+  /** Called when a statement is tried again, with the attempt number. */
+  onRetry?: (what: string, attempt: number) => void | Promise<void>;
+}
+
+/** PostgreSQL's advisory lock key of the online upgrade (advisory locks are per database). */
+const PG_LOCK_KEY = 7_165_307_744_001;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export class OnlineSession {
+  readonly dialect: Dialect;
+  private locked = false;
+
+  private constructor(
+    readonly dataSource: DataSource,
+    readonly runner: QueryRunner,
+    readonly guards: SessionGuards,
+  ) {
+    this.dialect = dialectOf(dataSource);
+  }
+
+  /** A session on its own pooled connection (SQLite: the DataSource's one connection, shared in turns). */
+  static async open(dataSource: DataSource, guards: SessionGuards): Promise<OnlineSession> {
+    const session = new OnlineSession(dataSource, dataSource.createQueryRunner(), guards);
+    if (session.dialect === "postgres") {
+      // PostgreSQL 14+: a statement of a client that died is cancelled within a second, so a killed run's
+      // index build does not hold the lock for its whole duration (older servers: it finishes first).
+      await session.runner.query(`SET client_connection_check_interval = 1000`).catch(() => undefined);
+      await session.runner.query(`SET statement_timeout = 0`);
+    } else if (session.dialect === "mysql") {
+      await session.runner.query(`SET SESSION lock_wait_timeout = ${session.lockWaitSeconds()}`);
+      await session.runner.query(`SET SESSION innodb_lock_wait_timeout = ${session.lockWaitSeconds()}`);
+    }
+    return session;
+  }
+
+  /** MariaDB/MySQL take lock waits in whole seconds only. */
+  private lockWaitSeconds(): number {
+    return Math.max(1, Math.ceil(this.guards.lockTimeoutMs / 1000));
+  }
+
+  /** Takes the database's online-upgrade lock, waiting up to `lockWaitMs` for another run (or a killed run's session) to let go. */
+  async lock(): Promise<void> {
+    if (this.dialect === "sqlite") return; // every step is one atomic, idempotent write transaction there
+    const started = Date.now();
+    for (;;) {
+      const [row] =
+        this.dialect === "postgres"
+          ? await this.runner.query(`SELECT pg_try_advisory_lock(${PG_LOCK_KEY}) AS got`)
+          : await this.runner.query(`SELECT GET_LOCK(CONCAT('typeorm-security-models upgrade ', DATABASE()), 0) AS got`);
+      if (row.got === true || Number(row.got) === 1) {
+        this.locked = true;
+        return;
+      }
+      if (Date.now() - started > this.guards.lockWaitMs) {
+        throw new OnlineUpgradeBusyError(
+          "DataSource",
+          "(database)",
+          "upgrade-running",
+          `another online upgrade of this database holds its lock (or a killed run's last statement is still finishing on the server) ` +
+            `after ${Math.round(this.guards.lockWaitMs / 1000)} s of waiting. Nothing was changed by this run; run it again when that one has ended.`,
+        );
+      }
+      await sleep(200);
+    }
+  }
+
+  /** Lets go of the lock and the connection. */
+  async close(): Promise<void> {
+    try {
+      // The connection goes back to the app's pool: with the app's settings, not ours.
+      if (this.dialect === "postgres") {
+        if (this.locked) await this.runner.query(`SELECT pg_advisory_unlock(${PG_LOCK_KEY})`);
+        await this.runner
+          .query(`RESET lock_timeout; RESET statement_timeout; RESET client_connection_check_interval`)
+          .catch(() => undefined);
+      } else if (this.dialect === "mysql") {
+        if (this.locked) await this.runner.query(`SELECT RELEASE_LOCK(CONCAT('typeorm-security-models upgrade ', DATABASE()))`);
+        await this.runner.query(`SET SESSION lock_wait_timeout = DEFAULT, innodb_lock_wait_timeout = DEFAULT`);
+      }
+    } finally {
+      await this.runner.release();
+    }
+  }
+
+  /** One statement on the session's connection; rows of any shape, as `QueryRunner.query`. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  query<T = any>(sql: string, parameters?: unknown[]): Promise<T> {
+    return this.runner.query(sql, parameters);
+  }
+
+  /**
+   * `work` in one short write transaction of its own, tried again on a lock timeout, deadlock or busy file.
+   * PostgreSQL: with `lock_timeout`; SQLite: `BEGIN IMMEDIATE` (the write lock first, so it never fails half
+   * way for another writer), queued behind the app's own operations when they share the DataSource.
+   */
+  async transaction<T>(what: string, work: () => Promise<T>, lockTimeoutMs = this.guards.lockTimeoutMs): Promise<T> {
+    return this.retry(what, () =>
+      oneAtATimeOnSqlite(this.dataSource, async () => {
+        await this.runner.query(this.dialect === "sqlite" ? `BEGIN IMMEDIATE` : `BEGIN`);
+        try {
+          if (this.dialect === "postgres") await this.runner.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.round(lockTimeoutMs))}`);
+          const result = await work();
+          await this.runner.query(`COMMIT`);
+          return result;
+        } catch (error) {
+          await this.runner.query(`ROLLBACK`).catch(() => undefined);
+          throw error;
+        }
+      }),
+    );
+  }
+
+  /**
+   * One DDL statement outside a transaction (MariaDB/MySQL commit DDL anyway; PostgreSQL's CONCURRENTLY
+   * forbids one), tried again when its lock wait runs out. `waits: false` for statements whose lock blocks
+   * no reads or writes (PostgreSQL's CREATE INDEX CONCURRENTLY, VALIDATE CONSTRAINT): they may wait as long
+   * as they need.
+   */
+  async ddl(what: string, sql: string, waits = true): Promise<void> {
+    await this.retry(what, async () => {
+      if (this.dialect === "postgres")
+        await this.runner.query(`SET lock_timeout = ${waits ? Math.max(1, Math.round(this.guards.lockTimeoutMs)) : 0}`);
+      await this.runner.query(sql);
+    });
+    if (this.dialect === "postgres") await this.runner.query(`SET lock_timeout = 0`);
+  }
+
+  /** `run`, again after a short random pause (growing up to a second) while the database refuses it for a lock or conflict. */
+  async retry<T>(what: string, run: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await run();
+      } catch (error) {
+        if (!isRetryable(error) || attempt >= this.guards.attempts) throw error;
+        await this.guards.onRetry?.(what, attempt);
+        await sleep(Math.min(1000, 10 * 2 ** Math.min(attempt, 7)) * (0.5 + Math.random()));
+      }
+    }
+  }
+}

@@ -1,0 +1,218 @@
+/**
+ * The online upgrades (V1 to V2, V2 to V3) under a rolling deploy: while each phase runs, an app instance on
+ * the old entity version and (from the end of `expand`, when its columns exist) one on the new version sign
+ * users in and up through the datastore. Afterwards: every user (old ones, and those either version created
+ * during the upgrade) has a distinct token; every pre-existing value is unchanged and every sign-in counted;
+ * the schema is exactly what the offline migration leaves (same fingerprint of tables, columns, types,
+ * indexes, constraints and recorded migrations), TypeORM's schema builder wants nothing, `migration:run`
+ * has nothing to do and `migration:revert` works.
+ */
+import { DataSource } from "typeorm";
+import { MigrationBlockedError, OnlineUpgradeBusyError, planOnlineUpgrade, upgradeOnline } from "../../src";
+import type { OnlineUpgradeProgress } from "../../src";
+import * as v1 from "../fixtures/app-v1";
+import { fillV1 } from "../fixtures/v1-users";
+import { describeEachDatabase, TestDatabase } from "../support/database";
+import { V1_USER_COLUMNS } from "../support/population";
+import { schemaFingerprint } from "../reliability/support/snapshots";
+import { AppLoad } from "./support/app-load";
+import { APPS, MIGRATIONS } from "./support/apps";
+
+const USERS = 1_000;
+const SIGNED_IN = Array.from({ length: 20 }, (_, i) => `user${i * 7}@example.com`);
+const LOGIN_COLUMNS = ["last_login_at", "current_login_at", "last_login_ip", "current_login_ip", "login_count", "update_datetime"];
+
+async function drift(ds: DataSource): Promise<string[]> {
+  return (await ds.driver.createSchemaBuilder().log()).upQueries.map((q) => q.query);
+}
+
+/** The users' rows (given columns), by id, as text. */
+async function dumpUsers(ds: DataSource, columns: readonly string[]): Promise<Array<Record<string, unknown>>> {
+  const rows: Array<Record<string, unknown>> = await ds.query(
+    `SELECT ${columns.map((c) => ds.driver.escape(c)).join(", ")} FROM ${ds.driver.escape("user")} ORDER BY ${ds.driver.escape("id")}`,
+  );
+  return rows.map((row) => Object.fromEntries(Object.entries(row).map(([k, v]) => [k, v instanceof Date ? v.toISOString() : String(v)])));
+}
+
+async function tokenCounts(ds: DataSource, column: string) {
+  const [row] = await ds.query(
+    `SELECT COUNT(*) AS users, COUNT(${column}) AS filled, COUNT(DISTINCT ${column}) AS distinct_ FROM ${ds.driver.escape("user")}`,
+  );
+  return { users: Number(row.users), filled: Number(row.filled), distinct: Number(row.distinct_) };
+}
+
+describeEachDatabase("online upgrade", (db: TestDatabase) => {
+  /** A second database upgraded offline, for the reference fingerprints. */
+  const offline = new TestDatabase(db.kind);
+  const opened: DataSource[] = [];
+  const open = async (target: TestDatabase, version: 1 | 2 | 3) => {
+    const ds = new DataSource(target.options([...APPS[version]], { migrations: MIGRATIONS[version] }));
+    await ds.initialize();
+    opened.push(ds);
+    return ds;
+  };
+  const fingerprints = new Map<number, string>();
+  /** Every app instance started, stopped at the end even when a test failed half way. */
+  const loads: AppLoad[] = [];
+
+  beforeAll(async () => {
+    await offline.create();
+    for (const target of [db, offline]) {
+      const ds = await open(target, 1);
+      await ds.runMigrations({ transaction: "all" });
+      await fillV1(ds, USERS);
+    }
+    const reference = await open(offline, 1);
+    fingerprints.set(1, await schemaFingerprint(reference, db.kind));
+    for (const version of [2, 3] as const) {
+      const ds = await open(offline, version);
+      await ds.runMigrations({ transaction: "all" });
+      fingerprints.set(version, await schemaFingerprint(ds, db.kind));
+    }
+  });
+
+  afterAll(async () => {
+    for (const load of loads) await load.stop();
+    for (const ds of opened) if (ds.isInitialized) await ds.destroy();
+    await offline.drop();
+  });
+
+  /**
+   * Runs the online upgrade to `to` while an old-version and a new-version app instance work, and checks what
+   * both did in every phase.
+   */
+  async function upgradeUnderLoad(to: 2 | 3) {
+    const from = (to - 1) as 1 | 2;
+    let phase = "before";
+    const oldApp = new AppLoad(`v${from}-app-${to}`, await open(db, from), APPS[from][0], APPS[from][1], SIGNED_IN, () => phase);
+    const newApp = new AppLoad(`v${to}-app-${to}`, await open(db, to), APPS[to][0], APPS[to][1], SIGNED_IN, () => phase);
+    loads.push(oldApp, newApp);
+    const upgrader = await open(db, to);
+    const before = await dumpUsers(upgrader, V1_USER_COLUMNS);
+    const phases: string[] = [];
+    const onProgress = async (progress: OnlineUpgradeProgress) => {
+      if (progress.event === "start") {
+        phase = progress.phase;
+        phases.push(phase);
+        // Both versions work in this phase before it does its own work (and on, while it does).
+        await oldApp.waitForWork(phase);
+        if (phase !== "check" && phase !== "expand") await newApp.waitForWork(phase);
+      } else if (progress.event === "done" && progress.phase === "expand") {
+        newApp.start(); // the new version's columns exist from here on
+      }
+    };
+    oldApp.start();
+    const ready = await upgradeOnline(upgrader, { batchMs: 5, onProgress });
+    expect(ready.readyForNewVersion).toBe(true);
+    expect(ready.done).toBe(false);
+    // Between the phases: the new version is deployed everywhere, so the old one signs no one up any more.
+    phase = "deployed";
+    await oldApp.waitForWork(phase);
+    await newApp.waitForWork(phase);
+    oldApp.signUps = false;
+    const done = await upgradeOnline(upgrader, { complete: true, onProgress });
+    expect(done.done).toBe(true);
+    phase = "after";
+    await newApp.waitForWork(phase);
+    await oldApp.stop();
+    await newApp.stop();
+
+    expect([...oldApp.failures, ...newApp.failures]).toEqual([]);
+    const expected = ["check", "expand", "backfill", "indexes", ...(db.kind === "postgres" && to === 2 ? ["not-null"] : []), "complete"];
+    expect(phases).toEqual(expected);
+    for (const p of [...expected, "deployed"]) {
+      expect({ phase: p, old: oldApp.in(p).signIns > 0 }).toEqual({ phase: p, old: true });
+      if (p !== "complete") expect({ phase: p, old: oldApp.in(p).signUps > 0 }).toEqual({ phase: p, old: true });
+      if (p !== "check" && p !== "expand")
+        expect({ phase: p, new: newApp.in(p).signIns > 0 && newApp.in(p).signUps > 0 }).toEqual({ phase: p, new: true });
+    }
+
+    // Every value that was there is still there; every sign-in of the two versions is counted.
+    const after = await dumpUsers(upgrader, V1_USER_COLUMNS);
+    const signedIn = new Set(SIGNED_IN);
+    const withoutLogins = (rows: typeof before) =>
+      rows.map((r) =>
+        signedIn.has(String(r.email)) ? Object.fromEntries(Object.entries(r).filter(([k]) => !LOGIN_COLUMNS.includes(k))) : r,
+      );
+    expect(withoutLogins(after.slice(0, before.length))).toEqual(withoutLogins(before));
+    for (const email of SIGNED_IN) {
+      const was = Number(before.find((r) => r.email === email)!.login_count);
+      const now = Number(after.find((r) => r.email === email)!.login_count);
+      expect({ email, logins: now - was }).toEqual({ email, logins: (oldApp.logins.get(email) ?? 0) + (newApp.logins.get(email) ?? 0) });
+    }
+    const createdEmails = new Set(after.map((r) => r.email));
+    for (const email of [...oldApp.created, ...newApp.created]) expect(createdEmails.has(email)).toBe(true);
+    return { oldApp, newApp, upgrader };
+  }
+
+  it("V1 to V2 online: both app versions sign in and up in every phase; every user gets a distinct token; the schema is the offline one's", async () => {
+    const { oldApp, upgrader } = await upgradeUnderLoad(2);
+    expect(oldApp.created.length).toBeGreaterThan(0);
+    const tokens = await tokenCounts(upgrader, "fs_token_uniquifier");
+    expect(tokens).toEqual({ users: tokens.users, filled: tokens.users, distinct: tokens.users });
+    expect(await schemaFingerprint(upgrader, db.kind)).toBe(fingerprints.get(2));
+    expect(await drift(upgrader)).toEqual([]);
+    expect(await upgrader.runMigrations({ transaction: "all" })).toEqual([]);
+    // The old version cannot sign up any more: the column is NOT NULL without a default, as after the offline path.
+    const old = new AppLoad("v1-late", await open(db, 1), v1.User, v1.Role, SIGNED_IN, () => "late");
+    await expect(old.store.createUser({ email: "late@example.com", password: "$2b$12$hash" } as never)).rejects.toThrow();
+  });
+
+  it("V1 to V2: migration:revert after the online path brings back V1 exactly; online again completes", async () => {
+    const upgrader = await open(db, 2);
+    await upgrader.undoLastMigration({ transaction: "all" });
+    expect(await schemaFingerprint(upgrader, db.kind)).toBe(fingerprints.get(1));
+    const plan = await planOnlineUpgrade(upgrader);
+    expect(plan.phases.every((p) => !p.done || p.phase === "check")).toBe(true);
+    await upgradeOnline(upgrader, { complete: true });
+    expect(await schemaFingerprint(upgrader, db.kind)).toBe(fingerprints.get(2));
+  });
+
+  it("V2 to V3 online: both app versions sign in and up in every phase; every user gets a distinct WebAuthn handle; the schema is the offline one's", async () => {
+    const { upgrader } = await upgradeUnderLoad(3);
+    const handles = await tokenCounts(upgrader, "fs_webauthn_user_handle");
+    expect(handles).toEqual({ users: handles.users, filled: handles.users, distinct: handles.users });
+    expect(await schemaFingerprint(upgrader, db.kind)).toBe(fingerprints.get(3));
+    expect(await drift(upgrader)).toEqual([]);
+    expect(await upgrader.runMigrations({ transaction: "all" })).toEqual([]);
+    await upgrader.undoLastMigration({ transaction: "all" });
+    expect(await schemaFingerprint(upgrader, db.kind)).toBe(fingerprints.get(2));
+    await upgradeOnline(upgrader, { complete: true });
+    expect(await schemaFingerprint(upgrader, db.kind)).toBe(fingerprints.get(3));
+  });
+
+  describe("refused and concurrent runs", () => {
+    const other = new TestDatabase(db.kind);
+    beforeAll(() => other.create());
+    afterAll(() => other.drop());
+
+    it("two users with one username stop V1 to V2 before anything changes, listed as the offline migration lists them", async () => {
+      const v1ds = await open(other, 1);
+      await v1ds.runMigrations({ transaction: "all" });
+      const users = v1ds.getRepository(v1.User);
+      await users.save(
+        ["bob", "bob", "carl"].map((username, i) => users.create({ email: `dup${i}@example.com`, password: "hash", username })),
+      );
+      const before = await schemaFingerprint(v1ds, db.kind);
+      const upgrader = await open(other, 2);
+      const error = await upgradeOnline(upgrader, { complete: true }).catch((e) => e);
+      expect(error).toBeInstanceOf(MigrationBlockedError);
+      expect(error).toMatchObject({ entity: "user", field: "username", rule: "duplicate-values" });
+      expect(error.message).toMatch(/"bob" \(ids 1, 2\)\. Nothing was changed\./);
+      expect(await schemaFingerprint(upgrader, db.kind)).toBe(before);
+      await users.update({ email: "dup1@example.com" }, { username: "bobby" });
+    });
+
+    it("two runs at once: one waits for the other's lock, or, past lockWaitMs, stops with OnlineUpgradeBusyError; the database ends upgraded", async () => {
+      const [a, b] = [await open(other, 2), await open(other, 2)];
+      const results = await Promise.allSettled([
+        upgradeOnline(a, { complete: true, batchMs: 5 }),
+        upgradeOnline(b, { complete: true, batchMs: 5, lockWaitMs: db.kind === "sqlite" ? undefined : 0 }),
+      ]);
+      expect(results[0].status).toBe("fulfilled");
+      if (results[1].status === "rejected") expect(results[1].reason).toBeInstanceOf(OnlineUpgradeBusyError);
+      expect((await planOnlineUpgrade(a)).done).toBe(true);
+      expect(await schemaFingerprint(a, db.kind)).toBe(fingerprints.get(2));
+    });
+  });
+});
