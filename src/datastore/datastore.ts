@@ -15,7 +15,7 @@ import { isDuplicateKey, retryingConflicts, uniqueField } from "./database-error
 import { unstorableFields } from "./storable";
 import { oneAtATimeOnSqlite } from "./sqlite-queue";
 import { onPrimary } from "./primary";
-import { inTransactionLocking } from "./identity-lock";
+import { type CollisionColumn, inTransactionLocking } from "./identity-lock";
 import { asciiFoldFindsAll, isAscii, LIKE_ESCAPE, likePattern, lowerCase } from "./letter-case";
 import { newRowFields, SECURITY_OWNED_ROLE_FIELDS, SECURITY_OWNED_USER_FIELDS } from "./owned-fields";
 import type { SecurityOwnedRoleField, SecurityOwnedUserField } from "./owned-fields";
@@ -120,7 +120,7 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
     const locks = [`${metadata.tableName}.email:${lowerCase(email)}`];
     if (username) locks.push(`${metadata.tableName}.username:${lowerCase(username)}`);
     return this.onUsers((primary) =>
-      inTransactionLocking(primary, locks, async (manager) => {
+      inTransactionLocking(primary, locks, this.collisionColumn(), async (manager) => {
         const roles = await this.resolveRoles(roleNames, manager);
         await this.refuseTaken(manager, "email", sameEmail, email);
         if (username && sameUsername) await this.refuseTaken(manager, "username", sameUsername, username);
@@ -511,6 +511,13 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
     return oneAtATimeOnSqlite(this.dataSource, () =>
       retryingConflicts(this.dataSource, this.dataSource.getMetadata(this.User), () => onPrimary(this.dataSource, operation)),
     );
+  }
+
+  /** Where a sign-up's locks are written on a Galera node (identity-lock.ts): the Role table's unique name. */
+  private collisionColumn(): CollisionColumn {
+    const metadata = this.dataSource.getMetadata(this.Role);
+    const name = metadata.findColumnWithPropertyName("name")!.databaseName;
+    return { table: quotedTable(this.dataSource, metadata), column: this.dataSource.driver.escape(name) };
   }
 
   /** The operation on the roles, as `onUsers`. */

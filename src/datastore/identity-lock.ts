@@ -8,10 +8,25 @@
  * The locks are taken in sorted order (no two calls wait for each other in a circle), before the
  * transaction's first read (MariaDB/MySQL's REPEATABLE READ snapshot then includes what the previous holder
  * committed), and held until after the commit.
+ *
+ * On a MariaDB Galera node a lock of one node does not hold on the others; there each key is also written,
+ * so that two calls on two nodes collide at commit (see `collideAcrossNodes`).
  */
 import { createHash } from "crypto";
 import type { EntityManager } from "typeorm";
 import { dialectOf } from "../schema/operations";
+import { isGaleraNode } from "./primary";
+
+/**
+ * A table with a unique column where a key can be written for a moment (`collideAcrossNodes`): the Role
+ * table and its `name`, as the database spells them.
+ */
+export interface CollisionColumn {
+  /** The table's name, quoted for the database. */
+  table: string;
+  /** The unique column's name, quoted for the database. */
+  column: string;
+}
 
 /** How long MariaDB/MySQL wait for a lock before the attempt fails as a lock timeout (and is retried). */
 const MYSQL_LOCK_SECONDS = 20;
@@ -22,13 +37,18 @@ const MYSQL_LOCK_SECONDS = 20;
  * `user.email:ada@example.com`). Another call with one of the same keys waits until this one has committed
  * or rolled back.
  */
-export function inTransactionLocking<T>(primary: EntityManager, keys: string[], work: (manager: EntityManager) => Promise<T>): Promise<T> {
+export function inTransactionLocking<T>(
+  primary: EntityManager,
+  keys: string[],
+  collision: CollisionColumn,
+  work: (manager: EntityManager) => Promise<T>,
+): Promise<T> {
   const sorted = [...new Set(keys)].sort();
   switch (dialectOf(primary.connection)) {
     case "postgres":
       return postgresLocking(primary, sorted, work);
     case "mysql":
-      return mysqlLocking(primary, sorted, work);
+      return mysqlLocking(primary, sorted, collision, work);
     case "sqlite":
       return sqliteLocking(primary, work);
   }
@@ -52,10 +72,16 @@ function postgresLocking<T>(primary: EntityManager, keys: string[], work: (manag
  * database's name, so two databases on one server do not wait for each other, hashed to fit the 64
  * characters a name may have.
  *
- * Relies on every writer of these values going through one server: `GET_LOCK` is local to the server that
- * runs it (under Galera, each node has its own), so writers on two cluster nodes do not wait for each other.
+ * `GET_LOCK` is local to the server that runs it (under Galera, each node has its own): on a Galera node the
+ * transaction also writes each key (`collideAcrossNodes`), which makes two calls on two nodes collide.
  */
-async function mysqlLocking<T>(primary: EntityManager, keys: string[], work: (manager: EntityManager) => Promise<T>): Promise<T> {
+async function mysqlLocking<T>(
+  primary: EntityManager,
+  keys: string[],
+  collision: CollisionColumn,
+  work: (manager: EntityManager) => Promise<T>,
+): Promise<T> {
+  const galera = await isGaleraNode(primary.connection);
   const held: string[] = [];
   try {
     for (const key of keys) {
@@ -63,10 +89,40 @@ async function mysqlLocking<T>(primary: EntityManager, keys: string[], work: (ma
       if (Number(row.granted) !== 1) throw lockTimeout();
       held.push(key);
     }
-    return await primary.transaction(work);
+    return await primary.transaction(async (manager) => {
+      if (galera) await collideAcrossNodes(manager, keys, collision);
+      return work(manager);
+    });
   } finally {
     for (const key of held.reverse()) await primary.query(`SELECT RELEASE_LOCK(${LOCK_NAME})`, [digest(key)]);
   }
+}
+
+/**
+ * Galera: inserts a row whose unique column holds each key, and deletes it again, in the transaction, before
+ * its first read. Nothing is left and no other transaction ever sees the row, but the write set carries the
+ * unique key, and Galera certifies write sets cluster-wide: of two transactions on two nodes that wrote the
+ * same key without the one having seen the other's commit, the second to commit fails with a deadlock error
+ * (1213), which the datastore retries; the retry's causal read sees the first's row and refuses. On one node
+ * the second insert waits for the first transaction to end (InnoDB's lock on the unique key), as `GET_LOCK`.
+ * So serialisation holds for whatever the keys cover, with no index on the locked values: V1 usernames,
+ * and letters Unicode lower-cases that the column's collation does not fold.
+ *
+ * The row is `tsm:lock:` and the key's SHA-256 in hex (73 characters: a Role name may have 80), written with
+ * strict mode off for the statement, so that a column the app added to its Role without a default takes
+ * its type's implicit one instead of refusing the insert.
+ */
+async function collideAcrossNodes(manager: EntityManager, keys: string[], { table, column }: CollisionColumn): Promise<void> {
+  for (const key of keys) {
+    const value = collisionValue(key);
+    await manager.query(`SET STATEMENT sql_mode = '' FOR INSERT INTO ${table} (${column}) VALUES (?)`, [value]);
+    await manager.query(`DELETE FROM ${table} WHERE ${column} = ?`, [value]);
+  }
+}
+
+/** What `collideAcrossNodes` writes for `key`. */
+export function collisionValue(key: string): string {
+  return `tsm:lock:${digest(key)}`;
 }
 
 /**

@@ -20,7 +20,7 @@ const galera = new WeakMap<DataSource, Promise<boolean>>();
  * Whether the DataSource's server is a MariaDB Galera node (`@@wsrep_on`), asked once per DataSource; MySQL,
  * which has no such variable, is not.
  */
-function isGaleraNode(dataSource: DataSource): Promise<boolean> {
+export function isGaleraNode(dataSource: DataSource): Promise<boolean> {
   if (dataSource.options.type !== "mariadb" && dataSource.options.type !== "mysql") return Promise.resolve(false);
   let answer = galera.get(dataSource);
   if (!answer) {

@@ -4,11 +4,14 @@
  * The datastore runs on one DataSource per node. Reads that security depends on must be causal: a node is
  * held behind deterministically with FLUSH TABLES WITH READ LOCK, which stops it applying the others' writes.
  */
+import { createConnection } from "mysql2/promise";
 import type { DataSource } from "typeorm";
-import { SecurityDatastore, securitySchemaStatus } from "../../src";
-import { securityMigrations, securityMigrationsV2 } from "../../migrations";
+import { DuplicateValueError, SecurityDatastore, securitySchemaStatus } from "../../src";
+import { collisionValue } from "../../src/datastore/identity-lock";
+import { securityMigrations, securityMigrationsV1, securityMigrationsV2 } from "../../migrations";
 import { appAddDisplayName } from "../fixtures/app-migrations";
 import { Role, User } from "../fixtures/app-v2";
+import * as V1 from "../fixtures/app-v1";
 import * as V3 from "../fixtures/app-v3";
 import { countFrom, recordFigures, seededRandom, seedFrom } from "../reliability/support/figures";
 import { conflictCounter, LoadState, NOTHING_WRONG, type Store } from "../reliability/support/load";
@@ -20,6 +23,8 @@ const USERS = countFrom("TSM_LOAD_USERS", 200);
 const HOT = countFrom("TSM_HOT_SIGNINS", 300);
 const NODES = GALERA_URLS.length;
 const KILLS = countFrom("TSM_GALERA_KILLS", 2);
+const SIGNUPS = countFrom("TSM_GALERA_SIGNUPS", 50);
+const SIGNUP_ROUNDS = countFrom("TSM_GALERA_SIGNUP_ROUNDS", 5);
 const figures: Record<string, unknown> = {};
 
 describeOn("galera", "MariaDB Galera, 3 nodes", () => {
@@ -140,6 +145,118 @@ describeOn("galera", "MariaDB Galera, 3 nodes", () => {
       for (const r of usernames) if (r.status === "rejected") expect(r.reason).toMatchObject({ field: "username", rule: "duplicate" });
     }
     figures.concurrentSignUpRounds = 10;
+  });
+
+  it(`${SIGNUPS} concurrent V1 sign-ups of case variants of ONE username (no unique index) over the nodes: exactly one row on every node`, async () => {
+    // V1 has no unique index on username: only the datastore's serialisation keeps case variants apart.
+    const v1 = new GaleraDatabase();
+    await v1.create();
+    try {
+      const sources = [];
+      for (let node = 0; node < NODES; node++) {
+        sources.push(
+          await v1.dataSource(node, {
+            entities: [V1.User, V1.Role],
+            poolSize: 10,
+            logger: conflicts.logger,
+            migrations: securityMigrationsV1,
+          }),
+        );
+      }
+      await sources[0].runMigrations({ transaction: "all" });
+      const v1Stores = sources.map((source) => new SecurityDatastore(source, V1.User, V1.Role));
+      const checkers = [];
+      for (let node = 0; node < NODES; node++) {
+        const checker = await v1.dataSource(node, { entities: [V1.User, V1.Role], poolSize: 1 });
+        await checker.query(`SET SESSION wsrep_sync_wait = 1`);
+        checkers.push(checker);
+      }
+      const random = seededRandom(seedFrom("TSM_SIGNUP_SEED", "v1 usernames [galera]"));
+      const conflictsBefore = conflicts.count();
+      for (let round = 0; round < SIGNUP_ROUNDS; round++) {
+        const name = `Kai${round}`;
+        const variants = Array.from({ length: SIGNUPS }, () =>
+          [...name].map((c) => (random() < 0.5 ? c.toUpperCase() : c.toLowerCase())).join(""),
+        );
+        const outcomes = await Promise.allSettled(
+          variants.map((username, i) =>
+            v1Stores[i % NODES].createUser({ email: `kai${round}-${i}@example.com`, username, password: HASH }),
+          ),
+        );
+        const refused = outcomes.filter((r): r is PromiseRejectedResult => r.status === "rejected").map((r) => r.reason);
+        expect(
+          refused.filter((e) => !(e instanceof DuplicateValueError)).map((e) => `${(e as Error).name}: ${(e as Error).message}`),
+        ).toEqual([]);
+        for (const e of refused) expect(e).toMatchObject({ field: "username", rule: "duplicate" });
+        expect(outcomes.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+        const winner = (outcomes.find((r) => r.status === "fulfilled") as PromiseFulfilledResult<V1.User>).value;
+        for (const checker of checkers) {
+          const rows = await checker.query(`SELECT id, username FROM user WHERE LOWER(username) = ?`, [name.toLowerCase()]);
+          expect(rows.map((row: { id: number }) => Number(row.id))).toEqual([winner.id]);
+        }
+      }
+      // The lock rows a sign-up writes to collide with its rivals are gone: no role is left behind.
+      expect(Number((await checkers[2].query(`SELECT COUNT(*) AS n FROM role`))[0].n)).toBe(0);
+      figures.v1UsernameSignUps = { concurrent: SIGNUPS, rounds: SIGNUP_ROUNDS, conflictsRetried: conflicts.count() - conflictsBefore };
+    } finally {
+      await v1.drop();
+    }
+  });
+
+  it("a rival sign-up on another node: the later commit fails certification; a killed one leaves nothing behind", async () => {
+    // The rival is a raw connection on node 2 doing what a sign-up does there, stopped before its commit. The
+    // names differ by ẞ/ß only, which the unique username index tells apart: only the lock keys can collide.
+    const rivals: Array<Awaited<ReturnType<typeof createConnection>>> = [];
+    const rival = async (username: string) => {
+      const connection = await createConnection({ uri: withDatabase(GALERA_URLS[1], db.name) });
+      rivals.push(connection);
+      await connection.query(`BEGIN`);
+      const value = collisionValue(`user.username:${username.toLowerCase()}`);
+      await connection.query(`INSERT INTO role (name) VALUES (?)`, [value]);
+      await connection.query(`DELETE FROM role WHERE name = ?`, [value]);
+      await connection.query(
+        `INSERT INTO user (email, username, password, active, fs_uniquifier, fs_token_uniquifier) VALUES (?, ?, ?, 1, ?, ?)`,
+        [`${username}-rival@example.com`, username, HASH, `${username}-rival-uniquifier`, `${username}-rival-token`],
+      );
+      return connection;
+    };
+    try {
+      // The datastore on node 1 commits first: the rival, which wrote the same key unaware, cannot commit.
+      const first = await rival("olgaß");
+      const olga = await stores[0].createUser({ email: "olga@example.com", username: "OLGAẞ", password: HASH });
+      await expect(first.query(`COMMIT`)).rejects.toMatchObject({ code: "ER_LOCK_DEADLOCK" });
+      // A rival killed mid-way (its connection gone): rolled back, no row, no lock left; the next sign-up goes on.
+      (await rival("veraß")).destroy(); // on node 2, where the next sign-up runs
+      const vera = await stores[1].createUser({ email: "vera@example.com", username: "VERAẞ", password: HASH });
+      const checker = await causal(1);
+      const rows = await checker.query(`SELECT id FROM user WHERE username LIKE 'olga%' OR username LIKE 'vera%'`);
+      expect(rows.map((row: { id: number }) => Number(row.id)).sort()).toEqual([olga.id, vera.id].sort());
+      expect(await checker.query(`SELECT name FROM role WHERE name LIKE 'tsm:lock:%'`)).toEqual([]);
+    } finally {
+      for (const connection of rivals) connection.destroy();
+    }
+  });
+
+  it("concurrent sign-ups of ẞ and ß variants of one username (the _ci index tells them apart) on all nodes: exactly one succeeds", async () => {
+    // utf8mb4_unicode_ci does not fold ẞ (U+1E9E) to ß, so the V2 unique index takes both; lower-cased they are one name.
+    const upper = (c: string) => (c === "ß" ? "ẞ" : c.toUpperCase());
+    for (let round = 0; round < 3; round++) {
+      const name = `straße${round}`;
+      // Every other variant has ẞ, the rest ß; the other letters vary too.
+      const variants = Array.from({ length: 12 }, (_, i) =>
+        [...name].map((c, j) => ((c === "ß" ? i : i >> (j + 1)) & 1 ? upper(c) : c)).join(""),
+      );
+      const outcomes = await Promise.allSettled(
+        variants.map((username, i) =>
+          stores[i % NODES].createUser({ email: `strasse${round}-${i}@example.com`, username, password: HASH }),
+        ),
+      );
+      for (const r of outcomes) if (r.status === "rejected") expect(r.reason).toMatchObject({ field: "username", rule: "duplicate" });
+      expect(outcomes.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+      const checker = await causal(round % NODES);
+      const rows: Array<{ username: string }> = await checker.query(`SELECT username FROM user WHERE username LIKE ?`, [`stra%e${round}`]);
+      expect(rows.filter((row) => row.username.toLowerCase() === name)).toHaveLength(1);
+    }
   });
 
   it("permission changes on one role from all nodes at once lose nothing (row locks are node-local)", async () => {
