@@ -4,9 +4,11 @@
 export { UserMixinV1 } from "./user/v1";
 export { UserMixinV2 } from "./user/v2";
 export { UserMixinV3 } from "./user/v3";
+export { UserMixinV4 } from "./user/v4";
 export { WebAuthnMixinV1 } from "./webauthn/v1";
 export type { WebAuthnUsage } from "./webauthn/v1";
 export { RoleMixinV1 } from "./role/v1";
+export { RefreshTrackerMixinV1 } from "./refresh/v1";
 
 // DataSource settings and value formats
 export { withNaiveUtc, NaiveUtcRequiredError } from "./datetime";

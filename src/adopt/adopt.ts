@@ -141,7 +141,7 @@ async function outsideCurrentSchema(c: Context): Promise<string | undefined> {
 }
 
 function context(ds: DataSource, runner: QueryRunner): Context {
-  let names: SecurityTableNames = { user: "user", role: "role", links: "roles_users", webauthn: "web_authn" };
+  let names: SecurityTableNames = { user: "user", role: "role", links: "roles_users", webauthn: "web_authn", refreshTrackers: "fs_refresh_tracker" };
   try {
     names = appSecurityTables(ds);
   } catch {
@@ -154,6 +154,7 @@ const backupNames = (names: SecurityTableNames): SecurityTableNames => ({
   user: BACKUP_PREFIX + names.user,
   role: BACKUP_PREFIX + names.role,
   links: BACKUP_PREFIX + names.links,
+  refreshTrackers: BACKUP_PREFIX + names.refreshTrackers,
   webauthn: BACKUP_PREFIX + names.webauthn,
 });
 
