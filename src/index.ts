@@ -18,6 +18,7 @@ export { newIdentityToken } from "./tokens";
 // The datastore
 export { SecurityDatastore } from "./datastore/datastore";
 export type { FindOptions, NewUser, NewRole, SecurityFieldsOfUser, SecurityFieldsOfRole } from "./datastore/datastore";
+export type { RefreshExchange, ExchangeOptions, CleanupOptions } from "./refresh/operations";
 export { SECURITY_OWNED_USER_FIELDS, SECURITY_OWNED_ROLE_FIELDS } from "./datastore/owned-fields";
 export type { SecurityOwnedUserField, SecurityOwnedRoleField } from "./datastore/owned-fields";
 
