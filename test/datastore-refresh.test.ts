@@ -57,7 +57,7 @@ describeEachDatabase("refresh trackers and resetUserAccess", (db) => {
     it("the caller cannot choose the family, the generation or the owner", async () => {
       const [user, other] = [await newUser(), await newUser()];
       const fields = { name: "hostile", expiresAt: inDays(1), refreshFamily: "chosen", gen: 99, userId: other.id, revokedAt: null };
-      const tracker = await store.createRefreshTracker(user, fields as never);
+      const tracker = await store.createRefreshTracker(user, fields);
       const row = await rawTracker(tracker.id);
       expect([row.refresh_family === "chosen", Number(row.gen), row.user_id]).toEqual([false, 1, user.id]);
     });
@@ -93,7 +93,10 @@ describeEachDatabase("refresh trackers and resetUserAccess", (db) => {
       const error = await store.exchangeRefreshTracker(secret, 1).catch((e: unknown) => e);
       expect((error as Error).message).not.toContain("s3cret");
       for (const gen of [0, -1, 1.5, NaN, "1", null])
-        await expect(store.exchangeRefreshTracker("a".repeat(64), gen as never)).rejects.toMatchObject({ field: "gen", rule: "isPositiveInteger" });
+        await expect(store.exchangeRefreshTracker("a".repeat(64), gen as never)).rejects.toMatchObject({
+          field: "gen",
+          rule: "isPositiveInteger",
+        });
     });
 
     it("on a schema before version 4 the operations name the missing relation", async () => {
@@ -170,7 +173,9 @@ describeEachDatabase("refresh trackers and resetUserAccess", (db) => {
       expect(await store.cleanupRefreshTrackers({ expired: false, revoked: true, user: ada })).toBe(1);
       expect(await store.cleanupRefreshTrackers({ expired: false, revoked: false })).toBe(0);
       expect(await store.cleanupRefreshTrackers({ revoked: true })).toBe(2);
-      const left: Array<{ name: string; user_id: number }> = await ds.query(`SELECT name, user_id FROM fs_refresh_tracker ORDER BY user_id`);
+      const left: Array<{ name: string; user_id: number }> = await ds.query(
+        `SELECT name, user_id FROM fs_refresh_tracker ORDER BY user_id`,
+      );
       expect(left.map((r) => [r.name, r.user_id])).toEqual([
         ["valid", ada.id],
         ["valid", bob.id],
@@ -215,7 +220,8 @@ describeEachDatabase("refresh trackers and resetUserAccess", (db) => {
       const bystanderTracker = await store.createRefreshTracker(bystander, { name: "phone", expiresAt: inDays(90) });
       return { user, trackers, bystander, bystanderTracker };
     }
-    const passkeys = async (userId: number) => Number((await ds.query(`SELECT COUNT(*) AS n FROM web_authn WHERE user_id = ${param(1)}`, [userId]))[0].n);
+    const passkeys = async (userId: number) =>
+      Number((await ds.query(`SELECT COUNT(*) AS n FROM web_authn WHERE user_id = ${param(1)}`, [userId]))[0].n);
 
     it("rotates both uniquifiers, clears every secret, removes passkeys, revokes trackers; the password and others stay", async () => {
       const { user, trackers, bystander, bystanderTracker } = await compromised();
@@ -229,7 +235,11 @@ describeEachDatabase("refresh trackers and resetUserAccess", (db) => {
       expect([after.fs_uniquifier, after.fs_token_uniquifier]).toEqual([user.fsUniquifier, user.fsTokenUniquifier]);
       const cleared = ["tf_primary_method", "tf_totp_secret", "tf_phone_number", "us_totp_secrets", "us_phone_number", "mf_recovery_codes"];
       expect(cleared.map((c) => after[c])).toEqual(cleared.map(() => null));
-      expect([after.password, after.email, after.fs_webauthn_user_handle]).toEqual([before.password, before.email, before.fs_webauthn_user_handle]);
+      expect([after.password, after.email, after.fs_webauthn_user_handle]).toEqual([
+        before.password,
+        before.email,
+        before.fs_webauthn_user_handle,
+      ]);
       expect(await passkeys(user.id)).toBe(0);
       for (const tracker of trackers) {
         expect((await rawTracker(tracker.id)).revoked_at).not.toBeNull();
@@ -248,13 +258,21 @@ describeEachDatabase("refresh trackers and resetUserAccess", (db) => {
           `CREATE FUNCTION tsm_fail() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'stopped'; END $$`,
           `CREATE TRIGGER tsm_fail BEFORE UPDATE ON fs_refresh_tracker FOR EACH ROW EXECUTE FUNCTION tsm_fail()`,
         ],
-        mariadb: [`CREATE TRIGGER tsm_fail BEFORE UPDATE ON fs_refresh_tracker FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'stopped'`],
+        mariadb: [
+          `CREATE TRIGGER tsm_fail BEFORE UPDATE ON fs_refresh_tracker FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'stopped'`,
+        ],
       }[db.kind];
       for (const statement of trigger) await ds.query(statement);
       try {
         const error = await store.resetUserAccess(user).catch((e: unknown) => e);
         expect(error).toBeInstanceOf(DatabaseOperationError);
-        for (const secret of [before.fs_uniquifier, before.fs_token_uniquifier, "tf-secret", "us-secret", ...trackers.map((t) => t.refreshFamily)])
+        for (const secret of [
+          before.fs_uniquifier,
+          before.fs_token_uniquifier,
+          "tf-secret",
+          "us-secret",
+          ...trackers.map((t) => t.refreshFamily),
+        ])
           expect(String((error as Error).message) + String((error as DatabaseOperationError).query)).not.toContain(secret);
       } finally {
         await ds.query(db.kind === "postgres" ? `DROP TRIGGER tsm_fail ON fs_refresh_tracker` : `DROP TRIGGER tsm_fail`);
@@ -275,7 +293,9 @@ describeEachDatabase("refresh trackers and resetUserAccess", (db) => {
       const user = await newUser();
       const tracker = await store.createRefreshTracker(user, { name: "phone", expiresAt: inDays(90) });
       expect(JSON.parse(JSON.stringify(tracker))).not.toHaveProperty("refreshFamily");
-      expect(JSON.stringify(await ds.getRepository(FsRefreshTracker).findOneByOrFail({ id: tracker.id }))).not.toContain(tracker.refreshFamily);
+      expect(JSON.stringify(await ds.getRepository(FsRefreshTracker).findOneByOrFail({ id: tracker.id }))).not.toContain(
+        tracker.refreshFamily,
+      );
       const loaded = await ds.getRepository(User).findOneOrFail({ where: { id: user.id }, relations: { refreshTrackers: true } });
       expect(loaded.refreshTrackers).toHaveLength(1);
       const json = JSON.stringify(loaded);

@@ -17,7 +17,9 @@ describeEachDatabase("V3 to V4 loses nothing (10,000 users, each with refresh tr
   const q = (name: string) => ds.driver.escape(name);
 
   async function dump() {
-    const columns = [...V1_USER_COLUMNS, ...V2_ADDED_COLUMNS, "fs_webauthn_user_handle", "mf_recovery_codes", "display_name"].map(q).join(", ");
+    const columns = [...V1_USER_COLUMNS, ...V2_ADDED_COLUMNS, "fs_webauthn_user_handle", "mf_recovery_codes", "display_name"]
+      .map(q)
+      .join(", ");
     return {
       users: await ds.query(`SELECT ${columns} FROM ${q("user")} ORDER BY id`),
       roles: await ds.query(`SELECT * FROM role ORDER BY id`),
@@ -49,7 +51,9 @@ describeEachDatabase("V3 to V4 loses nothing (10,000 users, each with refresh tr
     const ids: Array<{ id: number }> = await ds.query(`SELECT id FROM ${q("user")} ORDER BY id`);
     for (let start = 0; start < ids.length; start += 1000) {
       const slice = ids.slice(start, start + 1000);
-      await ds.query(`INSERT INTO roles_users (user_id, role_id) VALUES ${slice.map(({ id }) => `(${id}, ${roles[id % 2].id})`).join(", ")}`);
+      await ds.query(
+        `INSERT INTO roles_users (user_id, role_id) VALUES ${slice.map(({ id }) => `(${id}, ${roles[id % 2].id})`).join(", ")}`,
+      );
       const passkeys = slice.filter(({ id }) => id % 4 === 0);
       await ds
         .createQueryBuilder()
@@ -105,8 +109,26 @@ describeEachDatabase("V3 to V4 loses nothing (10,000 users, each with refresh tr
         .execute();
     }
     const read = await ds.getRepository(v4.FsRefreshTracker).find({ order: { userId: "ASC", name: "ASC" } });
-    expect(read.map((t) => [t.refreshFamily, t.gen, t.expiresAt.getTime(), t.revokedAt?.getTime() ?? null, t.lastUsedAt.getTime(), t.name, t.userId])).toEqual(
-      trackers.map((t) => [t.refreshFamily, t.gen, t.expiresAt.getTime(), t.revokedAt?.getTime() ?? null, t.lastUsedAt.getTime(), t.name, t.userId]),
+    expect(
+      read.map((t) => [
+        t.refreshFamily,
+        t.gen,
+        t.expiresAt.getTime(),
+        t.revokedAt?.getTime() ?? null,
+        t.lastUsedAt.getTime(),
+        t.name,
+        t.userId,
+      ]),
+    ).toEqual(
+      trackers.map((t) => [
+        t.refreshFamily,
+        t.gen,
+        t.expiresAt.getTime(),
+        t.revokedAt?.getTime() ?? null,
+        t.lastUsedAt.getTime(),
+        t.name,
+        t.userId,
+      ]),
     );
     expect(await dump()).toEqual(initial);
   });

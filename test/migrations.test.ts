@@ -244,7 +244,9 @@ describeEachDatabase("shipped migrations", (db: TestDatabase) => {
         const columnsBefore = await atV2With(
           ["+16505550101", "+16505550101", "+16505550102", null, null].map((usPhoneNumber) => ({ usPhoneNumber })),
         );
-        const ds = await db.dataSource([v3.User, v3.Role, v3.WebAuthn], { migrations: [...securityMigrationsV3, appAddDisplayName("user")] });
+        const ds = await db.dataSource([v3.User, v3.Role, v3.WebAuthn], {
+          migrations: [...securityMigrationsV3, appAddDisplayName("user")],
+        });
         const error = await ds.runMigrations({ transaction }).catch((e) => e);
         expect(error).toMatchObject({ name: "MigrationBlockedError", entity: "user", field: "us_phone_number", rule: "duplicate-values" });
         expectFailureLogged(V3, error);
@@ -268,7 +270,9 @@ describeEachDatabase("shipped migrations", (db: TestDatabase) => {
           { email: "ann@example.com" },
           { email: "ANN@EXAMPLE.COM" },
         ]);
-        const ds = await db.dataSource([v3.User, v3.Role, v3.WebAuthn], { migrations: [...securityMigrationsV3, appAddDisplayName("user")] });
+        const ds = await db.dataSource([v3.User, v3.Role, v3.WebAuthn], {
+          migrations: [...securityMigrationsV3, appAddDisplayName("user")],
+        });
         const error = await ds.runMigrations({ transaction: "all" }).catch((e) => e);
         expect(error).toMatchObject({ name: "MigrationBlockedError", entity: "user", field: "email", rule: "case-duplicates" });
         expectFailureLogged(V3, error);

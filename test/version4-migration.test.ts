@@ -46,16 +46,18 @@ describeEachDatabase("schema version 4 (refresh trackers) and its migration", (d
     const role = await ds.getRepository(v4.Role).save({ name: "editor", permissions: ["read"] });
     const user = await users.save(users.create({ email: "ada@example.com", password: "hash", roles: [role], mfRecoveryCodes: ["a-b"] }));
     const credentials = ds.getRepository(v4.WebAuthn);
-    await credentials.save(credentials.create({
-      credentialId: Buffer.from("cred"),
-      publicKey: Buffer.from("key"),
-      transports: ["usb"],
-      backupState: false,
-      deviceType: "single_device",
-      name: "key",
-      usage: "first",
-      userId: user.id,
-    }));
+    await credentials.save(
+      credentials.create({
+        credentialId: Buffer.from("cred"),
+        publicKey: Buffer.from("key"),
+        transports: ["usb"],
+        backupState: false,
+        deviceType: "single_device",
+        name: "key",
+        usage: "first",
+        userId: user.id,
+      }),
+    );
     if (withTracker) {
       const trackers = ds.getRepository(v4.FsRefreshTracker);
       await trackers.save(trackers.create({ name: "phone", expiresAt: new Date(Date.now() + 86_400_000), userId: user.id }));

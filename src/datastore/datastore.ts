@@ -257,7 +257,9 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
   async resetUserAccess(user: U): Promise<void> {
     const metadata = this.dataSource.getMetadata(this.User);
     if (!Number.isSafeInteger(user?.id))
-      throw new InvalidFieldsError(this.User.name, [{ field: "id", rule: "isSavedUser", message: "user must be a saved user (with an id)" }]);
+      throw new InvalidFieldsError(this.User.name, [
+        { field: "id", rule: "isSavedUser", message: "user must be a saved user (with an id)" },
+      ]);
     const fields = accessResetFields(metadata);
     const now = new Date();
     const found = await this.onUsers((primary) =>
@@ -267,7 +269,8 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
         return true;
       }),
     );
-    if (!found) throw new InvalidFieldsError(this.User.name, [{ field: "id", rule: "exists", message: "no user has this id (deleted meanwhile?)" }]);
+    if (!found)
+      throw new InvalidFieldsError(this.User.name, [{ field: "id", rule: "exists", message: "no user has this id (deleted meanwhile?)" }]);
     Object.assign(user, fields);
   }
 

@@ -32,11 +32,16 @@ export function accessResetFields(metadata: EntityMetadata): Record<string, unkn
  * In `manager`'s transaction: writes `fields` to the user and deletes its passkeys (the `webauthn` relation's
  * rows, V3 and later). Returns whether the user exists.
  */
-export async function resetAccessRows(manager: EntityManager, metadata: EntityMetadata, userId: number, fields: Record<string, unknown>): Promise<boolean> {
+export async function resetAccessRows(
+  manager: EntityManager,
+  metadata: EntityMetadata,
+  userId: number,
+  fields: Record<string, unknown>,
+): Promise<boolean> {
   const updated = await manager
     .createQueryBuilder()
     .update(metadata.target)
-    .set(fields as never)
+    .set(fields)
     .where(`${manager.connection.driver.escape(metadata.primaryColumns[0].databaseName)} = :userId`, { userId })
     .updateEntity(false)
     .execute();

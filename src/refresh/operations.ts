@@ -118,17 +118,23 @@ export class RefreshTrackerOperations<U extends UserBase> {
         const won = await manager
           .createQueryBuilder()
           .update(metadata.target)
-          .set({ gen: () => `${c.gen} + 1`, lastUsedAt: now } as never)
+          .set({ gen: () => `${c.gen} + 1`, lastUsedAt: now })
           .where(
             `${c.refreshFamily} = :family AND ${c.gen} = :gen AND ${c.revokedAt} IS NULL AND ${c.expiresAt} > :now` +
               (idleSince ? ` AND ${c.lastUsedAt} > :idleSince` : ""),
-            { family, gen, now: this.value(metadata, "expiresAt", now), idleSince: idleSince && this.value(metadata, "lastUsedAt", idleSince) },
+            {
+              family,
+              gen,
+              now: this.value(metadata, "expiresAt", now),
+              idleSince: idleSince && this.value(metadata, "lastUsedAt", idleSince),
+            },
           )
           .updateEntity(false)
           .execute();
         const tracker = await this.byFamily(manager, metadata, family);
         if (!tracker) return { outcome: "not-found" as const };
-        if ((won.affected ?? 0) === 1) return { outcome: "exchanged" as const, tracker: Object.assign(tracker, { gen: gen + 1, lastUsedAt: now }) };
+        if ((won.affected ?? 0) === 1)
+          return { outcome: "exchanged" as const, tracker: Object.assign(tracker, { gen: gen + 1, lastUsedAt: now }) };
         if (tracker.gen !== gen) {
           if (tracker.revokedAt === null) {
             await this.revokeWhere(manager, metadata, `${c.refreshFamily} = :family`, { family }, now);
@@ -203,19 +209,27 @@ export class RefreshTrackerOperations<U extends UserBase> {
   }
 
   private on<T>(metadata: EntityMetadata, operation: (manager: EntityManager) => Promise<T>): Promise<T> {
-    return oneAtATimeOnSqlite(this.dataSource, () => retryingConflicts(this.dataSource, metadata, () => onPrimary(this.dataSource, operation)));
+    return oneAtATimeOnSqlite(this.dataSource, () =>
+      retryingConflicts(this.dataSource, metadata, () => onPrimary(this.dataSource, operation)),
+    );
   }
 
   private byFamily(manager: EntityManager, metadata: EntityMetadata, family: string): Promise<RefreshTrackerMixinV1 | null> {
     return manager.getRepository<RefreshTrackerMixinV1>(metadata.target).findOne({ where: { refreshFamily: family } });
   }
 
-  private async revokeWhere(manager: EntityManager, metadata: EntityMetadata, where: string, parameters: object, now: Date): Promise<number> {
+  private async revokeWhere(
+    manager: EntityManager,
+    metadata: EntityMetadata,
+    where: string,
+    parameters: object,
+    now: Date,
+  ): Promise<number> {
     const c = this.columns(metadata);
     const result = await manager
       .createQueryBuilder()
       .update(metadata.target)
-      .set({ revokedAt: now } as never)
+      .set({ revokedAt: now })
       .where(`${where} AND ${c.revokedAt} IS NULL`, parameters)
       .updateEntity(false)
       .execute();
@@ -223,10 +237,13 @@ export class RefreshTrackerOperations<U extends UserBase> {
   }
 
   /** The tracker's columns by property, quoted for SQL. */
-  private columns(metadata: EntityMetadata): Record<keyof RefreshTrackerMixinV1 & string, string> {
-    return new Proxy({} as Record<string, string>, {
-      get: (_, property: string) => this.dataSource.driver.escape(metadata.findColumnWithPropertyName(property)!.databaseName),
-    });
+  private columns(metadata: EntityMetadata): Record<string, string> {
+    return new Proxy(
+      {},
+      {
+        get: (_, property: string) => this.dataSource.driver.escape(metadata.findColumnWithPropertyName(property)!.databaseName),
+      },
+    );
   }
 
   /** A Date as the driver stores it in `property`'s column (naive UTC), for a comparison in SQL. */
@@ -241,7 +258,8 @@ function problem(field: string, rule: string, message: string): FieldProblem {
 
 /** A family as a token carries it: a non-empty string of at most 64 characters (never quoted back). */
 function familyProblems(family: unknown): FieldProblem[] {
-  if (typeof family !== "string" || family === "") return [problem("refreshFamily", "isString", "refreshFamily must be a non-empty string")];
+  if (typeof family !== "string" || family === "")
+    return [problem("refreshFamily", "isString", "refreshFamily must be a non-empty string")];
   if (family.length > 64) return [problem("refreshFamily", "maxLength", "refreshFamily must be at most 64 characters")];
   return [];
 }
