@@ -141,7 +141,13 @@ async function outsideCurrentSchema(c: Context): Promise<string | undefined> {
 }
 
 function context(ds: DataSource, runner: QueryRunner): Context {
-  let names: SecurityTableNames = { user: "user", role: "role", links: "roles_users", webauthn: "web_authn", refreshTrackers: "fs_refresh_tracker" };
+  let names: SecurityTableNames = {
+    user: "user",
+    role: "role",
+    links: "roles_users",
+    webauthn: "web_authn",
+    refreshTrackers: "fs_refresh_tracker",
+  };
   try {
     names = appSecurityTables(ds);
   } catch {

@@ -59,7 +59,13 @@ export function appSecurityTables(connection: DataSource): SecurityTableNames {
   const roles = user.relations.find((r) => r.propertyName === "roles");
   const webauthn = user.relations.find((r) => r.propertyName === "webauthn");
   const refreshTrackers = user.relations.find((r) => r.propertyName === "refreshTrackers");
-  const tables = [user, role, roles?.junctionEntityMetadata, webauthn?.inverseEntityMetadata, refreshTrackers?.inverseEntityMetadata].filter((m) => m !== undefined);
+  const tables = [
+    user,
+    role,
+    roles?.junctionEntityMetadata,
+    webauthn?.inverseEntityMetadata,
+    refreshTrackers?.inverseEntityMetadata,
+  ].filter((m) => m !== undefined);
   const schemas = [...new Set(tables.map((m) => m.schema))];
   if (schemas.length > 1) {
     throw new SecurityEntitiesNotFoundError(

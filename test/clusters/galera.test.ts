@@ -287,7 +287,10 @@ describeOn("galera", "MariaDB Galera, 3 nodes", () => {
     };
     const v3 = await Promise.all(
       GALERA_URLS.map((_, node) =>
-        db.dataSource(node, { entities: [V3.User, V3.Role, V3.WebAuthn], migrations: [...securityMigrationsV3, appAddDisplayName("user")] }),
+        db.dataSource(node, {
+          entities: [V3.User, V3.Role, V3.WebAuthn],
+          migrations: [...securityMigrationsV3, appAddDisplayName("user")],
+        }),
       ),
     );
     const servers = [serve(1), serve(2)];
