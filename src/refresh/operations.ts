@@ -22,6 +22,7 @@ import { newIdentityToken } from "../tokens";
 import { oneAtATimeOnSqlite } from "../datastore/sqlite-queue";
 import { retryingConflicts } from "../datastore/database-errors";
 import { onPrimary } from "../datastore/primary";
+import { unstorableFields } from "../datastore/storable";
 import type { UserBase } from "../user/base";
 import type { RefreshTrackerMixinV1 } from "./v1";
 
@@ -95,7 +96,7 @@ export class RefreshTrackerOperations<U extends UserBase> {
   /** The tracker of `family`, or null. */
   async find(family: string): Promise<RefreshTrackerMixinV1 | null> {
     const metadata = this.trackers();
-    this.refuse(metadata, familyProblems(family));
+    this.refuse(metadata, familyProblems(family, metadata));
     return this.on(metadata, (manager) => this.byFamily(manager, metadata, family));
   }
 
@@ -103,7 +104,7 @@ export class RefreshTrackerOperations<U extends UserBase> {
   async exchange(family: string, gen: number, options: ExchangeOptions = {}): Promise<RefreshExchange<RefreshTrackerMixinV1>> {
     const metadata = this.trackers();
     const now = options.now ?? new Date();
-    const problems = [...familyProblems(family)];
+    const problems = [...familyProblems(family, metadata)];
     if (!Number.isSafeInteger(gen) || gen < 1) problems.push(problem("gen", "isPositiveInteger", "gen must be a whole number from 1"));
     if (options.maxIdleMs !== undefined && !(Number.isFinite(options.maxIdleMs) && options.maxIdleMs > 0))
       problems.push(problem("maxIdleMs", "isPositive", "maxIdleMs must be a positive number of milliseconds"));
@@ -151,7 +152,7 @@ export class RefreshTrackerOperations<U extends UserBase> {
   /** Revokes the family; true when it was valid until now (false: unknown or already revoked). */
   async revoke(family: string, now: Date = new Date()): Promise<boolean> {
     const metadata = this.trackers();
-    this.refuse(metadata, familyProblems(family));
+    this.refuse(metadata, familyProblems(family, metadata));
     const c = this.columns(metadata);
     return (await this.on(metadata, (manager) => this.revokeWhere(manager, metadata, `${c.refreshFamily} = :family`, { family }, now))) > 0;
   }
@@ -256,12 +257,15 @@ function problem(field: string, rule: string, message: string): FieldProblem {
   return { field, rule, message };
 }
 
-/** A family as a token carries it: a non-empty string of at most 64 characters (never quoted back). */
-function familyProblems(family: unknown): FieldProblem[] {
+/**
+ * A family as a token carries it: a non-empty string of at most 64 characters that the database can compare
+ * as given (no NUL, which PostgreSQL refuses with a raw driver error, no lone surrogate). Never quoted back.
+ */
+function familyProblems(family: unknown, metadata: EntityMetadata): FieldProblem[] {
   if (typeof family !== "string" || family === "")
     return [problem("refreshFamily", "isString", "refreshFamily must be a non-empty string")];
   if (family.length > 64) return [problem("refreshFamily", "maxLength", "refreshFamily must be at most 64 characters")];
-  return [];
+  return unstorableFields(metadata, { refreshFamily: family });
 }
 
 function userIdProblems(user: unknown): FieldProblem[] {

@@ -3,20 +3,23 @@
  * (made by the shipped migrations, as an app's is), through the datastore and
  * through entity save() where the package validates (comma lists). Each bad value gets a typed error naming
  * the field and leaves the row counts (users, roles, links) and the stored values unchanged; each valid value
- * (odd Unicode, astral characters, the longest allowed, datetimes) reads back exactly as given.
+ * (odd Unicode, astral characters, the longest allowed, datetimes) reads back exactly as given. The refresh
+ * operations (schema version 4) and resetUserAccess get hostile families, generations, options, tracker fields
+ * and users: each a typed error naming the field, no tracker or user changed.
  *
- * TSM_PROPERTY_CASES (default 1,200 per database, spread over the properties by weight), TSM_PROPERTY_SEED.
+ * TSM_PROPERTY_CASES (default 1,500 per database, spread over the properties by weight), TSM_PROPERTY_SEED.
  */
 import * as fc from "fast-check";
 import type { DataSource } from "typeorm";
 import { DuplicateValueError, InvalidFieldsError, InvalidListItemError, SecurityDatastore } from "../../src";
-import { securityMigrationsV3 } from "../../migrations";
+import { securityMigrations } from "../../migrations";
 import { appAddDisplayName } from "../fixtures/app-migrations";
-import { Role, User, WebAuthn } from "../fixtures/app-v3";
+import { entities, Role, User } from "../fixtures/app-v4";
+import { hasLoneSurrogate } from "../../src/unicode";
 import { describeEachDatabase } from "../support/database";
 import { countFrom, recordFigures, seedFrom } from "./support/figures";
 
-const CASES = countFrom("TSM_PROPERTY_CASES", 1200);
+const CASES = countFrom("TSM_PROPERTY_CASES", 1500);
 /** Share of the cases each property gets. */
 const WEIGHTS = {
   badEmail: 250,
@@ -26,6 +29,10 @@ const WEIGHTS = {
   listItem: 200,
   badString: 150,
   roundTrip: 250,
+  trackerFields: 100,
+  refreshFamily: 100,
+  exchangeArguments: 60,
+  resetAccess: 40,
 } as const;
 const total = Object.values(WEIGHTS).reduce((a, b) => a + b, 0);
 const runsOf = (property: keyof typeof WEIGHTS) => Math.max(10, Math.round((CASES * WEIGHTS[property]) / total));
@@ -66,6 +73,16 @@ const badItem = fc.oneof(
   fc.string({ maxLength: 8 }).map((s) => `a${s.replace(/,/g, "")}\0`),
 );
 
+/** Values of the wrong type where a string is wanted. */
+const notAString = fc.oneof(fc.integer(), fc.boolean(), fc.constant(null), fc.constant(undefined), fc.object(), fc.array(fc.string()));
+
+/** Owners that are not a saved user: no object, no id, an id that is not a whole number. */
+const notSavedUser = fc.oneof(
+  fc.constant(null),
+  fc.constant({}),
+  fc.oneof(fc.string(), fc.double().filter((d) => !Number.isSafeInteger(d)), fc.constant(null)).map((id) => ({ id })),
+);
+
 /** Items a comma list stores exactly: any Unicode but commas, NUL, lone surrogates and surrounding blanks. */
 const goodItem = fc
   .string({ unit: "binary", minLength: 1, maxLength: 20 })
@@ -79,10 +96,21 @@ describeEachDatabase("bad input", (db) => {
   const next = () => ++counter;
   const tried: Record<string, number> = {};
   let seed: number;
+  let existing: User;
+  /** The families of the valid, exchanged and revoked trackers. */
+  let families: string[];
 
-  async function counts(): Promise<number[]> {
-    const one = async (table: string) => Number((await ds.query(`SELECT COUNT(*) AS n FROM ${ds.driver.escape(table)}`))[0].n);
-    return [await one("user"), await one("role"), await one("roles_users")];
+  /** The row counts, and every tracker and every user's uniquifiers: what a refused call must leave as it was. */
+  async function counts(): Promise<unknown[]> {
+    const q = (name: string) => ds.driver.escape(name);
+    const one = async (table: string) => Number((await ds.query(`SELECT COUNT(*) AS n FROM ${q(table)}`))[0].n);
+    return [
+      await one("user"),
+      await one("role"),
+      await one("roles_users"),
+      await ds.query(`SELECT * FROM ${q("fs_refresh_tracker")} ORDER BY id`),
+      await ds.query(`SELECT id, fs_uniquifier, fs_token_uniquifier FROM ${q("user")} ORDER BY id`),
+    ];
   }
 
   /** Runs `attempt`, which must fail with `type` naming `field`, and checks that nothing was written. */
@@ -109,11 +137,18 @@ describeEachDatabase("bad input", (db) => {
 
   beforeAll(async () => {
     seed = seedFrom("TSM_PROPERTY_SEED", `bad input [${db.kind}]`);
-    ds = await db.dataSource([User, Role, WebAuthn], { migrations: [...securityMigrationsV3, appAddDisplayName("user")], poolSize: 5 });
+    ds = await db.dataSource(entities, { migrations: [...securityMigrations, appAddDisplayName("user")], poolSize: 5 });
     await ds.runMigrations();
     store = new SecurityDatastore(ds, User, Role);
     await store.createRole({ name: "admin", permissions: ["user-admin"] });
-    await store.createUser({ email: "existing@example.com", username: "existing", password: HASH }, { roles: ["admin"] });
+    existing = await store.createUser({ email: "existing@example.com", username: "existing", password: HASH }, { roles: ["admin"] });
+    // A valid family, one exchanged once and one revoked: what every refused refresh call must leave as they are.
+    const [valid, exchanged, revoked] = await Promise.all(
+      ["valid", "exchanged", "revoked"].map((name) => store.createRefreshTracker(existing, { name, expiresAt: new Date(Date.now() + 86_400_000) })),
+    );
+    await store.exchangeRefreshTracker(exchanged.refreshFamily, 1);
+    await store.revokeRefreshTracker(revoked.refreshFamily);
+    families = [valid, exchanged, revoked].map((t) => t.refreshFamily);
   });
 
   afterAll(() => {
@@ -258,5 +293,61 @@ describeEachDatabase("bad input", (db) => {
       });
       expect(stored.roles.map((r) => r.permissions)).toEqual([permissions]);
     });
+  });
+
+  it("refresh trackers with a bad name, expiry or owner: InvalidFieldsError naming the field, no tracker written", async () => {
+    const soon = () => new Date(Date.now() + 3_600_000);
+    const bad = fc.oneof(
+      fc.oneof(overlong(64), unstorable, fc.constant(""), notAString).map((name) => ({ user: existing, fields: { name, expiresAt: soon() }, field: "name" })),
+      fc
+        .oneof(fc.constant(new Date(Number.NaN)), fc.string(), fc.integer(), fc.constant(null), fc.constant(undefined))
+        .map((expiresAt) => ({ user: existing, fields: { name: "phone", expiresAt }, field: "expiresAt" })),
+      notSavedUser.map((user) => ({ user, fields: { name: "phone", expiresAt: soon() }, field: "user" })),
+    );
+    await check("trackerFields", bad, ({ user, fields, field }) =>
+      refused(() => store.createRefreshTracker(user as User, fields as never), InvalidFieldsError, new RegExp(`^${field}$`)),
+    );
+  });
+
+  it("hostile refresh families: refused naming refreshFamily, or (well-formed but unknown) not found; nothing changed", async () => {
+    const malformed = fc.oneof(notAString, fc.constant(""), overlong(64));
+    const unknown = fc.oneof(fc.string({ unit: "binary", minLength: 1, maxLength: 64 }), unstorable).filter((f) => f.length <= 64);
+    const calls = fc.constantFrom("find", "exchange", "revoke");
+    await check("refreshFamily", fc.tuple(fc.oneof(malformed, unknown), calls), async ([family, call]) => {
+      const attempt = {
+        find: () => store.findRefreshTracker(family as string),
+        exchange: () => store.exchangeRefreshTracker(family as string, 1),
+        revoke: () => store.revokeRefreshTracker(family as string),
+      }[call];
+      const wellFormed = typeof family === "string" && family !== "" && family.length <= 64;
+      if (!wellFormed || hasLoneSurrogate(family) || family.includes("\0"))
+        return refused(attempt, InvalidFieldsError, /^refreshFamily$/);
+      const before = await counts();
+      const answer = await attempt();
+      expect(answer === null || answer === false || (answer as { outcome?: string }).outcome === "not-found").toBe(true);
+      expect(await counts()).toEqual(before);
+    });
+  });
+
+  it("bad generations and exchange options on a real family: InvalidFieldsError naming the field, the family unchanged", async () => {
+    const badGen = fc.oneof(fc.integer({ max: 0 }), fc.double().filter((d) => !Number.isSafeInteger(d)), fc.constant(2 ** 53), notAString);
+    const badMs = fc.oneof(fc.integer({ max: 0 }), fc.constantFrom(Number.NaN, Infinity, -Infinity), fc.string());
+    const badNow = fc.oneof(fc.constant(new Date(Number.NaN)), fc.string(), fc.integer());
+    const cases = fc.tuple(
+      fc.constantFrom(...[0, 1, 2]),
+      fc.oneof(
+        badGen.map((gen) => ({ gen, options: {}, field: "gen" })),
+        badMs.map((maxIdleMs) => ({ gen: 1, options: { maxIdleMs }, field: "maxIdleMs" })),
+        badNow.map((now) => ({ gen: 1, options: { now }, field: "now" })),
+      ),
+    );
+    await check("exchangeArguments", cases, ([which, { gen, options, field }]) =>
+      refused(() => store.exchangeRefreshTracker(families[which], gen as number, options as never), InvalidFieldsError, new RegExp(`^${field}$`)),
+    );
+  });
+
+  it("resetUserAccess of an unsaved, malformed or unknown user: InvalidFieldsError naming id, no user or tracker changed", async () => {
+    const users = fc.oneof(notSavedUser, fc.integer({ min: 1_000_000, max: 2 ** 31 - 1 }).map((id) => ({ id })), fc.integer({ max: 0 }).map((id) => ({ id })));
+    await check("resetAccess", users, (user) => refused(() => store.resetUserAccess(user as User), InvalidFieldsError, /^id$/));
   });
 });

@@ -1,6 +1,6 @@
 /**
  * Faults: every shipped migration's up and down, on a database of 10,000 users (roles, links, datetimes,
- * permission lists), run in a child process as an app's deployment runs it (TypeORM's runner, one
+ * permission lists; at version 4 also 5,000 refresh trackers), run in a child process as an app's deployment runs it (TypeORM's runner, one
  * transaction) and SIGKILLed at a random moment over the step's measured duration. After each kill:
  * - once no server session of the dead process works any more, the schema is exactly the step's "before" or
  *   "after" (fingerprint of every table, column, index, key and recorded migration); on MariaDB, which commits
@@ -10,17 +10,18 @@
  * Two deterministic stops complete the random ones, where MariaDB's committed DDL makes reruns hard: each up
  * step stopped just before TypeORM records it, and the V1 create stopped after its first table.
  *
- * Seeded: TSM_FAULT_SEED replays a run; TSM_FAULT_TRIALS trials per database (default 24, round-robin over
- * the steps); TSM_FAULT_USERS (default 10,000).
+ * Seeded: TSM_FAULT_SEED replays a run; TSM_FAULT_TRIALS trials per database (default 32, four per step,
+ * round-robin over the steps); TSM_FAULT_USERS (default 10,000).
  */
 import { spawn } from "child_process";
 import { mkdtempSync, rmSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import { DataSource, type Logger } from "typeorm";
-import { securityMigrationsV3 } from "../../migrations";
+import { securityMigrations } from "../../migrations";
 import * as v1 from "../fixtures/app-v1";
 import { fillV1 } from "../fixtures/v1-users";
+import { fillRefreshTrackers, REFRESH_TRACKER_COLUMNS } from "./support/refresh-trackers";
 import { V1_USER_COLUMNS, V2_ADDED_COLUMNS } from "../support/population";
 import { databaseOptions, describeEachDatabase } from "../support/database";
 import type { DatabaseKind } from "../support/servers";
@@ -41,7 +42,13 @@ import {
 type KeptColumns = Record<string, readonly string[]>;
 
 const USERS = countFrom("TSM_FAULT_USERS", 10_000);
-const TRIALS = countFrom("TSM_FAULT_TRIALS", 24);
+const TRIALS = countFrom("TSM_FAULT_TRIALS", 32);
+
+const V3_COLUMNS: KeptColumns = {
+  user: [...V1_USER_COLUMNS, ...V2_ADDED_COLUMNS, "fs_webauthn_user_handle", "mf_recovery_codes"],
+  role: ["id", "name", "description", "permissions", "update_datetime"],
+  roles_users: ["user_id", "role_id"],
+};
 
 /** The columns each schema version has, by table: what a step from or to that version must keep. */
 const VERSION_COLUMNS: Record<number, KeptColumns> = {
@@ -52,15 +59,12 @@ const VERSION_COLUMNS: Record<number, KeptColumns> = {
     role: ["id", "name", "description", "permissions", "update_datetime"],
     roles_users: ["user_id", "role_id"],
   },
-  3: {
-    user: [...V1_USER_COLUMNS, ...V2_ADDED_COLUMNS, "fs_webauthn_user_handle", "mf_recovery_codes"],
-    role: ["id", "name", "description", "permissions", "update_datetime"],
-    roles_users: ["user_id", "role_id"],
-  },
+  3: V3_COLUMNS,
+  4: { ...V3_COLUMNS, fs_refresh_tracker: REFRESH_TRACKER_COLUMNS },
 };
 
-/** Every shipped migration up to V3, up and down: version `n` is reached by `securityMigrationsV3[n - 1]` (V4 has no trials here yet). */
-const STEPS = securityMigrationsV3.flatMap((migration, i) => [
+/** Every shipped migration, up and down: version `n` is reached by `securityMigrations[n - 1]`. */
+const STEPS = securityMigrations.flatMap((migration, i) => [
   { label: `${new migration().name} up`, direction: "up" as const, from: i, to: i + 1 },
   { label: `${new migration().name} down`, direction: "down" as const, from: i + 1, to: i },
 ]);
@@ -157,8 +161,9 @@ describeEachDatabase("faults", (db) => {
     seed = seedFrom("TSM_FAULT_SEED", `faults [${kind}]`);
     random = seededRandom(seed);
     childScript = buildMigrationChild();
-    // Snapshot 0: an empty database; 1: V1 with the users; 2 and on: the previous one migrated up.
-    for (let version = 0; version <= securityMigrationsV3.length; version++) {
+    // Snapshot 0: an empty database; 1: V1 with the users; 2 and on: the previous one migrated up (4 with
+    // refresh trackers for every other user, so that a killed V4 down must keep them or drop them all).
+    for (let version = 0; version <= securityMigrations.length; version++) {
       const name = nameOf(`v${version}`);
       snapshots.set(version, name);
       if (version === 0) {
@@ -170,6 +175,7 @@ describeEachDatabase("faults", (db) => {
       await ds.initialize();
       await migrate(ds, { direction: "up", from: version - 1, to: version });
       if (version === 1) await fillV1(ds, USERS);
+      if (version === 4) await fillRefreshTrackers(ds);
       await ds.destroy();
     }
   });
@@ -294,7 +300,7 @@ describeEachDatabase("faults", (db) => {
       try {
         await migrate(ds, step);
         expect((await ds.query(`SELECT name FROM migrations`)).map((r: { name: string }) => r.name)).toContain(
-          new securityMigrationsV3[step.to - 1]().name,
+          new securityMigrations[step.to - 1]().name,
         );
       } finally {
         await ds.destroy();
@@ -325,7 +331,7 @@ describeEachDatabase("faults", (db) => {
       let tables = 0;
       const crashing = new DataSource(
         databaseOptions(kind, name, [v1.User, v1.Role], {
-          migrations: securityMigrationsV3.slice(0, 1),
+          migrations: securityMigrations.slice(0, 1),
           logger: crashingOn((query) => /^CREATE TABLE/i.test(query) && !/migrations/.test(query) && ++tables === 2),
         }),
       );

@@ -7,19 +7,28 @@
  * and serialization failures the databases report (counted here from TypeORM's query-error log); a crafted
  * deadlock shows the retry at work.
  *
- * TSM_LOAD_OPS (default 1,200 per database), TSM_LOAD_USERS (200), TSM_LOAD_SEED.
+ * At the same time, on users of their own, refresh-token operations (schema version 4: created, exchanged,
+ * replayed, raced, revoked, access reset, beside sign-ins; support/refresh-load.ts): each generation has
+ * exactly one winner, and no tracker is lost or doubled.
+ *
+ * TSM_LOAD_OPS (default 1,200 per database), TSM_LOAD_USERS (200), TSM_REFRESH_OPS (600), TSM_REFRESH_USERS
+ * (40), TSM_LOAD_SEED.
  */
 import { In, type DataSource } from "typeorm";
 import { SecurityDatastore } from "../../src";
 import { retryingConflicts } from "../../src/datastore/database-errors";
-import { Role, User } from "../fixtures/app-v2";
+import { entities, Role, User } from "../fixtures/app-v4";
 import { describeEachDatabase } from "../support/database";
 import { countFrom, recordFigures, seededRandom, seedFrom } from "./support/figures";
 import { conflictCounter, LoadState, NOTHING_WRONG } from "./support/load";
+import { NOTHING_WRONG_WITH_REFRESH, RefreshLoad } from "./support/refresh-load";
 
 const OPS = countFrom("TSM_LOAD_OPS", 1200);
 const USERS = countFrom("TSM_LOAD_USERS", 200);
 const CONCURRENCY = 40;
+const REFRESH_OPS = countFrom("TSM_REFRESH_OPS", 600);
+const REFRESH_USERS = countFrom("TSM_REFRESH_USERS", 40);
+const REFRESH_CONCURRENCY = 20;
 
 describeEachDatabase("load", (db) => {
   let ds: DataSource;
@@ -27,18 +36,27 @@ describeEachDatabase("load", (db) => {
   const conflicts = conflictCounter();
 
   beforeAll(async () => {
-    ds = await db.dataSource([User, Role], { synchronize: true, logger: conflicts.logger, poolSize: 10 });
+    ds = await db.dataSource(entities, { synchronize: true, logger: conflicts.logger, poolSize: 10 });
     store = new SecurityDatastore(ds, User, Role);
   });
 
-  it(`${OPS} concurrent sign-ins, role changes and rotations on ${USERS} users lose nothing`, async () => {
+  it(`${OPS} concurrent sign-ins, role changes and rotations on ${USERS} users, beside ${REFRESH_OPS} refresh-token operations, lose nothing`, async () => {
     const seed = seedFrom("TSM_LOAD_SEED", `load [${db.kind}]`);
+    const random = seededRandom(seed);
     const load = await LoadState.create(store, USERS);
-    const seconds = await load.run(OPS, CONCURRENCY, seededRandom(seed), () => store);
+    const refresh = await RefreshLoad.create(store, REFRESH_USERS);
+    // Two seeded plans, drawn before either starts, so the seed replays both.
+    const [seconds] = await Promise.all([
+      load.run(OPS, CONCURRENCY, seededRandom(Math.floor(random() * 2 ** 31)), () => store),
+      refresh.run(REFRESH_OPS, REFRESH_CONCURRENCY, seededRandom(Math.floor(random() * 2 ** 31))),
+    ]);
 
     expect(load.failures.map(({ error: e }) => `${(e as Error).name}: ${(e as Error).message}`)).toEqual([]);
     const found = await load.check(ds, store);
     expect(found).toEqual(NOTHING_WRONG);
+    const refreshFound = await refresh.check(ds);
+    expect(refreshFound).toEqual(NOTHING_WRONG_WITH_REFRESH);
+    expect(refresh.racesOnValidFamilies).toBeGreaterThan(0);
 
     recordFigures("load", db.kind, {
       seed,
@@ -55,6 +73,21 @@ describeEachDatabase("load", (db) => {
       duplicateUniquifiers: found.duplicateUniquifiers,
       wrongLinks: found.wrongLinks.length,
       lostPermissions: found.lostPermissions.length,
+      refresh: {
+        operations: REFRESH_OPS,
+        users: REFRESH_USERS,
+        concurrency: REFRESH_CONCURRENCY,
+        mix: refresh.counts,
+        exchangeOutcomes: refresh.outcomes,
+        trackers: refresh.trackers,
+        racesOnValidFamilies: refresh.racesOnValidFamilies,
+        failedOperations: refreshFound.failures.length,
+        unexpectedOutcomes: refreshFound.unexpectedOutcomes.length,
+        lostTrackers: refreshFound.lostTrackers,
+        strayTrackers: refreshFound.strayTrackers,
+        generationsWithTwoWinners: refreshFound.generationsWithTwoWinners.length,
+        racesWithoutOneWinner: refreshFound.racesWithoutOneWinner.length,
+      },
     });
   });
 

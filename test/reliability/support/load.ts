@@ -8,10 +8,13 @@
  * connection broke. The check allows either outcome for it and nothing else.
  */
 import type { DataSource, Logger } from "typeorm";
-import type { SecurityDatastore } from "../../../src";
+import type { RoleMixinV1, SecurityDatastore } from "../../../src";
 import { isRetryable } from "../../../src/datastore/database-errors";
-import type { Role, User } from "../../fixtures/app-v2";
+import type { UserBase } from "../../../src/user/base";
 
+/** What the load needs of the app's User: any schema version from 2 (the token uniquifier) on. */
+type User = UserBase & { fsTokenUniquifier: string; password?: string | null; username?: string | null };
+type Role = RoleMixinV1;
 export type Store = SecurityDatastore<User, Role>;
 type Kind = "login" | "addRole" | "removeRole" | "rotate" | "rotateToken" | "addPermission";
 
@@ -27,13 +30,14 @@ const MIX: Array<[Kind, number]> = [
 const ROLES = 8;
 const HASH = "$2b$12$load-test-hash-load-test-hash-load-test-hash-load-test-ha";
 
-function draw(random: () => number): Kind {
-  let ticket = random() * MIX.reduce((sum, [, weight]) => sum + weight, 0);
-  for (const [kind, weight] of MIX) {
+/** One operation of `mix` drawn with `random`, each as often as its weight says. */
+export function draw<K extends string>(mix: Array<[K, number]>, random: () => number): K {
+  let ticket = random() * mix.reduce((sum, [, weight]) => sum + weight, 0);
+  for (const [kind, weight] of mix) {
     ticket -= weight;
     if (ticket < 0) return kind;
   }
-  return "login";
+  return mix[0][0];
 }
 
 /** What `LoadState.check` finds when nothing is wrong. */
@@ -101,7 +105,7 @@ export class LoadState {
   async run(operations: number, concurrency: number, random: () => number, storeFor: (n: number) => Store): Promise<number> {
     const plan = Array.from({ length: operations }, (_, n) => ({
       n,
-      kind: draw(random),
+      kind: draw(MIX, random),
       user: this.users[Math.floor(random() * this.users.length)],
       role: this.roles[Math.floor(random() * ROLES)],
     }));

@@ -7,9 +7,10 @@
 import "reflect-metadata";
 import { createInterface } from "readline";
 import { DataSource } from "typeorm";
-import { securityMigrationsV3 } from "../../../migrations";
+import { securityMigrations } from "../../../migrations";
 import * as v1 from "../../fixtures/app-v1";
 import * as v3 from "../../fixtures/app-v3";
+import * as v4 from "../../fixtures/app-v4";
 import { databaseOptions } from "../../support/database";
 import type { DatabaseKind } from "../../support/servers";
 
@@ -35,21 +36,27 @@ export async function migrate(ds: DataSource, order: Pick<MigrationOrder, "direc
     await ds.runMigrations({ transaction: "all" });
     return;
   }
-  const step = securityMigrationsV3[order.from - 1];
+  const step = securityMigrations[order.from - 1];
   const recorded: Array<{ name: string }> = await ds.query(`SELECT name FROM migrations`).catch(() => []);
   if (recorded.some((row) => row.name === new step().name)) await ds.undoLastMigration({ transaction: "all" });
 }
 
 /**
  * The app's entities by the newest version a step touches: the migrations take the table names from them, and
- * the V3 upgrade also wants a UserMixinV3 entity (with its WebAuthn entity) registered.
+ * the V3 upgrade also wants a UserMixinV3 entity (with its WebAuthn entity) registered, the V4 one a UserMixinV4
+ * entity with its refresh tracker entity.
  */
-const APP_ENTITIES: Record<number, Function[]> = { 1: [v1.User, v1.Role], 2: [v1.User, v1.Role], 3: [v3.User, v3.Role, v3.WebAuthn] };
+const APP_ENTITIES: Record<number, Function[]> = {
+  1: [v1.User, v1.Role],
+  2: [v1.User, v1.Role],
+  3: [v3.User, v3.Role, v3.WebAuthn],
+  4: v4.entities,
+};
 
 /** The DataSource of a trial: the app's entities and the shipped migrations up to the step's newer version. */
 export function trialDataSource(order: Pick<MigrationOrder, "kind" | "name" | "direction" | "from" | "to">): DataSource {
   const known = Math.max(order.from, order.to);
-  return new DataSource(databaseOptions(order.kind, order.name, APP_ENTITIES[known], { migrations: securityMigrationsV3.slice(0, known) }));
+  return new DataSource(databaseOptions(order.kind, order.name, APP_ENTITIES[known], { migrations: securityMigrations.slice(0, known) }));
 }
 
 /**

@@ -124,7 +124,7 @@ export async function schemaFingerprint(ds: DataSource, kind: DatabaseKind): Pro
 export type ColumnChecksums = Record<string, Record<string, string>>;
 
 /** The tables whose rows the trials compare, with the key that orders them. */
-const DATA_TABLES: Record<string, string> = { user: "id", role: "id", roles_users: "user_id, role_id" };
+const DATA_TABLES: Record<string, string> = { user: "id", role: "id", roles_users: "user_id, role_id", fs_refresh_tracker: "id" };
 
 /**
  * A checksum of every column of every data table present (one query per table), so a state can be compared
