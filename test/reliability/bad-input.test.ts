@@ -80,7 +80,13 @@ const notAString = fc.oneof(fc.integer(), fc.boolean(), fc.constant(null), fc.co
 const notSavedUser = fc.oneof(
   fc.constant(null),
   fc.constant({}),
-  fc.oneof(fc.string(), fc.double().filter((d) => !Number.isSafeInteger(d)), fc.constant(null)).map((id) => ({ id })),
+  fc
+    .oneof(
+      fc.string(),
+      fc.double().filter((d) => !Number.isSafeInteger(d)),
+      fc.constant(null),
+    )
+    .map((id) => ({ id })),
 );
 
 /** Items a comma list stores exactly: any Unicode but commas, NUL, lone surrogates and surrounding blanks. */
@@ -144,7 +150,9 @@ describeEachDatabase("bad input", (db) => {
     existing = await store.createUser({ email: "existing@example.com", username: "existing", password: HASH }, { roles: ["admin"] });
     // A valid family, one exchanged once and one revoked: what every refused refresh call must leave as they are.
     const [valid, exchanged, revoked] = await Promise.all(
-      ["valid", "exchanged", "revoked"].map((name) => store.createRefreshTracker(existing, { name, expiresAt: new Date(Date.now() + 86_400_000) })),
+      ["valid", "exchanged", "revoked"].map((name) =>
+        store.createRefreshTracker(existing, { name, expiresAt: new Date(Date.now() + 86_400_000) }),
+      ),
     );
     await store.exchangeRefreshTracker(exchanged.refreshFamily, 1);
     await store.revokeRefreshTracker(revoked.refreshFamily);
@@ -298,7 +306,9 @@ describeEachDatabase("bad input", (db) => {
   it("refresh trackers with a bad name, expiry or owner: InvalidFieldsError naming the field, no tracker written", async () => {
     const soon = () => new Date(Date.now() + 3_600_000);
     const bad = fc.oneof(
-      fc.oneof(overlong(64), unstorable, fc.constant(""), notAString).map((name) => ({ user: existing, fields: { name, expiresAt: soon() }, field: "name" })),
+      fc
+        .oneof(overlong(64), unstorable, fc.constant(""), notAString)
+        .map((name) => ({ user: existing, fields: { name, expiresAt: soon() }, field: "name" })),
       fc
         .oneof(fc.constant(new Date(Number.NaN)), fc.string(), fc.integer(), fc.constant(null), fc.constant(undefined))
         .map((expiresAt) => ({ user: existing, fields: { name: "phone", expiresAt }, field: "expiresAt" })),
@@ -320,8 +330,7 @@ describeEachDatabase("bad input", (db) => {
         revoke: () => store.revokeRefreshTracker(family as string),
       }[call];
       const wellFormed = typeof family === "string" && family !== "" && family.length <= 64;
-      if (!wellFormed || hasLoneSurrogate(family) || family.includes("\0"))
-        return refused(attempt, InvalidFieldsError, /^refreshFamily$/);
+      if (!wellFormed || hasLoneSurrogate(family) || family.includes("\0")) return refused(attempt, InvalidFieldsError, /^refreshFamily$/);
       const before = await counts();
       const answer = await attempt();
       expect(answer === null || answer === false || (answer as { outcome?: string }).outcome === "not-found").toBe(true);
@@ -330,7 +339,12 @@ describeEachDatabase("bad input", (db) => {
   });
 
   it("bad generations and exchange options on a real family: InvalidFieldsError naming the field, the family unchanged", async () => {
-    const badGen = fc.oneof(fc.integer({ max: 0 }), fc.double().filter((d) => !Number.isSafeInteger(d)), fc.constant(2 ** 53), notAString);
+    const badGen = fc.oneof(
+      fc.integer({ max: 0 }),
+      fc.double().filter((d) => !Number.isSafeInteger(d)),
+      fc.constant(2 ** 53),
+      notAString,
+    );
     const badMs = fc.oneof(fc.integer({ max: 0 }), fc.constantFrom(Number.NaN, Infinity, -Infinity), fc.string());
     const badNow = fc.oneof(fc.constant(new Date(Number.NaN)), fc.string(), fc.integer());
     const cases = fc.tuple(
@@ -342,12 +356,20 @@ describeEachDatabase("bad input", (db) => {
       ),
     );
     await check("exchangeArguments", cases, ([which, { gen, options, field }]) =>
-      refused(() => store.exchangeRefreshTracker(families[which], gen as number, options as never), InvalidFieldsError, new RegExp(`^${field}$`)),
+      refused(
+        () => store.exchangeRefreshTracker(families[which], gen as number, options as never),
+        InvalidFieldsError,
+        new RegExp(`^${field}$`),
+      ),
     );
   });
 
   it("resetUserAccess of an unsaved, malformed or unknown user: InvalidFieldsError naming id, no user or tracker changed", async () => {
-    const users = fc.oneof(notSavedUser, fc.integer({ min: 1_000_000, max: 2 ** 31 - 1 }).map((id) => ({ id })), fc.integer({ max: 0 }).map((id) => ({ id })));
+    const users = fc.oneof(
+      notSavedUser,
+      fc.integer({ min: 1_000_000, max: 2 ** 31 - 1 }).map((id) => ({ id })),
+      fc.integer({ max: 0 }).map((id) => ({ id })),
+    );
     await check("resetAccess", users, (user) => refused(() => store.resetUserAccess(user as User), InvalidFieldsError, /^id$/));
   });
 });

@@ -1,6 +1,6 @@
 /**
- * Secrets, with random values on each database at schema V3: the password hash, TOTP secrets, recovery codes,
- * uniquifiers and WebAuthn user handle of users
+ * Secrets, with random values on each database at schema V4: the password hash, TOTP secrets, recovery codes,
+ * uniquifiers and WebAuthn user handle of users, and the refresh families of their trackers,
  * never show in `JSON.stringify(user)`, the security payload, the errors the datastore throws (message, stack,
  * JSON, every property, hidden ones too), nor in what a `secretSafeLogger` passes on. Also shows why the
  * logger and `redactQueryError` exist: TypeORM itself hands both the logger and the app's catch the values.
@@ -18,8 +18,8 @@ import {
   secretSafeLogger,
   SecurityDatastore,
 } from "../../src";
-import { securityMigrationsV3 } from "../../migrations";
-import { Role, User, WebAuthn } from "../fixtures/app-v3";
+import { securityMigrations } from "../../migrations";
+import { entities, FsRefreshTracker, Role, User } from "../fixtures/app-v4";
 import { describeEachDatabase } from "../support/database";
 import { countFrom, recordFigures } from "./support/figures";
 
@@ -88,10 +88,10 @@ describeEachDatabase("secrets", (db) => {
   beforeAll(async () => {
     // Created by the shipped migrations, so the app entity's own `display_name` column is missing: every insert
     // through the datastore then fails in the database, with the user's secrets among the statement's values.
-    const migrated = await db.dataSource([User, Role, WebAuthn], { migrations: securityMigrationsV3 });
+    const migrated = await db.dataSource(entities, { migrations: securityMigrations });
     await migrated.runMigrations();
     await migrated.query(`ALTER TABLE ${migrated.driver.escape("user")} ADD COLUMN display_name varchar(80) NULL`);
-    ds = await db.dataSource([User, Role, WebAuthn], { logger: secretSafeLogger(capturing(safeLog)), poolSize: 5 });
+    ds = await db.dataSource(entities, { logger: secretSafeLogger(capturing(safeLog)), poolSize: 5 });
     store = new SecurityDatastore(ds, User, Role);
     await store.createRole({ name: "member", permissions: ["read"] });
   });
@@ -133,12 +133,33 @@ describeEachDatabase("secrets", (db) => {
         .catch((e) => e);
       expect(overlong).toBeInstanceOf(InvalidFieldsError);
       expectNoLeak("validation error", everythingShown(overlong), valuesOf(other));
+
+      // A refresh-token family: created, exchanged, replayed (reuse revokes it), presented overlong.
+      safeLog.length = 0;
+      const tracker = await store.createRefreshTracker(user, { name: `device ${round}`, expiresAt: new Date(Date.now() + 3_600_000) });
+      const family = { ...valuesOf(mine), refreshFamily: tracker.refreshFamily };
+      const exchanged = await store.exchangeRefreshTracker(tracker.refreshFamily, 1);
+      const replayed = await store.exchangeRefreshTracker(tracker.refreshFamily, 1);
+      expect([exchanged.outcome, replayed.outcome]).toEqual(["exchanged", "reused"]);
+      const withTrackers = await ds.getRepository(User).findOneOrFail({ where: { id: user.id }, relations: { refreshTrackers: true } });
+      expect(withTrackers.refreshTrackers.map((t) => t.refreshFamily)).toEqual([tracker.refreshFamily]); // stored, only never shown
+      const refused = await store.exchangeRefreshTracker(`${tracker.refreshFamily}${random(8)}`, 2).catch((e) => e);
+      expect(refused).toBeInstanceOf(InvalidFieldsError);
+      for (const [where, shown] of [
+        ["JSON of the new tracker", JSON.stringify(tracker)],
+        ["JSON of the exchange and of the detected reuse", JSON.stringify([exchanged, replayed])],
+        ["JSON of the user with its trackers", JSON.stringify(withTrackers)],
+        ["an overlong family's error", everythingShown(refused)],
+        ["safe logger, refresh operations", safeLog.join("\n")],
+      ]) {
+        expectNoLeak(where, shown, family);
+      }
     }
     expectNoLeak("safe logger", safeLog.join("\n"), {}); // logged something, checked per round below
   });
 
   it("a database failure with secrets among the statement's values: DatabaseOperationError without them, in the error and the safe log", async () => {
-    const broken = await db.dataSource([User, Role, WebAuthn], { logger: secretSafeLogger(capturing(safeLog)) });
+    const broken = await db.dataSource(entities, { logger: secretSafeLogger(capturing(safeLog)) });
     await broken.query(`ALTER TABLE ${broken.driver.escape("user")} DROP COLUMN display_name`);
     const brokenStore = new SecurityDatastore(broken, User, Role);
     try {
@@ -146,6 +167,34 @@ describeEachDatabase("secrets", (db) => {
     } finally {
       await broken.query(`ALTER TABLE ${broken.driver.escape("user")} ADD COLUMN display_name varchar(80) NULL`);
     }
+  });
+
+  it("refresh operations failing in the database, a family among the statement's values: DatabaseOperationError without it, in the error and the safe log", async () => {
+    const owner = await store.createUser({ email: "tracked@example.com", password: secrets().password });
+    const families = [];
+    for (let round = 0; round < ROUNDS; round++)
+      families.push(
+        (await store.createRefreshTracker(owner, { name: "phone", expiresAt: new Date(Date.now() + 3_600_000) })).refreshFamily,
+      );
+    const rename = (from: string, to: string) =>
+      ds.query(`ALTER TABLE ${ds.driver.escape("fs_refresh_tracker")} RENAME COLUMN ${ds.driver.escape(from)} TO ${ds.driver.escape(to)}`);
+    await rename("last_used_at", "last_used_away"); // every exchange now fails in the database
+    try {
+      for (const family of families) {
+        safeLog.length = 0;
+        const error = await store.exchangeRefreshTracker(family, 1).catch((e) => e);
+        expect(error).toBeInstanceOf(DatabaseOperationError);
+        expect(error).not.toHaveProperty("parameters");
+        expectNoLeak("failed exchange", everythingShown(error), { refreshFamily: family });
+        expect(safeLog.length).toBeGreaterThan(0);
+        expectNoLeak("safe logger, failed exchange", safeLog.join("\n"), { refreshFamily: family });
+      }
+    } finally {
+      await rename("last_used_away", "last_used_at");
+    }
+    // Nothing half-done: every family still at generation 1 and valid.
+    const trackers = await ds.getRepository(FsRefreshTracker).findBy({ userId: owner.id });
+    expect(trackers.map((t) => [t.gen, t.revokedAt])).toEqual(families.map(() => [1, null]));
   });
 
   async function brokenInserts(brokenStore: SecurityDatastore<User, Role>): Promise<void> {
@@ -165,7 +214,7 @@ describeEachDatabase("secrets", (db) => {
   }
 
   it("raw TypeORM hands the values to the logger and the app's catch; secretSafeLogger and redactQueryError take them out", async () => {
-    const raw = await db.dataSource([User, Role, WebAuthn], { logger: capturing(rawLog) });
+    const raw = await db.dataSource(entities, { logger: capturing(rawLog) });
     const users = raw.getRepository(User);
     const first = secrets();
     await users.save(users.create({ email: "raw1@example.com", ...first }));
@@ -180,5 +229,19 @@ describeEachDatabase("secrets", (db) => {
     expect(redacted).toBeInstanceOf(DuplicateValueError);
     expect(redacted.field).toBe("fsUniquifier");
     expectNoLeak("redactQueryError", everythingShown(redacted), { ...valuesOf(first), ...valuesOf(second) });
+
+    // The same for a tracker whose family is taken: TypeORM's error quotes it, the redacted one does not.
+    const trackers = raw.getRepository(FsRefreshTracker);
+    const owner = await users.findOneByOrFail({ email: "raw1@example.com" });
+    const expiresAt = new Date(Date.now() + 3_600_000);
+    const held = await trackers.save(trackers.create({ name: "phone", expiresAt, userId: owner.id }));
+    const clash = await trackers
+      .save(trackers.create({ name: "laptop", expiresAt, userId: owner.id, refreshFamily: held.refreshFamily }))
+      .catch((e) => e);
+    expect(leaked(everythingShown(clash), { refreshFamily: held.refreshFamily })).toEqual(["refreshFamily"]);
+    const redactedClash = redactQueryError(raw, clash, FsRefreshTracker);
+    expect(redactedClash).toBeInstanceOf(DuplicateValueError);
+    expect(redactedClash.field).toBe("refreshFamily");
+    expectNoLeak("redactQueryError, tracker", everythingShown(redactedClash), { refreshFamily: held.refreshFamily });
   });
 });

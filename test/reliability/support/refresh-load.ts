@@ -151,7 +151,7 @@ export class RefreshLoad {
     if (got !== want) this.unexpectedOutcomes.push(`${what}: ${got}, expected ${want}`);
   }
 
-  private async one(kind: Kind, user: User, pick: number, racers: number): Promise<void> {
+  private async one(kind: Exclude<Kind, "login">, user: User, pick: number, racers: number): Promise<void> {
     if (kind === "create") {
       await this.newFamily(user);
       return;
@@ -244,7 +244,9 @@ export class RefreshLoad {
     );
     const mine = users.filter((u) => ours.has(Number(u.id)));
     const lostLogins = mine.filter((u) => Number(u.login_count ?? 0) !== (this.logins.get(Number(u.id)) ?? 0)).map((u) => u.id);
-    const staleUniquifiers = mine.filter((u) => this.resetTo.has(Number(u.id)) && this.resetTo.get(Number(u.id)) !== u.fs_uniquifier).map((u) => u.id);
+    const staleUniquifiers = mine
+      .filter((u) => this.resetTo.has(Number(u.id)) && this.resetTo.get(Number(u.id)) !== u.fs_uniquifier)
+      .map((u) => u.id);
     return {
       failures: this.failures,
       unexpectedOutcomes: this.unexpectedOutcomes,
