@@ -1,9 +1,9 @@
 /**
  * The demo (`npm run demo`): an app's life with the package. It creates the V1 schema with the shipped
- * migrations, signs up users with roles through the datastore, upgrades to V3 (the shipped V2 and V3
+ * migrations, signs up users with roles through the datastore, upgrades to V4 (the shipped V2, V3 and V4
  * migrations and the app's own, which adds a `name` column), shows that every user and link survived, uses the
- * datastore (lookups, sign-ins, role changes, refused input), registers a passkey and recovery codes (V3), and
- * prints what the users look like: their JSON (no secrets), their security payload and role checks. Runs on the SQLite file `demo.sqlite`, which
+ * datastore (lookups, sign-ins, role changes, refused input), registers a passkey and recovery codes (V3),
+ * exchanges a refresh token and catches its reuse (V4), and prints what the users look like: their JSON (no secrets), their security payload and role checks. Runs on the SQLite file `demo.sqlite`, which
  * it rebuilds each time.
  */
 import "reflect-metadata";
@@ -47,16 +47,16 @@ async function main(): Promise<void> {
   console.log(`At V1: ${await users.count()} users, ${linksAtV1.length} role links (${linksAtV1.join(", ")})`);
   await atV1.destroy();
 
-  // 2. The app upgrades to V3: the shipped V1-to-V2 and V2-to-V3 migrations, then the app's own.
+  // 2. The app upgrades to V4: the shipped V1-to-V2, V2-to-V3 and V3-to-V4 migrations, then the app's own.
   await dataSource.initialize();
   const ran = await dataSource.runMigrations({ transaction: "all" });
   console.log(`Upgraded with: ${ran.map((m) => m.name).join(", ")}`);
-  const linksAtV3 = await rolesByUser(dataSource);
+  const linksAtV4 = await rolesByUser(dataSource);
   const usersNow = dataSource.getRepository(User);
-  const same = JSON.stringify(linksAtV1) === JSON.stringify(linksAtV3);
-  console.log(`At V3: ${await usersNow.count()} users, ${linksAtV3.length} role links, ${same ? "identical to V1" : "DIFFERENT from V1"}`);
+  const same = JSON.stringify(linksAtV1) === JSON.stringify(linksAtV4);
+  console.log(`At V4: ${await usersNow.count()} users, ${linksAtV4.length} role links, ${same ? "identical to V1" : "DIFFERENT from V1"}`);
 
-  // 3. The datastore at V3: lookups in any letter case, sign-ins, role changes, refused input.
+  // 3. The datastore at V4: lookups in any letter case, sign-ins, role changes, refused input.
   const store = new SecurityDatastore(dataSource, User, Role);
   const ada = (await store.findUserByEmail("ADA@example.com"))!;
   ada.name = "Ada";
@@ -98,7 +98,19 @@ async function main(): Promise<void> {
   const passkeyOnly = await store.createUser({ email: "margaret@example.com", password: null }, { roles: ["editor"] });
   console.log(`createUser without a password (V3): ${passkeyOnly.email}, password ${passkeyOnly.password}`);
 
-  // 5. What the users look like now.
+  // 5. Version 4: a refresh token (its family and generation go into the token the app signs), exchanged once,
+  // then presented again as a thief would: the reuse is caught and the whole family revoked.
+  const phone = await store.createRefreshTracker(ada, { name: "Ada's phone", expiresAt: new Date(Date.now() + 30 * 86_400_000) });
+  const exchanged = await store.exchangeRefreshTracker(phone.refreshFamily, 1);
+  const replayed = await store.exchangeRefreshTracker(phone.refreshFamily, 1);
+  const owner = await store.exchangeRefreshTracker(phone.refreshFamily, 2);
+  console.log(
+    `\nRefresh token of "${phone.name}": exchange at generation 1: ${exchanged.outcome} (now ${exchanged.outcome === "exchanged" ? exchanged.tracker.gen : "?"}); ` +
+      `generation 1 again: ${replayed.outcome}; the owner's generation 2 after that: ${owner.outcome}`,
+  );
+  console.log("  the tracker after the reuse, as JSON (no refresh family):", JSON.stringify("tracker" in owner ? owner.tracker : phone));
+
+  // 6. What the users look like now.
   for (const user of await usersNow.find({ relations: { roles: true }, order: { id: "ASC" } })) {
     console.log(`\n${user.calcUsername()} (id ${user.id})`);
     console.log("  JSON (no password hash, uniquifiers, WebAuthn handle or recovery codes):", JSON.stringify(user));
@@ -118,7 +130,7 @@ async function main(): Promise<void> {
     await dataSource.query(`SELECT name, permissions FROM ${dataSource.driver.escape(dataSource.getMetadata(Role).tableName)} ORDER BY id`),
   );
   await dataSource.destroy();
-  if (!same) process.exit(1);
+  if (!same || exchanged.outcome !== "exchanged" || replayed.outcome !== "reused" || owner.outcome !== "revoked") process.exit(1);
 }
 
 main().catch((error) => {
