@@ -2,7 +2,8 @@
  * `npm run bench:hot`: the hot paths of an app on every request, on each database, in one run, as ratios:
  * the mixin entities against the same entities written by hand (bench/hand-written.ts) and against raw SQL
  * through the same driver. Login lookup (email in any letter case, roles and permissions loaded), session load
- * (fs_uniquifier), record a login, create users with roles in batches; and hasRole / hasPermission in memory.
+ * (fs_uniquifier), record a login, create users with roles in batches, exchange a refresh token (schema
+ * version 4); and hasRole / hasPermission in memory.
  *
  * BENCH_HOT_USERS (default 100000), BENCH_DATABASES (default sqlite,postgres,mariadb).
  */
@@ -10,7 +11,7 @@ import "reflect-metadata";
 import { randomBytes } from "crypto";
 import type { DataSource, Logger } from "typeorm";
 import { SecurityDatastore } from "../src";
-import { BenchRole, BenchUser } from "./entities";
+import { BenchRefreshTracker, BenchRole, BenchUser, BenchUserV4, BenchWebAuthnV4 } from "./entities";
 import { HandRole, HandUser } from "./hand-written";
 import { TestDatabase } from "../test/support/database";
 import { DatabaseKind, probeServers } from "../test/support/servers";
@@ -216,6 +217,80 @@ async function hotPaths(kind: DatabaseKind) {
   }
 }
 
+const FAMILIES = 10_000;
+
+/**
+ * A refresh-token exchange on a table of 2 × FAMILIES trackers (of 1,000 users), every call a valid token of
+ * its family's current generation, against raw SQL through the same driver: the conditional UPDATE alone, whose
+ * affected-row count says whether the caller won, and the same UPDATE with the SELECT of the tracker in one
+ * transaction (what the datastore sends, so that a loser learns whether it presented a reused token).
+ */
+async function refreshExchange(kind: DatabaseKind) {
+  const db = new TestDatabase(kind);
+  await db.create();
+  try {
+    const ds = await db.dataSource([BenchUserV4, BenchRole, BenchWebAuthnV4, BenchRefreshTracker], { synchronize: true });
+    const q = (name: string) => ds.driver.escape(name);
+    const users = Array.from({ length: 1000 }, (_, i) => ({ ...userFields(i), fsWebauthnUserHandle: token() }));
+    for (let from = 0; from < users.length; from += 250) await ds.getRepository(BenchUserV4).insert(users.slice(from, from + 250));
+    const ids: number[] = (await ds.query(`SELECT id FROM ${q("user")} ORDER BY id`)).map((r: { id: number }) => Number(r.id));
+    const families = Array.from({ length: 2 * FAMILIES }, () => token());
+    const expiresAt = new Date(Date.now() + 86_400_000);
+    for (let from = 0; from < families.length; from += 1000)
+      await ds.getRepository(BenchRefreshTracker).insert(
+        families.slice(from, from + 1000).map((refreshFamily, k) => ({
+          refreshFamily,
+          name: "bench",
+          expiresAt,
+          userId: ids[(from + k) % ids.length],
+          gen: 1,
+          lastUsedAt: new Date(),
+        })),
+      );
+    const store = new SecurityDatastore(ds, BenchUserV4, BenchRole);
+    const gens = families.map(() => 1);
+    const columns = ds.getMetadata(BenchRefreshTracker);
+    const stored = (property: string, date: Date) => ds.driver.preparePersistentValue(date, columns.findColumnWithPropertyName(property)!);
+    const update = placeholders(
+      kind,
+      `UPDATE fs_refresh_tracker SET gen = gen + 1, last_used_at = ? WHERE refresh_family = ? AND gen = ? AND revoked_at IS NULL AND expires_at > ?`,
+    );
+    const select = placeholders(kind, `SELECT * FROM fs_refresh_tracker WHERE refresh_family = ?`);
+    /** Sends the conditional UPDATE for family `f` (and the SELECT, `withSelect`) and moves its generation on. */
+    const rawExchange = async (f: number, withSelect: boolean) => {
+      const now = new Date();
+      const runner = ds.createQueryRunner();
+      try {
+        if (withSelect) await runner.startTransaction();
+        const result = await runner.query(update, [stored("lastUsedAt", now), families[f], gens[f], stored("expiresAt", now)], true);
+        if (withSelect) {
+          await runner.query(select, [families[f]]);
+          await runner.commitTransaction();
+        }
+        if (result.affected !== 1) throw new Error(`raw exchange of family ${f} did not win (${result.affected})`);
+      } finally {
+        await runner.release();
+      }
+      gens[f]++;
+    };
+    // Three disjoint thirds of the families, so that every variant always presents a current generation.
+    const third = Math.floor((2 * FAMILIES) / 3);
+    const exchange = await compare({
+      mixin: async (i) => {
+        const f = i % third;
+        const result = await store.exchangeRefreshTracker(families[f], gens[f]);
+        if (result.outcome !== "exchanged") throw new Error(`exchange of family ${f}: ${result.outcome}`);
+        gens[f]++;
+      },
+      raw: (i) => rawExchange(third + (i % third), false),
+      rawSame: (i) => rawExchange(2 * third + (i % third), true),
+    });
+    return exchange;
+  } finally {
+    await db.drop();
+  }
+}
+
 /** hasRole / hasPermission on a user with 10 roles of 20 permissions: nanoseconds per call. */
 function permissionChecks() {
   const user = Object.assign(new BenchUser(), {
@@ -257,6 +332,7 @@ async function main() {
       continue;
     }
     const r = await hotPaths(kind);
+    const exchange = await refreshExchange(kind);
     const us = (x: number) => `${x.toFixed(0)} µs`;
     console.log(
       `| ${kind} | login lookup by email, any case, roles loaded (${r.lookupQueries} query${r.lookupQueries === 1 ? "" : "ies"}) | ${us(r.login.mixin)} | ${us(r.login.hand)} | ${us(r.login.raw)} | ${ratio(r.login.mixin, r.login.hand)} | ${ratio(r.login.mixin, r.login.raw)} |`,
@@ -266,6 +342,9 @@ async function main() {
     );
     console.log(
       `| ${kind} | record a login (one UPDATE) | ${us(r.record.mixin)} | | ${us(r.record.raw)} | | ${ratio(r.record.mixin, r.record.raw)} |`,
+    );
+    console.log(
+      `| ${kind} | exchange a refresh token (conditional UPDATE; ours with the SELECT in a transaction, raw the same: ${us(exchange.rawSame)}, ${ratio(exchange.mixin, exchange.rawSame)}) | ${us(exchange.mixin)} | | ${us(exchange.raw)} | | ${ratio(exchange.mixin, exchange.raw)} |`,
     );
     const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
     console.log(

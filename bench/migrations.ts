@@ -1,30 +1,40 @@
 /**
- * `npm run bench`: each shipped upgrade (V1 to V2, V2 to V3) on 1,000,000 users (each with one role), against
- * the fastest hand-written raw-SQL migration reaching the same end schema, in the same process and database,
- * on SQLite, PostgreSQL and MariaDB. Each run starts from a freshly filled database at the version before;
- * ours and raw alternate; every result is checked (row and link counts, distinct tokens, zero drift for both).
+ * `npm run bench`: each shipped upgrade (V1 to V2, V2 to V3, V3 to V4) on 1,000,000 users (each with one role),
+ * against the fastest hand-written raw-SQL migration reaching the same end schema, in the same process and
+ * database, on SQLite, PostgreSQL and MariaDB. Each run starts from a freshly filled database at the version
+ * before; ours and raw alternate; every result is checked (row and link counts, distinct tokens, zero drift for
+ * both). V3 to V4 only creates a table, so its row measures our migration's checks and bookkeeping around one
+ * CREATE TABLE, not work per user.
  *
  * BENCH_USERS (default 1000000), BENCH_RUNS (default 3), BENCH_DATABASES (default sqlite,postgres,mariadb),
- * BENCH_STEPS (default v2,v3).
+ * BENCH_STEPS (default v2,v3,v4).
  */
 import "reflect-metadata";
 import { DataSource } from "typeorm";
-import { securityMigrationsV3, securityMigrationsV1, securityMigrationsV2 } from "../migrations";
+import { securityMigrations, securityMigrationsV3, securityMigrationsV1, securityMigrationsV2 } from "../migrations";
 import * as v1 from "../test/fixtures/app-v1";
-import { BenchRole, BenchUser, BenchUserV3, BenchWebAuthn } from "./entities";
+import { BenchRefreshTracker, BenchRole, BenchUser, BenchUserV3, BenchUserV4, BenchWebAuthn, BenchWebAuthnV4 } from "./entities";
 import { TestDatabase } from "../test/support/database";
 import { DatabaseKind, probeServers } from "../test/support/servers";
 
 const USERS = Number(process.env.BENCH_USERS ?? 1_000_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const KINDS = (process.env.BENCH_DATABASES ?? "sqlite,postgres,mariadb").split(",") as DatabaseKind[];
-const STEPS = (process.env.BENCH_STEPS ?? "v2,v3").split(",") as Array<"v2" | "v3">;
+const STEPS = (process.env.BENCH_STEPS ?? "v2,v3,v4").split(",") as Array<"v2" | "v3" | "v4">;
 
 /**
  * Fills a fresh database at `version` (our migrations on the empty database), 10 roles and USERS users, one
- * role each; at V2 every user has a token uniquifier and a distinct phone number (V3 makes it unique).
+ * role each; from V2 every user has a token uniquifier and a distinct phone number (V3 makes it unique); V3 is
+ * the V2 fill upgraded by the shipped V3 migration (every user then has a WebAuthn user handle).
  */
-export async function fill(db: TestDatabase, version: 1 | 2): Promise<void> {
+export async function fill(db: TestDatabase, version: 1 | 2 | 3): Promise<void> {
+  if (version === 3) {
+    await fill(db, 2);
+    const ds = await db.dataSource(BENCH_STEPS.v3.entities, { migrations: BENCH_STEPS.v3.migrations });
+    await ds.runMigrations({ transaction: "all" });
+    await ds.destroy();
+    return;
+  }
   const ds =
     version === 1
       ? await db.dataSource([v1.User, v1.Role], { migrations: securityMigrationsV1 })
@@ -104,6 +114,11 @@ async function rawV2(ds: DataSource, kind: DatabaseKind): Promise<void> {
   }
 }
 
+/** The DDL TypeORM's schema builder asks for: the new, empty tables of an upgrade. */
+async function schemaBuilderDdl(ds: DataSource): Promise<Ddl[]> {
+  return (await ds.driver.createSchemaBuilder().log()).upQueries;
+}
+
 /** Edits SQLite's stored CREATE TABLE text (as SQLite documents for constraint and default changes). */
 function editSqliteSchema(sqlite: any, table: string, edit: (sql: string) => string): void {
   const { sql } = sqlite.prepare(`SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?`).get(table);
@@ -124,7 +139,7 @@ async function rawV3(ds: DataSource, kind: DatabaseKind): Promise<void> {
   const idx = (column: string) => ds.namingStrategy.indexName("user", [column]);
   const record = `INSERT INTO migrations (timestamp, name) VALUES (1795737720000, 'SecurityV3WebAuthnRecoveryCodes1795737720000')`;
   const webAuthnTable = async () => {
-    for (const { query, parameters } of (await ds.driver.createSchemaBuilder().log()).upQueries) await ds.query(query, parameters);
+    for (const { query, parameters } of await schemaBuilderDdl(ds)) await ds.query(query, parameters);
   };
   if (kind === "sqlite") {
     const sqlite = (ds.driver as any).databaseConnection;
@@ -162,6 +177,22 @@ async function rawV3(ds: DataSource, kind: DatabaseKind): Promise<void> {
   }
 }
 
+/** A statement of the DDL TypeORM's schema builder asks for. */
+type Ddl = { query: string; parameters?: unknown[] };
+
+/**
+ * The raw-SQL V3-to-V4 migration: the `fs_refresh_tracker` table (with its unique family, user index and
+ * foreign key) exactly as TypeORM's schema builder writes it for the V4 entities (`ddl`, asked for before the
+ * clock starts), and the migration's record.
+ */
+async function rawV4(ds: DataSource, _kind: DatabaseKind, ddl: Ddl[]): Promise<void> {
+  // One transaction, as the shipped migration runs: on SQLite each statement on its own would be a commit (a sync).
+  await ds.transaction(async (manager) => {
+    for (const { query, parameters } of ddl) await manager.query(query, parameters);
+    await manager.query(`INSERT INTO migrations (timestamp, name) VALUES (1795737780000, 'SecurityV4RefreshTrackers1795737780000')`);
+  });
+}
+
 /** Each benchmarked upgrade: the version it starts from, the entities and migrations at its end, the raw SQL, the token column it fills. */
 const BENCH_STEPS = {
   v2: {
@@ -179,6 +210,15 @@ const BENCH_STEPS = {
     raw: rawV3,
     token: "fs_webauthn_user_handle",
     label: "V2 to V3",
+  },
+  v4: {
+    from: 3 as const,
+    entities: [BenchUserV4, BenchRole, BenchWebAuthnV4, BenchRefreshTracker],
+    migrations: securityMigrations,
+    raw: rawV4,
+    prepare: schemaBuilderDdl,
+    token: "fs_webauthn_user_handle", // untouched by V4: still one distinct handle per user
+    label: "V3 to V4",
   },
 };
 type Step = (typeof BENCH_STEPS)[keyof typeof BENCH_STEPS];
@@ -213,9 +253,10 @@ async function measure(kind: DatabaseKind, step: Step, variant: "ours" | "raw"):
     }
     await fill(db, step.from);
     const ds = await db.dataSource(step.entities, { migrations: step.migrations });
+    const ddl = variant === "raw" && "prepare" in step ? await step.prepare(ds) : [];
     const start = process.hrtime.bigint();
     if (variant === "ours") await ds.runMigrations({ transaction: "all" });
-    else await step.raw(ds, kind);
+    else await step.raw(ds, kind, ddl);
     const seconds = Number(process.hrtime.bigint() - start) / 1e9;
     await verify(ds, step);
     return seconds;

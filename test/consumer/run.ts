@@ -11,7 +11,7 @@
  *      with a bcrypt password saved and read), and its SQLite file then holds the tables and the hash;
  *   3. runs the shipped migrations through the TypeORM CLI (`typeorm migration:run -d data-source.js`);
  *   4. runs the check script: every table there, nothing pending, no schema drift, a user saved and read
- *      back with its role through the datastore;
+ *      back with its role through the datastore, a refresh token created, exchanged and its reuse detected;
  *   5. runs `typeorm-security-models status -d data-source.js` (the package's own bin) and expects OK.
  * Each step counts as one test. `--json <file>` writes the counts in jest's JSON shape for .ci/run; the exit
  * code is non-zero when any step failed. KEEP_CONSUMER_APPS=1 keeps the temporary folder.
@@ -20,7 +20,7 @@ import { execFileSync, spawnSync } from "child_process";
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { securityMigrationsV3 } from "../../migrations";
+import { securityMigrations } from "../../migrations";
 import { docBlocks, DocBlock } from "./doc-blocks";
 
 const ROOT = join(__dirname, "..", "..");
@@ -215,7 +215,7 @@ const STEPS: { id: string; needs: string[]; name: string; run: (app: string, bin
     name: "the TypeORM CLI runs the shipped migrations (typeorm migration:run -d data-source.js)",
     run: (app, bin) => {
       const out = run(join(bin, "typeorm"), ["migration:run", "-d", "data-source.js"], app);
-      for (const name of [...securityMigrationsV3.map((migration) => migration.name), "AddUserName1800000000000"]) {
+      for (const name of [...securityMigrations.map((migration) => migration.name), "AddUserName1800000000000"]) {
         if (!new RegExp(`Migration ${name} has been +executed successfully`).test(out))
           throw new StepFailed(`migration:run did not report ${name}:\n${out}`);
       }
@@ -224,7 +224,7 @@ const STEPS: { id: string; needs: string[]; name: string; run: (app: string, bin
   {
     id: "check",
     needs: ["cli"],
-    name: "the migrated database has every table, nothing pending, no drift; the datastore saves and reads a user",
+    name: "the migrated database has every table, nothing pending, no drift; the datastore saves and reads a user, exchanges a refresh token and detects its reuse",
     run: (app) => void run("node", ["check.js"], app),
   },
   {

@@ -5,13 +5,13 @@
  */
 import type { TypeOrmModuleOptions } from "@nestjs/typeorm";
 import { withNaiveUtc } from "typeorm-security-models";
-import { securityMigrationsV3 } from "typeorm-security-models/migrations";
-import { Role, User, WebAuthn } from "./entities";
+import { securityMigrations } from "typeorm-security-models/migrations";
+import { FsRefreshTracker, Role, User, WebAuthn } from "./entities";
 
 export function databaseOptions(env: NodeJS.ProcessEnv = process.env): TypeOrmModuleOptions {
   const common = {
-    entities: [User, Role, WebAuthn],
-    migrations: securityMigrationsV3,
+    entities: [User, Role, WebAuthn, FsRefreshTracker],
+    migrations: securityMigrations,
     migrationsRun: true,
     migrationsTransactionMode: "all" as const,
   };

@@ -1,10 +1,10 @@
 /**
- * The app's User, Role and WebAuthn: the package's newest bases (schema version 3), extended with what the
- * app shows in its payload.
+ * The app's User, Role, WebAuthn and FsRefreshTracker: the package's newest bases (schema version 4),
+ * extended with what the app shows in its payload.
  */
 import { Entity } from "typeorm";
 import type { Relation } from "typeorm";
-import { RoleMixinV1, UserMixinV3, WebAuthnMixinV1 } from "typeorm-security-models";
+import { RefreshTrackerMixinV1, RoleMixinV1, UserMixinV4, WebAuthnMixinV1 } from "typeorm-security-models";
 
 @Entity()
 export class Role extends RoleMixinV1 {}
@@ -14,10 +14,17 @@ export class WebAuthn extends WebAuthnMixinV1 {
   declare user: Relation<User>;
 }
 
+/** One refresh-token family per signed-in device (table `fs_refresh_tracker`, as Flask-Security's). */
 @Entity()
-export class User extends UserMixinV3 {
+export class FsRefreshTracker extends RefreshTrackerMixinV1 {
+  declare user: Relation<User>;
+}
+
+@Entity()
+export class User extends UserMixinV4 {
   declare roles: Role[];
   declare webauthn: WebAuthn[];
+  declare refreshTrackers: FsRefreshTracker[];
 
   /** What the app puts in its session or token: the name to show and the permissions the UI needs. */
   override getSecurityPayload(): Record<string, unknown> {

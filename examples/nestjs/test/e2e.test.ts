@@ -72,6 +72,7 @@ function suite(database: string, setUp: () => Promise<{ env: Record<string, stri
         for (const table of ["user", "role", "roles_users"]) assert.ok(await runner.hasTable(table), `table ${table}`);
         assert.ok(await runner.hasTable("web_authn"), "the V3 table");
         assert.ok(await runner.hasColumn("user", "mf_recovery_codes"), "a V3 column");
+        assert.ok(await runner.hasTable("fs_refresh_tracker"), "the V4 table");
       } finally {
         await runner.release();
       }
@@ -126,6 +127,38 @@ function suite(database: string, setUp: () => Promise<{ env: Record<string, stri
         "mfRecoveryCodes",
       ])
         assert.ok(!(key in listed[0]), key);
+    });
+
+    it("refresh tokens: each generation works once; a reused one answers 401 and revokes the whole family", async () => {
+      const exchange = (refreshToken: unknown) =>
+        fetch(`${base}/refresh-tokens/exchange`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ refreshToken }),
+        });
+      assert.equal((await fetch(`${base}/refresh-tokens`, { method: "POST" })).status, 401); // signed in first
+      const issued = await post("/refresh-tokens", users.ada, { device: "phone" });
+      assert.equal(issued.status, 201);
+      const { refreshToken: first } = (await issued.json()) as { refreshToken: string };
+      assert.match(first, /^[0-9a-f]{64}\.1$/);
+
+      const next = await exchange(first);
+      assert.equal(next.status, 200);
+      const { refreshToken: second } = (await next.json()) as { refreshToken: string };
+      assert.equal(second, first.replace(/\.1$/, ".2"));
+
+      const reused = await exchange(first); // the thief (or the owner) presents generation 1 again
+      assert.equal(reused.status, 401);
+      assert.match(((await reused.json()) as { message: string }).message, /reused/);
+      const afterReuse = await exchange(second); // so the family is gone for everyone
+      assert.equal(afterReuse.status, 401);
+      assert.match(((await afterReuse.json()) as { message: string }).message, /revoked/);
+      const tracker = await store.findRefreshTracker(first.split(".")[0]);
+      assert.equal(tracker?.gen, 2);
+      assert.ok(tracker?.revokedAt instanceof Date);
+
+      for (const bad of ["", "nonsense", `${"f".repeat(64)}.1`, `${"f".repeat(65)}.1`, 42, null, `${first.split(".")[0]}.0`])
+        assert.equal((await exchange(bad)).status, 401, `token ${JSON.stringify(bad)}`);
     });
 
     it("a deactivated user is signed out: 401", async () => {

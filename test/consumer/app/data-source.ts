@@ -2,15 +2,15 @@
 import "reflect-metadata";
 import { DataSource } from "typeorm";
 import { withNaiveUtc } from "typeorm-security-models";
-import { securityMigrationsV3 } from "typeorm-security-models/migrations";
-import { Role, User, WebAuthn } from "./entities.js";
+import { securityMigrations } from "typeorm-security-models/migrations";
+import { FsRefreshTracker, Role, User, WebAuthn } from "./entities.js";
 import { AddUserName1800000000000 } from "./migrations/1800000000000-AddUserName.js";
 
 export default new DataSource(
   withNaiveUtc({
     type: "better-sqlite3",
     database: "cli.db",
-    entities: [User, Role, WebAuthn],
-    migrations: [...securityMigrationsV3, AddUserName1800000000000],
+    entities: [User, Role, WebAuthn, FsRefreshTracker],
+    migrations: [...securityMigrations, AddUserName1800000000000],
   }),
 );

@@ -1,7 +1,7 @@
 /** The consumer app's entities for the CLI and the checks: the newest bases, extended the way the README says. */
 import { Column, Entity } from "typeorm";
 import type { Relation } from "typeorm";
-import { RoleMixinV1, UserMixinV3, WebAuthnMixinV1 } from "typeorm-security-models";
+import { RefreshTrackerMixinV1, RoleMixinV1, UserMixinV4, WebAuthnMixinV1 } from "typeorm-security-models";
 
 @Entity()
 export class Role extends RoleMixinV1 {}
@@ -12,9 +12,15 @@ export class WebAuthn extends WebAuthnMixinV1 {
 }
 
 @Entity()
-export class User extends UserMixinV3 {
+export class FsRefreshTracker extends RefreshTrackerMixinV1 {
+  declare user: Relation<User>;
+}
+
+@Entity()
+export class User extends UserMixinV4 {
   declare roles: Role[];
   declare webauthn: WebAuthn[];
+  declare refreshTrackers: FsRefreshTracker[];
 
   @Column({ type: "varchar", length: 80, nullable: true })
   name!: string | null;
