@@ -1,8 +1,8 @@
 /**
  * The example over HTTP (`npm test`): the app starts on a fresh database, which the shipped migrations
  * build at start-up; users and roles come from the package's datastore; requests go to `app.listen(0)`.
- * On SQLite always; on PostgreSQL too when E2E_POSTGRES_URL names a server (a throw-away database is made
- * there and dropped afterwards).
+ * On SQLite always; on PostgreSQL too when E2E_POSTGRES_URL names a server, on MariaDB when E2E_MARIADB_URL
+ * does (a throw-away database is made there and dropped afterwards).
  */
 import "reflect-metadata";
 import assert from "node:assert/strict";
@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { INestApplication } from "@nestjs/common";
 import { NestFactory } from "@nestjs/core";
+import { createConnection } from "mysql2/promise";
 import { Client } from "pg";
 import { DataSource } from "typeorm";
 import { AppModule } from "../src/app.module";
@@ -183,22 +184,48 @@ suite("SQLite", () => {
   return Promise.resolve({ env: { DATABASE_PATH: join(dir, "app.sqlite") }, tearDown });
 });
 
+/** A throw-away database on the server at `server`, where `admin` runs one statement; the app gets its URL. */
+async function throwAwayDatabase(server: string, admin: (sql: string) => Promise<void>, drop: (name: string) => string) {
+  const name = `nest_example_${process.pid}_${Date.now()}`;
+  await admin(`CREATE DATABASE ${name}`);
+  const url = new URL(server);
+  url.pathname = `/${name}`;
+  return { env: { DATABASE_URL: url.toString() }, tearDown: () => admin(drop(name)) };
+}
+
 const postgres = process.env.E2E_POSTGRES_URL;
 if (postgres) {
-  suite("PostgreSQL", async () => {
-    const name = `nest_example_${process.pid}_${Date.now()}`;
-    const admin = async (sql: string) => {
-      const client = new Client({ connectionString: postgres });
-      await client.connect();
-      try {
-        await client.query(sql);
-      } finally {
-        await client.end();
-      }
-    };
-    await admin(`CREATE DATABASE ${name}`);
-    const url = new URL(postgres);
-    url.pathname = `/${name}`;
-    return { env: { DATABASE_URL: url.toString() }, tearDown: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
-  });
+  suite("PostgreSQL", () =>
+    throwAwayDatabase(
+      postgres,
+      async (sql) => {
+        const client = new Client({ connectionString: postgres });
+        await client.connect();
+        try {
+          await client.query(sql);
+        } finally {
+          await client.end();
+        }
+      },
+      (name) => `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`,
+    ),
+  );
+}
+
+const mariadb = process.env.E2E_MARIADB_URL;
+if (mariadb) {
+  suite("MariaDB", () =>
+    throwAwayDatabase(
+      mariadb,
+      async (sql) => {
+        const connection = await createConnection({ uri: mariadb.replace(/^mariadb:/, "mysql:") });
+        try {
+          await connection.query(sql);
+        } finally {
+          await connection.end();
+        }
+      },
+      (name) => `DROP DATABASE IF EXISTS ${name}`,
+    ),
+  );
 }
