@@ -236,9 +236,9 @@ async function refreshExchange(kind: DatabaseKind) {
     const ids: number[] = (await ds.query(`SELECT id FROM ${q("user")} ORDER BY id`)).map((r: { id: number }) => Number(r.id));
     const families = Array.from({ length: 2 * FAMILIES }, () => token());
     const expiresAt = new Date(Date.now() + 86_400_000);
-    for (let from = 0; from < families.length; from += 1000)
+    for (let from = 0; from < families.length; from += 250)
       await ds.getRepository(BenchRefreshTracker).insert(
-        families.slice(from, from + 1000).map((refreshFamily, k) => ({
+        families.slice(from, from + 250).map((refreshFamily, k) => ({
           refreshFamily,
           name: "bench",
           expiresAt,
