@@ -10,6 +10,9 @@ import { oneAtATimeOnSqlite } from "../datastore/sqlite-queue";
 import { SecurityModelError } from "../errors";
 import { dialectOf, type Dialect } from "../schema/operations";
 
+/** The database cannot be upgraded online as asked (not at a shipped version, the entity is older, replicas that cannot be watched); nothing was changed. */
+export class OnlineUpgradeError extends SecurityModelError {}
+
 /** Another online upgrade of the same database holds its lock (or a killed run's statement still finishes on the server). */
 export class OnlineUpgradeBusyError extends SecurityModelError {}
 
