@@ -205,7 +205,8 @@ function phaseWaits(run: Run): string {
   return run.marks
     .map((mark, i) => {
       const until = run.marks[i + 1]?.at ?? run.end;
-      const during = (kind: Sample["kind"]) => run.samples.filter((s) => s.kind === kind && s.at >= mark.at && s.at < until).map((s) => s.ms);
+      const during = (kind: Sample["kind"]) =>
+        run.samples.filter((s) => s.kind === kind && s.at >= mark.at && s.at < until).map((s) => s.ms);
       const [ins, ups] = [during("sign-in"), during("sign-up")];
       return `${mark.label} ${Math.max(0, ...ins).toFixed(0)}/${quantile(ins, 0.99).toFixed(0)} ${Math.max(0, ...ups).toFixed(0)}/${quantile(ups, 0.99).toFixed(0)}`;
     })

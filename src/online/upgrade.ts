@@ -289,11 +289,7 @@ function temporaryName(kind: "fill" | "not_null", column: ColumnMetadata): strin
 }
 
 /** The phases of one step, for its dialect. */
-async function stepPhases(
-  session: OnlineSession,
-  step: UpgradeStep,
-  options: Settings,
-): Promise<Phase[]> {
+async function stepPhases(session: OnlineSession, step: UpgradeStep, options: Settings): Promise<Phase[]> {
   const { dataSource, dialect } = session;
   const q = (name: string) => dataSource.driver.escape(name);
   const table = quotedTable(dataSource, step.user);
