@@ -174,6 +174,8 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
   /** The user an auth token belongs to (its `fs_token_uniquifier`, V2+), or null. */
   findUserByTokenUniquifier(fsTokenUniquifier: string, options: FindOptions = {}): Promise<U | null> {
     this.requireColumn("fsTokenUniquifier", "the token-uniquifier lookup (UserMixinV2 or later)");
+    // '' is no token: it marks, on MariaDB, the users an online upgrade has not given one yet.
+    if (!fsTokenUniquifier) return Promise.resolve(null);
     return this.onUsers((manager) =>
       this.userQuery(manager, options).where(`user.fsTokenUniquifier = :fsTokenUniquifier`, { fsTokenUniquifier }).getOne(),
     );
