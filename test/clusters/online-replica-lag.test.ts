@@ -3,13 +3,24 @@
  * replay paused the backfill stops within `maxReplicaLagMs` of its first unreplayed batch and says so, and
  * goes on when replay resumes; without the guard the same backfill runs to its end while the replica stays
  * behind. A role that may not read the standbys' positions is refused when it asks for the guard, and told
- * (and not held up) when it did not ask. On Galera the guard watches the cluster and the upgrade completes.
+ * (and not held up) when it did not ask. On Galera, a node that stops applying makes the backfill wait for flow
+ * control to stay off.
  */
 import { DataSource } from "typeorm";
 import { upgradeOnline, type OnlineUpgradeProgress } from "../../src";
 import { APPS, MIGRATIONS } from "../online/support/apps";
 import { fillV1 } from "../fixtures/v1-users";
-import { describeOn, GaleraDatabase, PG_PRIMARY_URL, PG_REPLICA_URL, PgClusterDatabase, withDatabase, withPgAt } from "./support/clusters";
+import { createConnection } from "mysql2/promise";
+import {
+  describeOn,
+  GALERA_URLS,
+  GaleraDatabase,
+  PG_PRIMARY_URL,
+  PG_REPLICA_URL,
+  PgClusterDatabase,
+  withDatabase,
+  withPgAt,
+} from "./support/clusters";
 
 /** Enough users that the backfill takes far longer than the lag it may build up while the replica is paused. */
 const USERS = 20_000;
@@ -141,14 +152,35 @@ describeOn("galera", "online upgrade, replica guard", () => {
   const db = new GaleraDatabase();
   afterAll(() => db.drop());
 
-  it("watches the Galera cluster's flow control and completes the upgrade with a distinct token for every user", async () => {
+  it("a node that stops applying (LOCK TABLES) pauses the cluster: the backfill waits for flow control to stay off, then completes with a distinct token for every user", async () => {
     await db.create();
     const v1 = await db.dataSource(0, { entities: [...APPS[1]], migrations: MIGRATIONS[1] });
     await v1.runMigrations({ transaction: "all" });
     await fillV1(v1, 3000);
     const upgrader = await db.dataSource(0, { entities: [...APPS[2]], migrations: MIGRATIONS[2] });
-    const plan = await upgradeOnline(upgrader, { batchMs: 5, maxReplicaLagMs: 200, complete: true });
+    // Node 3 holds a table lock its appliers must wait for: its receive queue grows, flow control pauses node 1.
+    const blocker = await createConnection({ uri: withDatabase(GALERA_URLS[2], db.name) });
+    const events: OnlineUpgradeProgress[] = [];
+    let released: Promise<void> = Promise.resolve();
+    const plan = await upgradeOnline(upgrader, {
+      batchMs: 5,
+      maxReplicaLagMs: 300,
+      complete: true,
+      onProgress: async (progress) => {
+        events.push(progress);
+        if (progress.event === "start" && progress.phase === "backfill") {
+          await blocker.query(`LOCK TABLES user READ`);
+          released = sleep(2000).then(async () => void (await blocker.query(`UNLOCK TABLES`)));
+        }
+      },
+    });
+    await released;
+    await blocker.end();
     expect(plan.done).toBe(true);
+    expect(events.filter((e) => e.event === "wait")[0]).toMatchObject({
+      phase: "backfill",
+      message: expect.stringMatching(/^waiting for Galera, 3 nodes: \d+ ms behind/),
+    });
     const other = await db.dataSource(2, { entities: [...APPS[2]] });
     const [row] = await other.query(`SELECT COUNT(DISTINCT fs_token_uniquifier) AS n FROM user`);
     expect(Number(row.n)).toBe(3000);
