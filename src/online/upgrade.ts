@@ -228,7 +228,7 @@ function withDefaults(options: OnlineUpgradeOptions) {
     lockTimeoutMs: options.lockTimeoutMs ?? DEFAULTS.lockTimeoutMs,
     attempts: options.attempts ?? DEFAULTS.attempts,
     lockWaitMs: options.lockWaitMs ?? DEFAULTS.lockWaitMs,
-    maxReplicaLagMs: options.maxReplicaLagMs ?? (DEFAULTS.maxReplicaLagMs as number | false),
+    maxReplicaLagMs: options.maxReplicaLagMs ?? DEFAULTS.maxReplicaLagMs,
     replicaLagExplicit: options.maxReplicaLagMs !== undefined,
   };
 }
