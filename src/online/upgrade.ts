@@ -550,11 +550,12 @@ async function stepPhases(session: OnlineSession, step: UpgradeStep, options: Se
       ? [...caseSql("CONCURRENTLY "), ...step.indexes.map((i) => indexSql(i, "CONCURRENTLY "))]
       : dialect === "mysql"
         ? [
-            // Without a column to make nullable, no rebuild: the secondary indexes are built in place (NOCOPY).
+            // Without a column to make nullable, INPLACE builds the secondary indexes without rebuilding the table
+            // (MariaDB's NOCOPY would say so, but MySQL does not know it).
             `ALTER TABLE ${table} ${[
               ...step.nullable.map((c) => `MODIFY COLUMN ${columnDefinition(dataSource, c)}`),
               ...step.indexes.map((i) => `ADD UNIQUE INDEX ${q(i.name)} (${i.columns.map((c) => q(c.databaseName)).join(", ")})`),
-            ].join(", ")}, ALGORITHM=${step.nullable.length > 0 ? "INPLACE" : "NOCOPY"}, LOCK=NONE`,
+            ].join(", ")}, ALGORITHM=INPLACE, LOCK=NONE`,
           ]
         : [...caseSql(), ...step.indexes.map((i) => indexSql(i))];
   const indexes: Phase = {
@@ -566,7 +567,7 @@ async function stepPhases(session: OnlineSession, step: UpgradeStep, options: Se
         ? `build the unique indexes ${step.indexes.map((i) => i.name).join(", ")}${
             step.nullable.length
               ? `, make ${step.nullable.map((c) => c.databaseName).join(", ")} nullable in one ALTER … ALGORITHM=INPLACE, LOCK=NONE (a table rebuild; reads and writes go on, but its commit stops them for a moment that grows with the table)`
-              : ` in one ALTER … ALGORITHM=NOCOPY, LOCK=NONE (no table rebuild; reads and writes go on)`
+              : ` in one ALTER … ALGORITHM=INPLACE, LOCK=NONE (no table rebuild; reads and writes go on)`
           }`
         : dialect === "postgres"
           ? `build the unique indexes ${wantedIndexes.join(", ")} with CREATE INDEX CONCURRENTLY (reads and writes go on)`
