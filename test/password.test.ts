@@ -18,7 +18,9 @@ import {
 import { CHEAP_COSTS, PASSLIB_HASHES, PASSLIB_PASSWORD, PASSLIB_SALT } from "./fixtures/passlib-hashes";
 
 const ALL_SCHEMES: PasswordSchemeName[] = ["bcrypt", "argon2", "pbkdf2_sha256", "pbkdf2_sha512", "sha256_crypt", "sha512_crypt"];
-const hasher = (options: Partial<PasswordHasherOptions> = {}) => new PasswordHasher({ salt: PASSLIB_SALT, ...CHEAP_COSTS, ...options });
+/** A hasher on the bcrypt-era preset (the fixtures are what Flask-Security 5.1.2 writes), at cheap costs. */
+const hasher = (options: Partial<PasswordHasherOptions> = {}) =>
+  new PasswordHasher({ salt: PASSLIB_SALT, flaskSecurity: "5.1", ...CHEAP_COSTS, ...options });
 
 describe("settings", () => {
   it.each([
@@ -57,6 +59,8 @@ describe("settings", () => {
     ["pbkdf2 rounds beyond what Node computes (2^31)", { pbkdf2Rounds: { sha256: 2 ** 31 } }, "pbkdf2Rounds.sha256", "out-of-range"],
     ["pbkdf2 rounds at passlib's largest (2^32 - 1)", { pbkdf2Rounds: { sha512: 2 ** 32 - 1 } }, "pbkdf2Rounds.sha512", "out-of-range"],
     ["an unknown normal form", { normalizeForm: "NFX" as "NFKD" }, "normalizeForm", "unknown-form"],
+    ["an argon2 hash shorter than passlib accepts", { argon2: { hashLength: 15 } }, "argon2.hashLength", "out-of-range"],
+    ["an argon2 hash too long for the password column", { argon2: { hashLength: 65 } }, "argon2.hashLength", "out-of-range"],
   ])("%s is a PasswordConfigError naming the setting, without the salt", (_, options, field, rule) => {
     const secretSalt = "s3cret-salt-value";
     try {
@@ -75,7 +79,7 @@ describe("settings", () => {
     const h = new PasswordHasher({ salt: secretSalt });
     expect(inspect(h, { depth: 5, showHidden: true })).not.toContain(secretSalt);
     expect(JSON.stringify(h)).not.toContain(secretSalt);
-    expect(h.scheme).toBe("bcrypt");
+    expect(h.scheme).toBe("argon2");
   });
 });
 
@@ -123,7 +127,7 @@ describe("normalisation (SECURITY_PASSWORD_NORMALIZE_FORM)", () => {
 });
 
 describe("hashes written here have Flask-Security's format", () => {
-  it("bcrypt (the default): $2b$<cost>$ over base64(HMAC-SHA512(salt, password)), not over the password", async () => {
+  it("bcrypt (the 5.1 preset's): $2b$<cost>$ over base64(HMAC-SHA512(salt, password)), not over the password", async () => {
     const hash = await hasher().hashPassword("correct horse battery");
     expect(hash).toMatch(/^\$2b\$04\$[./A-Za-z0-9]{53}$/);
     const hmac = createHmac("sha512", PASSLIB_SALT).update("correct horse battery").digest("base64");
@@ -133,7 +137,7 @@ describe("hashes written here have Flask-Security's format", () => {
   });
 
   it("bcrypt cost 12 by default, as passlib", async () => {
-    expect(await new PasswordHasher({ salt: PASSLIB_SALT }).hashPassword("x")).toMatch(/^\$2b\$12\$/);
+    expect(await new PasswordHasher({ salt: PASSLIB_SALT, flaskSecurity: "5.1" }).hashPassword("x")).toMatch(/^\$2b\$12\$/);
   });
 
   it.each<[string, RegExp]>([
