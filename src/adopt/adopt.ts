@@ -141,7 +141,13 @@ async function outsideCurrentSchema(c: Context): Promise<string | undefined> {
 }
 
 function context(ds: DataSource, runner: QueryRunner): Context {
-  let names: SecurityTableNames = { user: "user", role: "role", links: "roles_users", webauthn: "web_authn" };
+  let names: SecurityTableNames = {
+    user: "user",
+    role: "role",
+    links: "roles_users",
+    webauthn: "web_authn",
+    refreshTrackers: "fs_refresh_tracker",
+  };
   try {
     names = appSecurityTables(ds);
   } catch {
@@ -154,6 +160,7 @@ const backupNames = (names: SecurityTableNames): SecurityTableNames => ({
   user: BACKUP_PREFIX + names.user,
   role: BACKUP_PREFIX + names.role,
   links: BACKUP_PREFIX + names.links,
+  refreshTrackers: BACKUP_PREFIX + names.refreshTrackers,
   webauthn: BACKUP_PREFIX + names.webauthn,
 });
 
