@@ -21,7 +21,8 @@ import { newRowFields, SECURITY_OWNED_ROLE_FIELDS, SECURITY_OWNED_USER_FIELDS } 
 import type { SecurityOwnedRoleField, SecurityOwnedUserField } from "./owned-fields";
 import type { RoleMixinV1 } from "../role/v1";
 import type { UserBase } from "../user/base";
-import { dialectOf, quotedTable } from "../schema/operations";
+import { dialectOf } from "../database/dialect";
+import { quotedTable } from "../database/quoting";
 import { requireNaiveUtc } from "../datetime";
 
 type Class<T> = abstract new (...args: never[]) => T;

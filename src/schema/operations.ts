@@ -8,52 +8,16 @@ import type { DataSource, EntityMetadata, QueryRunner } from "typeorm";
 import type { ColumnMetadata } from "typeorm/metadata/ColumnMetadata";
 import type { IndexMetadata } from "typeorm/metadata/IndexMetadata";
 import { TableUtils } from "typeorm/schema-builder/util/TableUtils";
-import { SecurityModelError } from "../errors";
-
-/** A migration cannot run on this database, or the data in it forbids the change; nothing was changed. */
-export class MigrationBlockedError extends SecurityModelError {}
-
-export type Dialect = "sqlite" | "postgres" | "mysql";
-
-/** The SQL family of the connection's driver; the migrations support SQLite, PostgreSQL, MariaDB and MySQL. */
-export function dialectOf(connection: DataSource): Dialect {
-  switch (connection.options.type as string) {
-    case "better-sqlite3":
-    case "sqlite":
-      return "sqlite";
-    case "postgres":
-      return "postgres";
-    case "mysql":
-    case "mariadb":
-      return "mysql";
-    default:
-      throw new MigrationBlockedError(
-        "DataSource",
-        "type",
-        "unsupported-database",
-        `the security migrations support better-sqlite3, postgres, mysql and mariadb, not "${connection.options.type}"`,
-      );
-  }
-}
+import { dialectOf } from "../database/dialect";
+import type { Dialect } from "../database/dialect";
+import { quotedInSchema, quotedTable } from "../database/quoting";
+import { MigrationBlockedError } from "../errors";
 
 const escape = (connection: DataSource, name: string) => connection.driver.escape(name);
-
-/** `name` (a table or index) quoted, with the schema of `metadata`'s table when it has one. */
-export function quotedInSchema(connection: DataSource, metadata: EntityMetadata, name: string): string {
-  return [metadata.schema, name]
-    .filter(Boolean)
-    .map((part) => escape(connection, part!))
-    .join(".");
-}
 
 /** The name of an index to create on `metadata`'s table: PostgreSQL puts it in the table's schema itself. */
 export function newIndexName(connection: DataSource, metadata: EntityMetadata, name: string): string {
   return dialectOf(connection) === "postgres" ? escape(connection, name) : quotedInSchema(connection, metadata, name);
-}
-
-/** The table of `metadata`, quoted, with its schema when it has one. */
-export function quotedTable(connection: DataSource, metadata: EntityMetadata): string {
-  return quotedInSchema(connection, metadata, metadata.tableName);
 }
 
 /** `"name" type NULL|NOT NULL` for an ADD COLUMN, with the exact type TypeORM derives for the column. */
