@@ -6,15 +6,25 @@
 import { SecurityV1CreateTables1795737600000 } from "./1795737600000-SecurityV1CreateTables";
 import { SecurityV2TokenUniquifierUniqueUsername1795737660000 } from "./1795737660000-SecurityV2TokenUniquifierUniqueUsername";
 import { SecurityV3WebAuthnRecoveryCodes1795737720000 } from "./1795737720000-SecurityV3WebAuthnRecoveryCodes";
+import { SecurityV4RefreshTrackers1795737780000 } from "./1795737780000-SecurityV4RefreshTrackers";
 
 export {
   SecurityV1CreateTables1795737600000,
   SecurityV2TokenUniquifierUniqueUsername1795737660000,
   SecurityV3WebAuthnRecoveryCodes1795737720000,
+  SecurityV4RefreshTrackers1795737780000,
 };
 
-/** Every shipped migration, oldest first: up to the latest schema version (3). */
+/** Every shipped migration, oldest first: up to the latest schema version (4). */
 export const securityMigrations = [
+  SecurityV1CreateTables1795737600000,
+  SecurityV2TokenUniquifierUniqueUsername1795737660000,
+  SecurityV3WebAuthnRecoveryCodes1795737720000,
+  SecurityV4RefreshTrackers1795737780000,
+];
+
+/** The migrations up to and including schema version 3, for an app that stays on UserMixinV3. */
+export const securityMigrationsV3 = [
   SecurityV1CreateTables1795737600000,
   SecurityV2TokenUniquifierUniqueUsername1795737660000,
   SecurityV3WebAuthnRecoveryCodes1795737720000,

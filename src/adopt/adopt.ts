@@ -142,7 +142,13 @@ async function outsideCurrentSchema(c: Context): Promise<string | undefined> {
 }
 
 function context(ds: DataSource, runner: QueryRunner): Context {
-  let names: SecurityTableNames = { user: "user", role: "role", links: "roles_users", webauthn: "web_authn" };
+  let names: SecurityTableNames = {
+    user: "user",
+    role: "role",
+    links: "roles_users",
+    webauthn: "web_authn",
+    refreshTrackers: "fs_refresh_tracker",
+  };
   try {
     names = appSecurityTables(ds);
   } catch {
@@ -155,6 +161,7 @@ const backupNames = (names: SecurityTableNames): SecurityTableNames => ({
   user: BACKUP_PREFIX + names.user,
   role: BACKUP_PREFIX + names.role,
   links: BACKUP_PREFIX + names.links,
+  refreshTrackers: BACKUP_PREFIX + names.refreshTrackers,
   webauthn: BACKUP_PREFIX + names.webauthn,
 });
 

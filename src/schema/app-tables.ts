@@ -9,6 +9,7 @@ import { MigrationBlockedError } from "../errors";
 import { UserBase } from "../user/base";
 import { RoleMixinV1 } from "../role/v1";
 import { UserMixinV3 } from "../user/v3";
+import { UserMixinV4 } from "../user/v4";
 
 /** The app's security tables, by role. */
 export interface SecurityTableNames {
@@ -18,6 +19,8 @@ export interface SecurityTableNames {
   links: string;
   /** The table of the user's `webauthn` credentials (`web_authn`), from version 3 on. */
   webauthn: string;
+  /** The table of the user's `refreshTrackers` (`fs_refresh_tracker`), from version 4 on. */
+  refreshTrackers: string;
   /**
    * The PostgreSQL schema of all of them, from the entities (`@Entity({ schema })`) or the DataSource's
    * `schema` option; undefined: the session's current schema.
@@ -51,11 +54,18 @@ function single(connection: DataSource, base: abstract new () => unknown, label:
 
 /** The table names of the app's User and Role entities and of their join table. */
 export function appSecurityTables(connection: DataSource): SecurityTableNames {
-  const user = single(connection, UserBase, "User", "UserMixinV1, UserMixinV2 or UserMixinV3");
+  const user = single(connection, UserBase, "User", "UserMixinV1, UserMixinV2, UserMixinV3 or UserMixinV4");
   const role = single(connection, RoleMixinV1, "Role", "RoleMixinV1");
   const roles = user.relations.find((r) => r.propertyName === "roles");
   const webauthn = user.relations.find((r) => r.propertyName === "webauthn");
-  const tables = [user, role, roles?.junctionEntityMetadata, webauthn?.inverseEntityMetadata].filter((m) => m !== undefined);
+  const refreshTrackers = user.relations.find((r) => r.propertyName === "refreshTrackers");
+  const tables = [
+    user,
+    role,
+    roles?.junctionEntityMetadata,
+    webauthn?.inverseEntityMetadata,
+    refreshTrackers?.inverseEntityMetadata,
+  ].filter((m) => m !== undefined);
   const schemas = [...new Set(tables.map((m) => m.schema))];
   if (schemas.length > 1) {
     throw new SecurityEntitiesNotFoundError(
@@ -71,12 +81,13 @@ export function appSecurityTables(connection: DataSource): SecurityTableNames {
     role: role.tableName,
     links: roles?.junctionEntityMetadata?.tableName ?? "roles_users",
     webauthn: webauthn?.inverseEntityMetadata.tableName ?? "web_authn",
+    refreshTrackers: refreshTrackers?.inverseEntityMetadata.tableName ?? "fs_refresh_tracker",
     ...(schemas[0] ? { schema: schemas[0] } : {}),
   };
 }
 
 /** The user mixin an app's User entity must extend for a migration to a schema version to run. */
-const USER_MIXIN_OF_VERSION = { 3: UserMixinV3 } as const;
+const USER_MIXIN_OF_VERSION = { 3: UserMixinV3, 4: UserMixinV4 } as const;
 
 /**
  * Stops a migration to `version` when the app's User entity is older: an app that registered every shipped
@@ -84,7 +95,7 @@ const USER_MIXIN_OF_VERSION = { 3: UserMixinV3 } as const;
  * TypeORM would then want to drop them).
  */
 export function requireUserEntityAt(connection: DataSource, version: keyof typeof USER_MIXIN_OF_VERSION, migration: string): void {
-  const user = single(connection, UserBase, "User", "UserMixinV1, UserMixinV2 or UserMixinV3");
+  const user = single(connection, UserBase, "User", "UserMixinV1, UserMixinV2, UserMixinV3 or UserMixinV4");
   const mixin = USER_MIXIN_OF_VERSION[version];
   if ((user.target as Function).prototype instanceof mixin) return;
   const older = `securityMigrationsV${version - 1}`;
@@ -93,7 +104,7 @@ export function requireUserEntityAt(connection: DataSource, version: keyof typeo
     "(entity)",
     "entity-older-than-migration",
     `${migration} upgrades the database to schema version ${version}, but the registered ${user.name} entity does not extend ${mixin.name}. ` +
-      `Nothing was changed. Either extend ${mixin.name} (and register its WebAuthn entity) to upgrade, or register ` +
+      `Nothing was changed. Either extend ${mixin.name} (and register the entities of its relations) to upgrade, or register ` +
       `\`${older}\` instead of \`securityMigrations\` to stay on the older version.`,
   );
 }
