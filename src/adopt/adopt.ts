@@ -23,8 +23,9 @@ import { SecurityModelError } from "../errors";
 import { formatCommaList, parseCommaList } from "../lists";
 import { addCaseInsensitiveUnique, appSecurityTables, frozenSchema } from "../schema";
 import type { SecurityTableNames } from "../schema";
-import { dialectOf, randomTokenSql } from "../schema/operations";
-import type { Dialect } from "../schema/operations";
+import { dialectOf } from "../database/dialect";
+import { randomTokenSql } from "../schema/operations";
+import type { Dialect } from "../database/dialect";
 import type { FrozenSchema, SchemaVersion } from "../schema/frozen";
 import { EMAIL_CASE_INSENSITIVE_INDEX } from "../user/v3";
 

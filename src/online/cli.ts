@@ -5,7 +5,7 @@
  * the data blocks it (nothing changed), 2 when it could not run.
  */
 import type { DataSource } from "typeorm";
-import { MigrationBlockedError } from "../schema/operations";
+import { MigrationBlockedError } from "../errors";
 import { OnlineUpgradeBusyError } from "./session";
 import { planOnlineUpgrade, upgradeOnline } from "./upgrade";
 import type { OnlineUpgradeOptions, OnlineUpgradePlan, OnlineUpgradeProgress } from "./upgrade";

@@ -31,13 +31,12 @@ import {
   createTables,
   explainDuplicates,
   newIndexName,
-  quotedInSchema,
-  quotedTable,
   randomTokenSql,
   refuseCaseDuplicates,
   rewriteSqliteTable,
   setSqliteNotNull,
 } from "../schema/operations";
+import { quotedInSchema, quotedTable } from "../database/quoting";
 import { appSecurityTables } from "../schema";
 import { UserBase } from "../user/base";
 import { UserMixinV2 } from "../user/v2";

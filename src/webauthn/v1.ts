@@ -15,7 +15,7 @@ import { IsBoolean, IsDate, IsIn, IsInt, IsNotEmpty, IsOptional, MaxLength, Min 
 import { commaListTransformer } from "../lists";
 import { IsBinary, IsCommaList } from "../validation";
 import { datetimeColumn, varcharColumn } from "../user/columns";
-import { binaryColumn, BLOB, VARBINARY_1024 } from "./binary-types";
+import { BinaryColumn, BLOB, VARBINARY_1024 } from "./binary-types";
 import type { UserBase } from "../user/base";
 
 /** How a credential may be used, as Flask-Security records it. */
@@ -37,12 +37,12 @@ export abstract class WebAuthnMixinV1 {
    */
   @IsBinary(1024)
   @Index({ unique: true })
-  @Column(binaryColumn("credential_id", VARBINARY_1024))
+  @BinaryColumn("credential_id", VARBINARY_1024)
   credentialId!: Buffer;
 
   /** The credential's public key (COSE, raw bytes): what verifies each sign-in assertion. */
   @IsBinary(65535)
-  @Column(binaryColumn("public_key", BLOB))
+  @BinaryColumn("public_key", BLOB)
   publicKey!: Buffer;
 
   /** The authenticator's signature counter at the last sign-in; a counter that goes back signals a cloned key. 0 on insert when left unset. */
