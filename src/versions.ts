@@ -5,6 +5,7 @@
  * feature checks, the command line), so a new version is a new row plus its new files.
  */
 import type { MigrationInterface } from "typeorm";
+import { declaresIndex } from "./columns/facts";
 import { SecurityV1CreateTables1795737600000 } from "../migrations/1795737600000-SecurityV1CreateTables";
 import { SecurityV2TokenUniquifierUniqueUsername1795737660000 } from "../migrations/1795737660000-SecurityV2TokenUniquifierUniqueUsername";
 import { SecurityV3WebAuthnRecoveryCodes1795737720000 } from "../migrations/1795737720000-SecurityV3WebAuthnRecoveryCodes";
@@ -12,7 +13,7 @@ import { RoleMixinV1 } from "./role/v1";
 import type { UserBase } from "./user/base";
 import { UserMixinV1 } from "./user/v1";
 import { UserMixinV2 } from "./user/v2";
-import { UserMixinV3 } from "./user/v3";
+import { EMAIL_CASE_INSENSITIVE_INDEX, UserMixinV3 } from "./user/v3";
 import { WebAuthnMixinV1 } from "./webauthn/v1";
 
 /** A table of rows each owned by one user (ON DELETE CASCADE, user_id NOT NULL), reached by a user relation. */
@@ -126,8 +127,8 @@ export function migrationNames(migrations: readonly SecurityMigration[]): string
 }
 
 /** Every user child table of any version, each once, oldest first. */
-export function allChildTables(): UserChildTable[] {
-  return [...new Set(SCHEMA_VERSIONS.flatMap((row): readonly UserChildTable[] => row.children))];
+export function allChildTables(): Array<UserChildTable & { key: UserChildTableKey }> {
+  return [...new Set(SCHEMA_VERSIONS.flatMap((row) => row.children))];
 }
 
 /** The first version that has the child table `key`. */
@@ -164,4 +165,12 @@ export function columnsBeyondFlaskSecurity(version: SchemaVersion): string[] {
 export function userMixinNames(): string {
   const names = SCHEMA_VERSIONS.map((row) => row.user.name);
   return names.length === 1 ? names[0] : `${names.slice(0, -1).join(", ")} or ${names[names.length - 1]}`;
+}
+
+/**
+ * Whether `version`'s user mixin names the index that refuses two emails differing only in letter case (from
+ * version 3 on), which TypeORM cannot create: the migrations and adoption make it themselves.
+ */
+export function emailUniqueInAnyCase(version: SchemaVersion): boolean {
+  return declaresIndex(schemaVersion(version).user, EMAIL_CASE_INSENSITIVE_INDEX);
 }

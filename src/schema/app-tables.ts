@@ -27,6 +27,12 @@ export type SecurityTableNames = {
   [key in UserChildTableKey]: string;
 };
 
+/** The tables' names when no registered entity says otherwise: Flask-Security's (`user`, `role`, `roles_users`, …). */
+export function defaultTableNames(): SecurityTableNames {
+  const children = allChildTables().map((child) => [child.key, child.defaultName]);
+  return { user: "user", role: "role", links: "roles_users", ...(Object.fromEntries(children) as Record<UserChildTableKey, string>) };
+}
+
 /** The app registered no entity (or several) extending a mixin, so the migrations cannot know the tables. */
 export class SecurityEntitiesNotFoundError extends SecurityModelError {}
 
