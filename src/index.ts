@@ -35,10 +35,11 @@ export { PasswordConfigError, PasswordSchemeUnavailableError, PasswordHasherMiss
 export {
   adoptFlaskSecurityDatabase,
   planFlaskSecurityAdoption,
+  describeAdoptionChange,
   AdoptionBlockedError,
   FLASK_SECURITY_TOKEN_UNIQUIFIER_LINE,
-} from "./adopt/adopt";
-export type { AdoptionPlan } from "./adopt/adopt";
+} from "./adopt";
+export type { AdoptionPlan, AdoptionChange } from "./adopt";
 
 // Online upgrades: the shipped upgrades while the app keeps signing users in and up
 export { upgradeOnline, planOnlineUpgrade, OnlineUpgradeError } from "./online/upgrade";

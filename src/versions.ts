@@ -26,6 +26,8 @@ export interface UserChildTable {
   readonly userProperty: string;
   /** Its table name when the app's User entity has no such relation. */
   readonly defaultName: string;
+  /** What one row is, for people (`credential`). */
+  readonly rowName: string;
 }
 
 /** A shipped migration class. */
@@ -59,7 +61,13 @@ export interface SchemaVersionRow {
 }
 
 /** The passkeys and security keys of a user (Flask-Security's `web_authn` table), from version 3 on. */
-export const WEBAUTHN_TABLE = { key: "webauthn", mixin: WebAuthnMixinV1, userProperty: "webauthn", defaultName: "web_authn" } as const;
+export const WEBAUTHN_TABLE = {
+  key: "webauthn",
+  mixin: WebAuthnMixinV1,
+  userProperty: "webauthn",
+  defaultName: "web_authn",
+  rowName: "credential",
+} as const;
 
 /** Every released schema version, oldest first. */
 export const SCHEMA_VERSIONS = [
@@ -98,11 +106,20 @@ export type SchemaVersion = (typeof SCHEMA_VERSIONS)[number]["version"];
 /** The key of a user child table of any version (`webauthn`). */
 export type UserChildTableKey = (typeof SCHEMA_VERSIONS)[number]["children"][number]["key"];
 
+/** A user child table of a released version. */
+export type ReleasedChildTable = UserChildTable & { readonly key: UserChildTableKey };
+
+/** A row of `SCHEMA_VERSIONS`, typed with its version number and child table keys. */
+export type ReleasedVersion = Omit<SchemaVersionRow, "version" | "children"> & {
+  readonly version: SchemaVersion;
+  readonly children: readonly ReleasedChildTable[];
+};
+
 /** The newest released version. */
 export const LATEST_VERSION: SchemaVersion = SCHEMA_VERSIONS[SCHEMA_VERSIONS.length - 1].version;
 
 /** The row of `version`. */
-export function schemaVersion(version: SchemaVersion): SchemaVersionRow {
+export function schemaVersion(version: SchemaVersion): ReleasedVersion {
   return SCHEMA_VERSIONS.find((row) => row.version === version)!;
 }
 
@@ -127,12 +144,12 @@ export function migrationNames(migrations: readonly SecurityMigration[]): string
 }
 
 /** Every user child table of any version, each once, oldest first. */
-export function allChildTables(): Array<UserChildTable & { key: UserChildTableKey }> {
+export function allChildTables(): ReleasedChildTable[] {
   return [...new Set(SCHEMA_VERSIONS.flatMap((row) => row.children))];
 }
 
 /** The first version that has the child table `key`. */
-export function versionWithTable(key: UserChildTableKey): SchemaVersionRow {
+export function versionWithTable(key: UserChildTableKey): ReleasedVersion {
   return SCHEMA_VERSIONS.find((row) => row.children.some((child) => child.key === key))!;
 }
 
@@ -173,4 +190,9 @@ export function userMixinNames(): string {
  */
 export function emailUniqueInAnyCase(version: SchemaVersion): boolean {
   return declaresIndex(schemaVersion(version).user, EMAIL_CASE_INSENSITIVE_INDEX);
+}
+
+/** The first version whose email is unique in any letter case (3). */
+export function emailUniqueInAnyCaseSince(): SchemaVersion | undefined {
+  return SCHEMA_VERSIONS.find((row) => emailUniqueInAnyCase(row.version))?.version;
 }

@@ -8,7 +8,15 @@ import type { Table } from "typeorm";
 import { SecurityModelError } from "../errors";
 import { RoleMixinV1 } from "../role/v1";
 import { UserBase } from "../user/base";
-import { allChildTables, detectVersion, LATEST_VERSION, migrationNames, schemaVersion, versionWithTable, WEBAUTHN_TABLE } from "../versions";
+import {
+  allChildTables,
+  detectVersion,
+  LATEST_VERSION,
+  migrationNames,
+  schemaVersion,
+  versionWithTable,
+  WEBAUTHN_TABLE,
+} from "../versions";
 import { ColumnRequirement, enabledFeatures, FEATURE_REQUIREMENTS, FeatureName, SecurityFeatures, typeIsKind } from "./features";
 
 /** One thing a model or table lacks for a feature. */

@@ -119,7 +119,9 @@ export const FEATURE_REQUIREMENTS = Object.fromEntries(
     feature,
     (features: SecurityFeatures): ColumnRequirement[] =>
       allRequirements()
-        .filter((need) => need.feature === feature && (!need.method || usesMethod(features[feature as keyof SecurityFeatures], need.method)))
+        .filter(
+          (need) => need.feature === feature && (!need.method || usesMethod(features[feature as keyof SecurityFeatures], need.method)),
+        )
         .map(({ feature: _feature, method: _method, ...need }) => need),
   ]),
 ) as Record<FeatureName, (features: SecurityFeatures) => ColumnRequirement[]>;

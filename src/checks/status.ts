@@ -39,7 +39,6 @@ export interface SecuritySchemaStatus {
   ok: boolean;
 }
 
-
 /**
  * The names in TypeORM's migrations table, where its runner keeps it: the DataSource's `migrationsTableName`
  * in the DataSource's `schema` (PostgreSQL), not necessarily where the security tables are.

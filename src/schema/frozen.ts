@@ -51,13 +51,20 @@ function frozenEntities(version: SchemaVersion, names: SecurityTableNames): Froz
         declare user: FrozenUser;
       }
       Object.defineProperty(FrozenChild, "name", { value: `Frozen${child.mixin.name}` });
-      ManyToOne(() => FrozenUser, (user) => (user as unknown as Record<string, unknown>)[child.userProperty], {
-        onDelete: "CASCADE",
-        nullable: false,
-      })(FrozenChild.prototype, "user");
-      OneToMany(() => FrozenChild, (owned) => owned.user)(FrozenUser.prototype, child.userProperty);
-      Entity({ name: names[child.key as UserChildTableKey], schema })(FrozenChild);
-      return { key: child.key as UserChildTableKey, entity: FrozenChild };
+      ManyToOne(
+        () => FrozenUser,
+        (user) => (user as unknown as Record<string, unknown>)[child.userProperty],
+        {
+          onDelete: "CASCADE",
+          nullable: false,
+        },
+      )(FrozenChild.prototype, "user");
+      OneToMany(
+        () => FrozenChild,
+        (owned) => owned.user,
+      )(FrozenUser.prototype, child.userProperty);
+      Entity({ name: names[child.key], schema })(FrozenChild);
+      return { key: child.key, entity: FrozenChild };
     });
     entities = { user: FrozenUser, role: FrozenRole, children };
     entityCache.set(key, entities);
