@@ -60,5 +60,5 @@ export type { FieldProblem } from "./errors";
 export { MigrationBlockedError, SecurityEntitiesNotFoundError } from "./schema";
 export { SecurityModelsCheckError } from "./checks/check";
 
-// Database failures of datastore operations, without the statement's values (issue 9: reliability)
+// Database failures of datastore operations, without the statement's values
 export { DatabaseOperationError, redactQueryError, secretSafeLogger } from "./datastore/database-errors";
