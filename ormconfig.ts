@@ -7,7 +7,7 @@
 import "reflect-metadata";
 import { DataSource, DataSourceOptions } from "typeorm";
 import { withNaiveUtc } from "./src";
-import { securityMigrations } from "./migrations";
+import { securityMigrationsV3 } from "./migrations";
 import { Role, User, WebAuthn } from "./examples/demo/entities";
 import { AddUserName1800000000000 } from "./examples/demo/migrations/1800000000000-AddUserName";
 
@@ -33,5 +33,5 @@ export function optionsFor(url: string | undefined, extra: Extra): DataSourceOpt
 }
 
 export default new DataSource(
-  optionsFor(process.env.DATABASE_URL, { entities: [User, Role, WebAuthn], migrations: [...securityMigrations, AddUserName1800000000000] }),
+  optionsFor(process.env.DATABASE_URL, { entities: [User, Role, WebAuthn], migrations: [...securityMigrationsV3, AddUserName1800000000000] }),
 );

@@ -9,7 +9,7 @@
  */
 import "reflect-metadata";
 import { DataSource } from "typeorm";
-import { securityMigrations, securityMigrationsV1, securityMigrationsV2 } from "../migrations";
+import { securityMigrationsV3, securityMigrationsV1, securityMigrationsV2 } from "../migrations";
 import * as v1 from "../test/fixtures/app-v1";
 import { BenchRole, BenchUser, BenchUserV3, BenchWebAuthn } from "./entities";
 import { TestDatabase } from "../test/support/database";
@@ -175,7 +175,7 @@ const BENCH_STEPS = {
   v3: {
     from: 2 as const,
     entities: [BenchUserV3, BenchRole, BenchWebAuthn],
-    migrations: securityMigrations,
+    migrations: securityMigrationsV3,
     raw: rawV3,
     token: "fs_webauthn_user_handle",
     label: "V2 to V3",

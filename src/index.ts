@@ -4,9 +4,11 @@
 export { UserMixinV1 } from "./user/v1";
 export { UserMixinV2 } from "./user/v2";
 export { UserMixinV3 } from "./user/v3";
+export { UserMixinV4 } from "./user/v4";
 export { WebAuthnMixinV1 } from "./webauthn/v1";
 export type { WebAuthnUsage } from "./webauthn/v1";
 export { RoleMixinV1 } from "./role/v1";
+export { RefreshTrackerMixinV1 } from "./refresh/v1";
 
 // DataSource settings and value formats
 export { withNaiveUtc, NaiveUtcRequiredError } from "./datetime";
@@ -16,6 +18,7 @@ export { newIdentityToken } from "./tokens";
 // The datastore
 export { SecurityDatastore } from "./datastore/datastore";
 export type { FindOptions, NewUser, NewRole, SecurityFieldsOfUser, SecurityFieldsOfRole } from "./datastore/datastore";
+export type { RefreshExchange, ExchangeOptions, CleanupOptions } from "./refresh/operations";
 export { SECURITY_OWNED_USER_FIELDS, SECURITY_OWNED_ROLE_FIELDS } from "./datastore/owned-fields";
 export type { SecurityOwnedUserField, SecurityOwnedRoleField } from "./datastore/owned-fields";
 

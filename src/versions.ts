@@ -9,11 +9,14 @@ import { declaresIndex } from "./columns/facts";
 import { SecurityV1CreateTables1795737600000 } from "../migrations/1795737600000-SecurityV1CreateTables";
 import { SecurityV2TokenUniquifierUniqueUsername1795737660000 } from "../migrations/1795737660000-SecurityV2TokenUniquifierUniqueUsername";
 import { SecurityV3WebAuthnRecoveryCodes1795737720000 } from "../migrations/1795737720000-SecurityV3WebAuthnRecoveryCodes";
+import { SecurityV4RefreshTrackers1795737780000 } from "../migrations/1795737780000-SecurityV4RefreshTrackers";
+import { RefreshTrackerMixinV1 } from "./refresh/v1";
 import { RoleMixinV1 } from "./role/v1";
 import type { UserBase } from "./user/base";
 import { UserMixinV1 } from "./user/v1";
 import { UserMixinV2 } from "./user/v2";
 import { EMAIL_CASE_INSENSITIVE_INDEX, UserMixinV3 } from "./user/v3";
+import { UserMixinV4 } from "./user/v4";
 import { WebAuthnMixinV1 } from "./webauthn/v1";
 
 /** A table of rows each owned by one user (ON DELETE CASCADE, user_id NOT NULL), reached by a user relation. */
@@ -69,6 +72,15 @@ export const WEBAUTHN_TABLE = {
   rowName: "credential",
 } as const;
 
+/** A user's refresh-token families (Flask-Security's `fs_refresh_tracker` table), from version 4 on. */
+export const REFRESH_TRACKERS_TABLE = {
+  key: "refreshTrackers",
+  mixin: RefreshTrackerMixinV1,
+  userProperty: "refreshTrackers",
+  defaultName: "fs_refresh_tracker",
+  rowName: "refresh tracker",
+} as const;
+
 /** Every released schema version, oldest first. */
 export const SCHEMA_VERSIONS = [
   {
@@ -96,6 +108,15 @@ export const SCHEMA_VERSIONS = [
     children: [WEBAUTHN_TABLE],
     migrations: () => [SecurityV3WebAuthnRecoveryCodes1795737720000],
     detect: { userColumns: ["fs_webauthn_user_handle", "mf_recovery_codes"], tables: [] },
+    beyondFlaskSecurity: [],
+  },
+  {
+    version: 4,
+    user: UserMixinV4,
+    role: RoleMixinV1,
+    children: [WEBAUTHN_TABLE, REFRESH_TRACKERS_TABLE],
+    migrations: () => [SecurityV4RefreshTrackers1795737780000],
+    detect: { userColumns: [], tables: ["refreshTrackers"] },
     beyondFlaskSecurity: [],
   },
 ] as const satisfies readonly SchemaVersionRow[];
@@ -178,7 +199,7 @@ export function columnsBeyondFlaskSecurity(version: SchemaVersion): string[] {
   return SCHEMA_VERSIONS.filter((row) => row.version <= version).flatMap((row) => [...row.beyondFlaskSecurity]);
 }
 
-/** The mixins of the released user versions, as a phrase: `UserMixinV1, UserMixinV2 or UserMixinV3`. */
+/** The mixins of the released user versions, as a phrase: `UserMixinV1, UserMixinV2, UserMixinV3 or UserMixinV4`. */
 export function userMixinNames(): string {
   const names = SCHEMA_VERSIONS.map((row) => row.user.name);
   return names.length === 1 ? names[0] : `${names.slice(0, -1).join(", ")} or ${names[names.length - 1]}`;

@@ -9,7 +9,7 @@ import { assertSecurityModels, checkSecurityDatabase, checkSecurityModels, Secur
 import type { SecurityFeatures, SecurityModelProblem } from "../src";
 import { enabledFeatures, FEATURE_REQUIREMENTS } from "../src/checks/features";
 import type { ColumnRequirement, FeatureName } from "../src/checks/features";
-import { securityMigrations } from "../migrations";
+import { securityMigrationsV3 } from "../migrations";
 import * as v2 from "./fixtures/app-v2";
 import * as v3 from "./fixtures/app-v3";
 import { appAddDisplayName } from "./fixtures/app-migrations";
@@ -107,7 +107,7 @@ describeEachDatabase("feature checks", (db) => {
 
   it("the V3 mixins carry every feature, and so does a database built by the shipped migrations", async () => {
     const ds = await db.dataSource([v3.User, v3.Role, v3.WebAuthn], {
-      migrations: [...securityMigrations, appAddDisplayName("user")],
+      migrations: [...securityMigrationsV3, appAddDisplayName("user")],
       dropSchema: true,
     });
     await ds.runMigrations({ transaction: "all" });

@@ -7,7 +7,7 @@
 import type { DataSource } from "typeorm";
 import { DuplicateValueError, SecurityDatastore } from "../src";
 import { lowerCase } from "../src/datastore/letter-case";
-import { securityMigrations, securityMigrationsV1, securityMigrationsV2 } from "../migrations";
+import { securityMigrationsV3, securityMigrationsV1, securityMigrationsV2 } from "../migrations";
 import { appAddDisplayName } from "./fixtures/app-migrations";
 import * as v1 from "./fixtures/app-v1";
 import * as v2 from "./fixtures/app-v2";
@@ -31,7 +31,7 @@ const VERSIONS = [
     User: v3.User,
     Role: v3.Role,
     entities: [v3.User, v3.Role, v3.WebAuthn],
-    migrations: [...securityMigrations, appAddDisplayName("user")],
+    migrations: [...securityMigrationsV3, appAddDisplayName("user")],
   },
 ];
 

@@ -9,7 +9,7 @@
 import type { DataSource } from "typeorm";
 import { DuplicateValueError, SecurityDatastore } from "../src";
 import { isAscii, lowerCase } from "../src/datastore/letter-case";
-import { securityMigrations, securityMigrationsV1 } from "../migrations";
+import { securityMigrationsV3, securityMigrationsV1 } from "../migrations";
 import { appAddDisplayName } from "./fixtures/app-migrations";
 import * as v1 from "./fixtures/app-v1";
 import { Role, User, WebAuthn } from "./fixtures/app-v3";
@@ -94,7 +94,7 @@ for (const target of TARGETS) {
 
     beforeAll(async () => {
       await db.create();
-      ds = await db.dataSource([User, Role, WebAuthn], { migrations: [...securityMigrations, appAddDisplayName("user")] });
+      ds = await db.dataSource([User, Role, WebAuthn], { migrations: [...securityMigrationsV3, appAddDisplayName("user")] });
       await ds.runMigrations();
       store = new SecurityDatastore(ds, User, Role);
     });

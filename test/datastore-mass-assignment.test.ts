@@ -6,7 +6,7 @@
  */
 import type { DataSource } from "typeorm";
 import { InvalidFieldsError, InvalidListItemError, SecurityDatastore, UnknownRoleError } from "../src";
-import { securityMigrations } from "../migrations";
+import { securityMigrationsV3 } from "../migrations";
 import { appAddDisplayName } from "./fixtures/app-migrations";
 import { Role, User, WebAuthn } from "./fixtures/app-v3";
 import { describeEachDatabase } from "./support/database";
@@ -46,7 +46,7 @@ describeEachDatabase("datastore: mass assignment and bad input", (db) => {
   }
 
   beforeAll(async () => {
-    ds = await db.dataSource([User, Role, WebAuthn], { migrations: [...securityMigrations, appAddDisplayName("user")] });
+    ds = await db.dataSource([User, Role, WebAuthn], { migrations: [...securityMigrationsV3, appAddDisplayName("user")] });
     await ds.runMigrations();
     store = new SecurityDatastore(ds, User, Role);
     admin = await store.createRole({ name: "admin", permissions: ["user-admin"] });

@@ -5,7 +5,7 @@
  * at once, so there this holds only when every refusal comes before the first change.
  */
 import type { DataSource, DataSourceOptions } from "typeorm";
-import { securityMigrations, securityMigrationsV1, securityMigrationsV2 } from "../migrations";
+import { securityMigrationsV3, securityMigrationsV1, securityMigrationsV2 } from "../migrations";
 import * as v1 from "./fixtures/app-v1";
 import * as v2 from "./fixtures/app-v2";
 import * as v3 from "./fixtures/app-v3";
@@ -18,7 +18,7 @@ type Entities = NonNullable<DataSourceOptions["entities"]>;
 type Migrations = NonNullable<DataSourceOptions["migrations"]>;
 
 const V2_MIGRATIONS = [...securityMigrationsV2, appAddDisplayName("user")];
-const V3_MIGRATIONS = [...securityMigrations, appAddDisplayName("user")];
+const V3_MIGRATIONS = [...securityMigrationsV3, appAddDisplayName("user")];
 
 /** Roles, users and links of any version, through `entities` (User first, Role second), plus `extra` users. */
 async function seed(ds: DataSource, [User, Role]: Function[], extra: Array<Record<string, unknown>> = []): Promise<void> {

@@ -7,7 +7,7 @@
 import { createHash } from "crypto";
 import type { DataSource } from "typeorm";
 import type { WebAuthnUsage } from "../src";
-import { securityMigrations, securityMigrationsV2 } from "../migrations";
+import { securityMigrationsV3, securityMigrationsV2 } from "../migrations";
 import * as v2 from "./fixtures/app-v2";
 import * as v3 from "./fixtures/app-v3";
 import { appAddDisplayName } from "./fixtures/app-migrations";
@@ -75,7 +75,7 @@ describeEachDatabase("V2 to V3 loses nothing (10,000 users, each with credential
     initial = await dump();
     expect(initial.users).toHaveLength(USERS);
     await ds.destroy();
-    ds = await db.dataSource([v3.User, v3.Role, v3.WebAuthn], { migrations: [...securityMigrations, appAddDisplayName("user")] });
+    ds = await db.dataSource([v3.User, v3.Role, v3.WebAuthn], { migrations: [...securityMigrationsV3, appAddDisplayName("user")] });
   });
 
   it("up: every V2 value identical, every user a distinct random WebAuthn user handle", async () => {

@@ -5,7 +5,7 @@
  */
 import { DataSource } from "typeorm";
 import type { DataSourceOptions } from "typeorm";
-import { securityMigrations, securityMigrationsV1, securityMigrationsV2 } from "../migrations";
+import { securityMigrations, securityMigrationsV3, securityMigrationsV1, securityMigrationsV2 } from "../migrations";
 import * as v1 from "./fixtures/app-v1";
 import * as v2 from "./fixtures/app-v2";
 import * as renamedV1 from "./fixtures/app-renamed-v1";
@@ -58,7 +58,7 @@ describeEachDatabase("shipped migrations", (db: TestDatabase) => {
 
   describe.each(apps)("tables $label", (app) => {
     const v2Migrations = [...securityMigrationsV2, appAddDisplayName(app.userTable)];
-    const v3Migrations = [...securityMigrations, appAddDisplayName(app.userTable)];
+    const v3Migrations = [...securityMigrationsV3, appAddDisplayName(app.userTable)];
     let current: DataSource | undefined;
     const open = async (entities: Function[], migrations: DataSourceOptions["migrations"]) => {
       if (current?.isInitialized) await current.destroy();
@@ -176,7 +176,7 @@ describeEachDatabase("shipped migrations", (db: TestDatabase) => {
       await up.destroy();
 
       // V2 to V3 and back: password NULL / NOT NULL by editing the stored schema, still no rebuild.
-      const v3up = await db.dataSource([v3.User, v3.Role, v3.WebAuthn], { migrations: securityMigrations });
+      const v3up = await db.dataSource([v3.User, v3.Role, v3.WebAuthn], { migrations: securityMigrationsV3 });
       await v3up.query(`PRAGMA foreign_keys = ON`);
       await v3up.runMigrations({ transaction: "all" });
       expect((await v3up.query(`SELECT rootpage FROM sqlite_master WHERE type = 'table' AND name = 'user'`))[0].rootpage).toBe(before);
@@ -244,7 +244,9 @@ describeEachDatabase("shipped migrations", (db: TestDatabase) => {
         const columnsBefore = await atV2With(
           ["+16505550101", "+16505550101", "+16505550102", null, null].map((usPhoneNumber) => ({ usPhoneNumber })),
         );
-        const ds = await db.dataSource([v3.User, v3.Role, v3.WebAuthn], { migrations: [...securityMigrations, appAddDisplayName("user")] });
+        const ds = await db.dataSource([v3.User, v3.Role, v3.WebAuthn], {
+          migrations: [...securityMigrationsV3, appAddDisplayName("user")],
+        });
         const error = await ds.runMigrations({ transaction }).catch((e) => e);
         expect(error).toMatchObject({ name: "MigrationBlockedError", entity: "user", field: "us_phone_number", rule: "duplicate-values" });
         expectFailureLogged(V3, error);
@@ -268,7 +270,9 @@ describeEachDatabase("shipped migrations", (db: TestDatabase) => {
           { email: "ann@example.com" },
           { email: "ANN@EXAMPLE.COM" },
         ]);
-        const ds = await db.dataSource([v3.User, v3.Role, v3.WebAuthn], { migrations: [...securityMigrations, appAddDisplayName("user")] });
+        const ds = await db.dataSource([v3.User, v3.Role, v3.WebAuthn], {
+          migrations: [...securityMigrationsV3, appAddDisplayName("user")],
+        });
         const error = await ds.runMigrations({ transaction: "all" }).catch((e) => e);
         expect(error).toMatchObject({ name: "MigrationBlockedError", entity: "user", field: "email", rule: "case-duplicates" });
         expectFailureLogged(V3, error);
@@ -283,7 +287,7 @@ describeEachDatabase("shipped migrations", (db: TestDatabase) => {
     }
 
     it("users without a password stop V3 to V2, changing nothing, listing them", async () => {
-      const ds = await db.dataSource([v3.User, v3.Role, v3.WebAuthn], { migrations: [...securityMigrations, appAddDisplayName("user")] });
+      const ds = await db.dataSource([v3.User, v3.Role, v3.WebAuthn], { migrations: [...securityMigrationsV3, appAddDisplayName("user")] });
       await ds.runMigrations({ transaction: "all" });
       const users = ds.getRepository(v3.User);
       await users.save(["hash", null, "hash", null].map((password, i) => users.create({ email: `p${i}@example.com`, password })));
@@ -308,7 +312,7 @@ describeEachDatabase("shipped migrations", (db: TestDatabase) => {
       expectFailureLogged(V3, error);
       expect(error.message).toBe(
         "User.(entity): SecurityV3WebAuthnRecoveryCodes1795737720000 upgrades the database to schema version 3, but the registered User entity does not extend UserMixinV3. " +
-          "Nothing was changed. Either extend UserMixinV3 (and register its WebAuthn entity) to upgrade, or register `securityMigrationsV2` instead of `securityMigrations` to stay on the older version.",
+          "Nothing was changed. Either extend UserMixinV3 (and register the entities of its relations) to upgrade, or register `securityMigrationsV2` instead of `securityMigrations` to stay on the older version.",
       );
       if (db.kind !== "mariadb") expect(await ds.createQueryRunner().hasTable("user")).toBe(false);
       await ds.dropDatabase();
@@ -322,7 +326,7 @@ describeEachDatabase("shipped migrations", (db: TestDatabase) => {
       expect(error.name).toBe("SecurityEntitiesNotFoundError");
       expectFailureLogged(V1, error);
       expect(error.message).toBe(
-        "DataSource.entities: the security migrations need the app's User entity, and no entity registered in the DataSource extends UserMixinV1, UserMixinV2 or UserMixinV3. " +
+        "DataSource.entities: the security migrations need the app's User entity, and no entity registered in the DataSource extends UserMixinV1, UserMixinV2, UserMixinV3 or UserMixinV4. " +
           "Register it beside the migrations: new DataSource({ entities: [User, Role], migrations: [...securityMigrations] })",
       );
       expect(await ds.createQueryRunner().hasTable("role")).toBe(false);

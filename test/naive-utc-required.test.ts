@@ -19,7 +19,7 @@ import {
   securitySchemaStatus,
   withNaiveUtc,
 } from "../src";
-import { securityMigrations } from "../migrations";
+import { securityMigrationsV3 } from "../migrations";
 import * as v3 from "./fixtures/app-v3";
 import { appAddDisplayName } from "./fixtures/app-migrations";
 import { describeEachDatabase } from "./support/database";
@@ -40,8 +40,8 @@ describeEachDatabase("a DataSource without withNaiveUtc", (db) => {
   afterEach(async () => {
     await Promise.all(opened.splice(0).map((ds) => (ds.isInitialized ? ds.destroy() : Promise.resolve())));
   });
-  const plain = () => db.plainOptions(ENTITIES, { migrations: securityMigrations });
-  const wrapped = () => db.options(ENTITIES, { migrations: securityMigrations });
+  const plain = () => db.plainOptions(ENTITIES, { migrations: securityMigrationsV3 });
+  const wrapped = () => db.options(ENTITIES, { migrations: securityMigrationsV3 });
   const missing = (user: string) => ({
     name: "NaiveUtcRequiredError",
     entity: "DataSource",
@@ -176,7 +176,7 @@ describeEachDatabase("a DataSource without withNaiveUtc", (db) => {
   }
 
   it("wrapped options pass, also spread into more options (as NestJS does) and after setOptions (as the CLIs do)", async () => {
-    const app = db.options(ENTITIES, { migrations: [...securityMigrations, appAddDisplayName("user")] });
+    const app = db.options(ENTITIES, { migrations: [...securityMigrationsV3, appAddDisplayName("user")] });
     const ds = await open({ ...app, logging: false });
     ds.setOptions({ synchronize: false, migrationsRun: false, logging: false });
     await ds.runMigrations();

@@ -15,7 +15,7 @@ import {
   SecurityDatastore,
   securitySchemaStatus,
 } from "../src";
-import { securityMigrations } from "../migrations";
+import { securityMigrationsV3 } from "../migrations";
 import * as v3 from "./fixtures/app-v3";
 import * as inAuth from "./fixtures/app-v3-schema";
 import { describeOnDatabase } from "./support/database";
@@ -32,7 +32,7 @@ class AppAddDisplayNameInAuth1800000000000 implements MigrationInterface {
     await queryRunner.query(`ALTER TABLE "${SCHEMA}"."user" DROP COLUMN display_name`);
   }
 }
-const MIGRATIONS = [...securityMigrations, AppAddDisplayNameInAuth1800000000000];
+const MIGRATIONS = [...securityMigrationsV3, AppAddDisplayNameInAuth1800000000000];
 
 const ways = [
   { label: "the DataSource's schema option", entities: [v3.User, v3.Role, v3.WebAuthn], extra: { schema: SCHEMA } },

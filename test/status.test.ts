@@ -10,7 +10,7 @@ import { promisify } from "util";
 import { TableColumn } from "typeorm";
 import type { DataSource } from "typeorm";
 import { securitySchemaStatus } from "../src";
-import { securityMigrations, securityMigrationsV1, securityMigrationsV2 } from "../migrations";
+import { securityMigrationsV3, securityMigrationsV1, securityMigrationsV2 } from "../migrations";
 import * as v1 from "./fixtures/app-v1";
 import * as v2 from "./fixtures/app-v2";
 import * as v3 from "./fixtures/app-v3";
@@ -96,7 +96,7 @@ describeEachDatabase("schema status", (db) => {
   });
 
   it("ours at V3: OK", async () => {
-    const status = await statusOf([v3.User, v3.Role, v3.WebAuthn], [...securityMigrations, appAddDisplayName("user")], (ds) =>
+    const status = await statusOf([v3.User, v3.Role, v3.WebAuthn], [...securityMigrationsV3, appAddDisplayName("user")], (ds) =>
       ds.runMigrations({ transaction: "all" }),
     );
     expect(status).toMatchObject({
@@ -111,7 +111,7 @@ describeEachDatabase("schema status", (db) => {
 
   it("V3 whose case-insensitive email index was replaced (a TypeORM table rebuild on SQLite): NOT OK, with the SQL that restores it", async () => {
     const q = (ds: DataSource, name: string) => ds.driver.escape(name);
-    const status = await statusOf([v3.User, v3.Role, v3.WebAuthn], [...securityMigrations, appAddDisplayName("user")], async (ds) => {
+    const status = await statusOf([v3.User, v3.Role, v3.WebAuthn], [...securityMigrationsV3, appAddDisplayName("user")], async (ds) => {
       await ds.runMigrations({ transaction: "all" });
       const runner = ds.createQueryRunner();
       if (db.kind === "sqlite") {
@@ -139,7 +139,7 @@ describeEachDatabase("schema status", (db) => {
       drift: db.kind === "sqlite" ? [`DROP INDEX "IDX_security_email_ci"`, create] : [create],
     });
 
-    const ds = await db.dataSource([v3.User, v3.Role, v3.WebAuthn], { migrations: [...securityMigrations, appAddDisplayName("user")] });
+    const ds = await db.dataSource([v3.User, v3.Role, v3.WebAuthn], { migrations: [...securityMigrationsV3, appAddDisplayName("user")] });
     for (const statement of status.drift) await ds.query(statement);
     expect(await securitySchemaStatus(ds)).toMatchObject({ drift: [], ok: true });
     const users = ds.getRepository(v3.User);

@@ -7,7 +7,7 @@ import { randomBytes } from "crypto";
 import { validate } from "class-validator";
 import type { DataSource, Repository } from "typeorm";
 import { InvalidListItemError, SecurityDatastore } from "../src";
-import { securityMigrations } from "../migrations";
+import { securityMigrationsV3 } from "../migrations";
 import { Role, User, WebAuthn } from "./fixtures/app-v3";
 import { appAddDisplayName } from "./fixtures/app-migrations";
 import { describeEachDatabase } from "./support/database";
@@ -38,7 +38,7 @@ describeEachDatabase("schema version 3", (db) => {
     });
 
   beforeAll(async () => {
-    ds = await db.dataSource([User, Role, WebAuthn], { migrations: [...securityMigrations, appAddDisplayName("user")] });
+    ds = await db.dataSource([User, Role, WebAuthn], { migrations: [...securityMigrationsV3, appAddDisplayName("user")] });
     await ds.runMigrations({ transaction: "all" });
     users = ds.getRepository(User);
     credentials = ds.getRepository(WebAuthn);

@@ -11,9 +11,9 @@ import { columnTagsOf, SECRET_PROPERTIES } from "../src/columns/tags";
 import { appSecurityTables, frozenSchema } from "../src/schema";
 import { migrationsUpTo, SCHEMA_VERSIONS } from "../src/versions";
 import type { SchemaVersion } from "../src/versions";
-import { securityMigrations, securityMigrationsV1, securityMigrationsV2 } from "../migrations";
+import { securityMigrations, securityMigrationsV1, securityMigrationsV2, securityMigrationsV3 } from "../migrations";
 import { RoleMixinV1, UserMixinV3, WebAuthnMixinV1 } from "../src";
-import * as v3 from "./fixtures/app-v3";
+import * as v4 from "./fixtures/app-v4";
 import { describeEachDatabase } from "./support/database";
 import { USER_V1, USER_V2, USER_V3 } from "./support/expected-schema";
 import type { ExpectedColumn } from "./support/expected-schema";
@@ -29,7 +29,10 @@ const SECRETS = [
   "usTotpSecrets",
   "mfRecoveryCodes",
 ];
-const EXPECTED_USER: Record<number, ExpectedColumn[]> = { 1: USER_V1, 2: USER_V2, 3: USER_V3 };
+/** The refresh trackers' secret (version 4). */
+const TRACKER_SECRETS = ["refreshFamily"];
+/** Version 4 changes no user column. */
+const EXPECTED_USER: Record<number, ExpectedColumn[]> = { 1: USER_V1, 2: USER_V2, 3: USER_V3, 4: USER_V3 };
 const sorted = (names: Iterable<string>) => [...names].sort();
 
 /** An app whose User replaces the secret list instead of extending it: the tagged secrets must stay hidden anyway. */
@@ -52,7 +55,7 @@ describeEachDatabase("the version table", (db) => {
     let liveColumns = new Set<string>();
     let liveTables = new Set<string>();
     for (const row of SCHEMA_VERSIONS) {
-      const ds: DataSource = await db.dataSource([v3.User, v3.Role, v3.WebAuthn], { migrations: migrationsUpTo(row.version) });
+      const ds: DataSource = await db.dataSource(v4.entities, { migrations: migrationsUpTo(row.version) });
       await ds.runMigrations();
       const names = appSecurityTables(ds);
       const frozen = await frozenSchema(ds, row.version, names);
@@ -134,9 +137,10 @@ describe("the column tags", () => {
   );
 
   it("the secret tags are exactly the hand-written secrets, and the migration lists are the rows' migrations", () => {
-    expect(sorted(SECRET_PROPERTIES)).toEqual(sorted(SECRETS));
+    expect(sorted(SECRET_PROPERTIES)).toEqual(sorted([...SECRETS, ...TRACKER_SECRETS]));
     expect(UserMixinV3.secretProperties).toBe(SECRET_PROPERTIES);
     expect(securityMigrations).toEqual(SCHEMA_VERSIONS.flatMap((row) => [...row.migrations()]));
+    expect(securityMigrationsV3).toEqual(securityMigrations.slice(0, 3));
     expect(securityMigrationsV2).toEqual(securityMigrations.slice(0, 2));
     expect(securityMigrationsV1).toEqual(securityMigrations.slice(0, 1));
   });

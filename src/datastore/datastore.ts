@@ -23,6 +23,10 @@ import type { RoleMixinV1 } from "../role/v1";
 import type { UserBase } from "../user/base";
 import { dialectOf, quotedTable } from "../schema/operations";
 import { requireNaiveUtc } from "../datetime";
+import { RefreshTrackerOperations } from "../refresh/operations";
+import type { CleanupOptions, ExchangeOptions, RefreshExchange } from "../refresh/operations";
+import type { RefreshTrackerMixinV1 } from "../refresh/v1";
+import { accessResetFields, resetAccessRows } from "./reset-access";
 
 type Class<T> = abstract new (...args: never[]) => T;
 
@@ -241,6 +245,78 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
     this.requireColumn("fsTokenUniquifier", "rotating the token uniquifier (UserMixinV2 or later)");
     (user as unknown as { rotateTokenUniquifier(): void }).rotateTokenUniquifier();
     await this.saveIdentity(user);
+  }
+
+  /**
+   * Flask-Security's `reset_user_access`, after a compromise, in one transaction: both uniquifiers rotated
+   * (every session and auth token ends), unified sign-in and two-factor secrets and phones cleared, recovery
+   * codes and passkeys removed (V3+), refresh trackers revoked (V4+); the password stays. A failure or a killed
+   * process leaves the user as it was. The user object gets the new values.
+   * @throws InvalidFieldsError naming `id` when no user has this id.
+   */
+  async resetUserAccess(user: U): Promise<void> {
+    const metadata = this.dataSource.getMetadata(this.User);
+    if (!Number.isSafeInteger(user?.id))
+      throw new InvalidFieldsError(this.User.name, [
+        { field: "id", rule: "isSavedUser", message: "user must be a saved user (with an id)" },
+      ]);
+    const fields = accessResetFields(metadata);
+    const now = new Date();
+    const found = await this.onUsers((primary) =>
+      primary.transaction(async (manager) => {
+        if (!(await resetAccessRows(manager, metadata, user.id, fields))) return false;
+        await this.refreshTrackerOperations.revokeAllOf(manager, user.id, now);
+        return true;
+      }),
+    );
+    if (!found)
+      throw new InvalidFieldsError(this.User.name, [{ field: "id", rule: "exists", message: "no user has this id (deleted meanwhile?)" }]);
+    Object.assign(user, fields);
+  }
+
+  // ---- Refresh trackers (UserMixinV4: refresh/operations.ts) -----------------------------------------
+
+  private refreshTrackerOps?: RefreshTrackerOperations<U>;
+
+  private get refreshTrackerOperations(): RefreshTrackerOperations<U> {
+    this.refreshTrackerOps ??= new RefreshTrackerOperations<U>(this.dataSource, this.User, (entity, target) =>
+      this.validateEntity(entity, target as Class<unknown>),
+    );
+    return this.refreshTrackerOps;
+  }
+
+  /**
+   * A new refresh-token family for `user`: `refreshFamily` from the CSPRNG, generation 1, last used now
+   * (Flask-Security's `create_refresh_tracker`). Put the family and `gen` in the signed token.
+   * @throws InvalidFieldsError naming a bad `name` or `expiresAt`; MissingColumnError before UserMixinV4.
+   */
+  createRefreshTracker(user: U, fields: { name: string; expiresAt: Date }): Promise<RefreshTrackerMixinV1> {
+    return this.refreshTrackerOperations.create(user, fields);
+  }
+
+  /** The tracker of a refresh token's family, or null (Flask-Security's `find_refresh_tracker`). */
+  findRefreshTracker(refreshFamily: string): Promise<RefreshTrackerMixinV1 | null> {
+    return this.refreshTrackerOperations.find(refreshFamily);
+  }
+
+  /**
+   * Exchanges the refresh token of `refreshFamily` at generation `gen`: when it is the current generation and
+   * the family is neither revoked nor expired, moves it to `gen + 1` in one conditional UPDATE (`exchanged`);
+   * of concurrent exchanges of one generation exactly one wins. A token at any other generation is `reused`
+   * and the family is revoked at once; `revoked`, `expired` and `not-found` refuse.
+   */
+  exchangeRefreshTracker(refreshFamily: string, gen: number, options?: ExchangeOptions): Promise<RefreshExchange<RefreshTrackerMixinV1>> {
+    return this.refreshTrackerOperations.exchange(refreshFamily, gen, options);
+  }
+
+  /** Revokes a family (sign-out of one client); true when it was valid until now. */
+  revokeRefreshTracker(refreshFamily: string): Promise<boolean> {
+    return this.refreshTrackerOperations.revoke(refreshFamily);
+  }
+
+  /** Deletes expired (default) and/or revoked trackers, of one user or all, in one statement; returns how many. */
+  cleanupRefreshTrackers(options?: CleanupOptions<U>): Promise<number> {
+    return this.refreshTrackerOperations.cleanup(options);
   }
 
   /**

@@ -104,7 +104,7 @@ export function requireUserEntityAt(connection: DataSource, version: SchemaVersi
     "(entity)",
     "entity-older-than-migration",
     `${migration} upgrades the database to schema version ${version}, but the registered ${user.name} entity does not extend ${mixin.name}. ` +
-      `Nothing was changed. Either extend ${mixin.name} (and register its WebAuthn entity) to upgrade, or register ` +
+      `Nothing was changed. Either extend ${mixin.name} (and register the entities of its relations) to upgrade, or register ` +
       `\`${older}\` instead of \`securityMigrations\` to stay on the older version.`,
   );
 }

@@ -8,7 +8,7 @@ import { createConnection } from "mysql2/promise";
 import type { DataSource } from "typeorm";
 import { DuplicateValueError, SecurityDatastore, securitySchemaStatus } from "../../src";
 import { collisionValue } from "../../src/datastore/identity-lock";
-import { securityMigrations, securityMigrationsV1, securityMigrationsV2 } from "../../migrations";
+import { securityMigrationsV3, securityMigrationsV1, securityMigrationsV2 } from "../../migrations";
 import { appAddDisplayName } from "../fixtures/app-migrations";
 import { Role, User } from "../fixtures/app-v2";
 import * as V1 from "../fixtures/app-v1";
@@ -287,12 +287,15 @@ describeOn("galera", "MariaDB Galera, 3 nodes", () => {
     };
     const v3 = await Promise.all(
       GALERA_URLS.map((_, node) =>
-        db.dataSource(node, { entities: [V3.User, V3.Role, V3.WebAuthn], migrations: [...securityMigrations, appAddDisplayName("user")] }),
+        db.dataSource(node, {
+          entities: [V3.User, V3.Role, V3.WebAuthn],
+          migrations: [...securityMigrationsV3, appAddDisplayName("user")],
+        }),
       ),
     );
     const servers = [serve(1), serve(2)];
     try {
-      expect((await v3[0].runMigrations({ transaction: "all" })).map((m) => m.name)).toEqual([new securityMigrations[2]().name]);
+      expect((await v3[0].runMigrations({ transaction: "all" })).map((m) => m.name)).toEqual([new securityMigrationsV3[2]().name]);
     } finally {
       serving = false;
       await Promise.all(servers);

@@ -15,7 +15,7 @@ import {
   SecurityDatastore,
   securitySchemaStatus,
 } from "../../src";
-import { securityMigrations, securityMigrationsV1 } from "../../migrations";
+import { securityMigrationsV3, securityMigrationsV1 } from "../../migrations";
 import { appAddDisplayName } from "../fixtures/app-migrations";
 import { Role, User } from "../fixtures/app-v2";
 import * as V1 from "../fixtures/app-v1";
@@ -124,7 +124,7 @@ describeOn("pg-replica", "PostgreSQL primary + streaming replica", () => {
       await pauseReplica();
       const v3 = await fresh.dataSource("replication", {
         entities: [V3.User, V3.Role, V3.WebAuthn],
-        migrations: [...securityMigrations, appAddDisplayName("user")],
+        migrations: [...securityMigrationsV3, appAddDisplayName("user")],
       });
       await v3.runMigrations({ transaction: "all" });
       expect(await onReplica(fresh.name, `SELECT to_regclass('"user"') AS t`)).toEqual([{ t: null }]); // the replica has no tables

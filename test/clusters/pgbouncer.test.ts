@@ -8,7 +8,7 @@
 import { Client } from "pg";
 import type { DataSource } from "typeorm";
 import { SecurityDatastore, securitySchemaStatus } from "../../src";
-import { securityMigrations } from "../../migrations";
+import { securityMigrationsV3 } from "../../migrations";
 import { appAddDisplayName } from "../fixtures/app-migrations";
 import * as V3 from "../fixtures/app-v3";
 import { Role, User } from "../fixtures/app-v2";
@@ -87,7 +87,7 @@ describeOn("pgbouncer", "PgBouncer, transaction pooling", () => {
     await v3db.create();
     try {
       // The migrations, not synchronize: V3's unique index on lower(email) is theirs.
-      const migrations = [...securityMigrations, appAddDisplayName("user")];
+      const migrations = [...securityMigrationsV3, appAddDisplayName("user")];
       const v3 = await v3db.dataSource({ url: PGBOUNCER_URL }, { entities: [V3.User, V3.Role, V3.WebAuthn], migrations, poolSize: 20 });
       await v3.runMigrations({ transaction: "all" });
       const v3store = new SecurityDatastore(v3, V3.User, V3.Role);
@@ -109,7 +109,7 @@ describeOn("pgbouncer", "PgBouncer, transaction pooling", () => {
     const fresh = new PgClusterDatabase();
     await fresh.create();
     try {
-      const migrations = [...securityMigrations, appAddDisplayName("user")];
+      const migrations = [...securityMigrationsV3, appAddDisplayName("user")];
       const v3 = await fresh.dataSource({ url: PGBOUNCER_URL }, { entities: [V3.User, V3.Role, V3.WebAuthn], migrations });
       expect(await v3.runMigrations({ transaction: "all" })).toHaveLength(migrations.length);
       expect(await securitySchemaStatus(v3)).toMatchObject({ family: "ours", version: 3, pendingMigrations: [], drift: [], ok: true });

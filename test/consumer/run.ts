@@ -20,7 +20,7 @@ import { execFileSync, spawnSync } from "child_process";
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { securityMigrations } from "../../migrations";
+import { securityMigrationsV3 } from "../../migrations";
 import { docBlocks, DocBlock } from "./doc-blocks";
 
 const ROOT = join(__dirname, "..", "..");
@@ -215,7 +215,7 @@ const STEPS: { id: string; needs: string[]; name: string; run: (app: string, bin
     name: "the TypeORM CLI runs the shipped migrations (typeorm migration:run -d data-source.js)",
     run: (app, bin) => {
       const out = run(join(bin, "typeorm"), ["migration:run", "-d", "data-source.js"], app);
-      for (const name of [...securityMigrations.map((migration) => migration.name), "AddUserName1800000000000"]) {
+      for (const name of [...securityMigrationsV3.map((migration) => migration.name), "AddUserName1800000000000"]) {
         if (!new RegExp(`Migration ${name} has been +executed successfully`).test(out))
           throw new StepFailed(`migration:run did not report ${name}:\n${out}`);
       }

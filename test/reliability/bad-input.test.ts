@@ -10,7 +10,7 @@
 import * as fc from "fast-check";
 import type { DataSource } from "typeorm";
 import { DuplicateValueError, InvalidFieldsError, InvalidListItemError, SecurityDatastore } from "../../src";
-import { securityMigrations } from "../../migrations";
+import { securityMigrationsV3 } from "../../migrations";
 import { appAddDisplayName } from "../fixtures/app-migrations";
 import { Role, User, WebAuthn } from "../fixtures/app-v3";
 import { describeEachDatabase } from "../support/database";
@@ -109,7 +109,7 @@ describeEachDatabase("bad input", (db) => {
 
   beforeAll(async () => {
     seed = seedFrom("TSM_PROPERTY_SEED", `bad input [${db.kind}]`);
-    ds = await db.dataSource([User, Role, WebAuthn], { migrations: [...securityMigrations, appAddDisplayName("user")], poolSize: 5 });
+    ds = await db.dataSource([User, Role, WebAuthn], { migrations: [...securityMigrationsV3, appAddDisplayName("user")], poolSize: 5 });
     await ds.runMigrations();
     store = new SecurityDatastore(ds, User, Role);
     await store.createRole({ name: "admin", permissions: ["user-admin"] });

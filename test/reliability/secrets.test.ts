@@ -18,7 +18,7 @@ import {
   secretSafeLogger,
   SecurityDatastore,
 } from "../../src";
-import { securityMigrations } from "../../migrations";
+import { securityMigrationsV3 } from "../../migrations";
 import { Role, User, WebAuthn } from "../fixtures/app-v3";
 import { describeEachDatabase } from "../support/database";
 import { countFrom, recordFigures } from "./support/figures";
@@ -88,7 +88,7 @@ describeEachDatabase("secrets", (db) => {
   beforeAll(async () => {
     // Created by the shipped migrations, so the app entity's own `display_name` column is missing: every insert
     // through the datastore then fails in the database, with the user's secrets among the statement's values.
-    const migrated = await db.dataSource([User, Role, WebAuthn], { migrations: securityMigrations });
+    const migrated = await db.dataSource([User, Role, WebAuthn], { migrations: securityMigrationsV3 });
     await migrated.runMigrations();
     await migrated.query(`ALTER TABLE ${migrated.driver.escape("user")} ADD COLUMN display_name varchar(80) NULL`);
     ds = await db.dataSource([User, Role, WebAuthn], { logger: secretSafeLogger(capturing(safeLog)), poolSize: 5 });

@@ -111,3 +111,16 @@ export const LIVE_TYPE: Record<DatabaseKind, Record<Kind, string>> = {
     blob: "blob",
   },
 };
+
+/** fsqla v4's fs_refresh_tracker (Flask-Security 5.9): gen is nullable there (its default 1 is set by the ORM). */
+export const REFRESH_TRACKER_V1: ExpectedColumn[] = [
+  col("id", "int", false),
+  varchar("refresh_family", 64, false, true),
+  col("gen", "int", true),
+  col("expires_at", "datetime", false),
+  col("revoked_at", "datetime", true),
+  col("last_used_at", "datetime", false),
+  col("create_datetime", "datetime", false),
+  varchar("name", 64, false),
+  col("user_id", "int", false),
+];

@@ -5,13 +5,13 @@
  */
 import type { TypeOrmModuleOptions } from "@nestjs/typeorm";
 import { withNaiveUtc } from "typeorm-security-models";
-import { securityMigrations } from "typeorm-security-models/migrations";
+import { securityMigrationsV3 } from "typeorm-security-models/migrations";
 import { Role, User, WebAuthn } from "./entities";
 
 export function databaseOptions(env: NodeJS.ProcessEnv = process.env): TypeOrmModuleOptions {
   const common = {
     entities: [User, Role, WebAuthn],
-    migrations: securityMigrations,
+    migrations: securityMigrationsV3,
     migrationsRun: true,
     migrationsTransactionMode: "all" as const,
   };

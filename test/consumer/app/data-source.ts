@@ -2,7 +2,7 @@
 import "reflect-metadata";
 import { DataSource } from "typeorm";
 import { withNaiveUtc } from "typeorm-security-models";
-import { securityMigrations } from "typeorm-security-models/migrations";
+import { securityMigrationsV3 } from "typeorm-security-models/migrations";
 import { Role, User, WebAuthn } from "./entities.js";
 import { AddUserName1800000000000 } from "./migrations/1800000000000-AddUserName.js";
 
@@ -11,6 +11,6 @@ export default new DataSource(
     type: "better-sqlite3",
     database: "cli.db",
     entities: [User, Role, WebAuthn],
-    migrations: [...securityMigrations, AddUserName1800000000000],
+    migrations: [...securityMigrationsV3, AddUserName1800000000000],
   }),
 );

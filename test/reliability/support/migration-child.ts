@@ -7,7 +7,7 @@
 import "reflect-metadata";
 import { createInterface } from "readline";
 import { DataSource } from "typeorm";
-import { securityMigrations } from "../../../migrations";
+import { securityMigrationsV3 } from "../../../migrations";
 import * as v1 from "../../fixtures/app-v1";
 import * as v3 from "../../fixtures/app-v3";
 import { databaseOptions } from "../../support/database";
@@ -35,7 +35,7 @@ export async function migrate(ds: DataSource, order: Pick<MigrationOrder, "direc
     await ds.runMigrations({ transaction: "all" });
     return;
   }
-  const step = securityMigrations[order.from - 1];
+  const step = securityMigrationsV3[order.from - 1];
   const recorded: Array<{ name: string }> = await ds.query(`SELECT name FROM migrations`).catch(() => []);
   if (recorded.some((row) => row.name === new step().name)) await ds.undoLastMigration({ transaction: "all" });
 }
@@ -49,7 +49,7 @@ const APP_ENTITIES: Record<number, Function[]> = { 1: [v1.User, v1.Role], 2: [v1
 /** The DataSource of a trial: the app's entities and the shipped migrations up to the step's newer version. */
 export function trialDataSource(order: Pick<MigrationOrder, "kind" | "name" | "direction" | "from" | "to">): DataSource {
   const known = Math.max(order.from, order.to);
-  return new DataSource(databaseOptions(order.kind, order.name, APP_ENTITIES[known], { migrations: securityMigrations.slice(0, known) }));
+  return new DataSource(databaseOptions(order.kind, order.name, APP_ENTITIES[known], { migrations: securityMigrationsV3.slice(0, known) }));
 }
 
 /**
