@@ -8,16 +8,16 @@ import type { Table } from "typeorm";
 import { SecurityModelError } from "../errors";
 import { RoleMixinV1 } from "../role/v1";
 import { UserBase } from "../user/base";
+import { allChildTables, detectVersion, migrationNames, versionWithTable, WEBAUTHN_TABLE } from "../versions";
 import {
-  allChildTables,
-  detectVersion,
-  LATEST_VERSION,
-  migrationNames,
-  schemaVersion,
-  versionWithTable,
-  WEBAUTHN_TABLE,
-} from "../versions";
-import { ColumnRequirement, enabledFeatures, FEATURE_REQUIREMENTS, FeatureName, SecurityFeatures, typeIsKind } from "./features";
+  ColumnRequirement,
+  enabledFeatures,
+  FEATURE_REQUIREMENTS,
+  FeatureName,
+  SecurityFeatures,
+  typeIsKind,
+  userMixinWithEveryFeature,
+} from "./features";
 
 /** One thing a model or table lacks for a feature. */
 export interface SecurityModelProblem {
@@ -296,7 +296,7 @@ function evaluate(
           reported.add(need.model);
           const fix =
             need.model === "User"
-              ? `register an entity extending ${schemaVersion(LATEST_VERSION).user.name} (or one with the columns Flask-Security's Models page lists)`
+              ? `register an entity extending ${userMixinWithEveryFeature()} (or one with the columns Flask-Security's Models page lists)`
               : "register an entity extending RoleMixinV1";
           problems.push(
             problem(

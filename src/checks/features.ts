@@ -74,6 +74,7 @@ const FEATURE_NAMES: readonly FeatureName[] = [
 interface TaggedRequirement extends ColumnRequirement {
   feature: FeatureName;
   method?: "sms";
+  version: SchemaVersion;
 }
 
 let requirements: TaggedRequirement[] | undefined;
@@ -102,6 +103,7 @@ function allRequirements(): TaggedRequirement[] {
             since: mixin.name,
             definition: fact.definition,
             feature: fact.tag.feature,
+            version: row.version,
             ...(fact.tag.method ? { method: fact.tag.method } : {}),
           });
         } else if (earlier.notNull && fact.nullable && !earlier.nullableFrom) {
@@ -122,9 +124,15 @@ export const FEATURE_REQUIREMENTS = Object.fromEntries(
         .filter(
           (need) => need.feature === feature && (!need.method || usesMethod(features[feature as keyof SecurityFeatures], need.method)),
         )
-        .map(({ feature: _feature, method: _method, ...need }) => need),
+        .map(({ feature: _feature, method: _method, version: _version, ...need }) => need),
   ]),
 ) as Record<FeatureName, (features: SecurityFeatures) => ColumnRequirement[]>;
+
+/** The oldest user mixin that carries every column a feature needs (`UserMixinV3`): what fixes recommend. */
+export function userMixinWithEveryFeature(): string {
+  const newest = Math.max(...allRequirements().map((need) => need.version));
+  return SCHEMA_VERSIONS.find((row) => row.version === newest)!.user.name;
+}
 
 function usesMethod(setting: SecurityFeatures[keyof SecurityFeatures], method: string): boolean {
   return typeof setting === "object" && (setting.methods as string[]).includes(method);
