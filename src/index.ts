@@ -45,10 +45,11 @@ export { PasswordConfigError, PasswordSchemeUnavailableError, PasswordHasherMiss
 export {
   adoptFlaskSecurityDatabase,
   planFlaskSecurityAdoption,
+  describeAdoptionChange,
   AdoptionBlockedError,
   FLASK_SECURITY_TOKEN_UNIQUIFIER_LINE,
-} from "./adopt/adopt";
-export type { AdoptionPlan } from "./adopt/adopt";
+} from "./adopt";
+export type { AdoptionPlan, AdoptionChange } from "./adopt";
 
 // Online upgrades: the shipped upgrades while the app keeps signing users in and up
 export { upgradeOnline, planOnlineUpgrade, OnlineUpgradeError } from "./online/upgrade";
@@ -69,5 +70,5 @@ export type { FieldProblem } from "./errors";
 export { MigrationBlockedError, SecurityEntitiesNotFoundError } from "./schema";
 export { SecurityModelsCheckError } from "./checks/check";
 
-// Database failures of datastore operations, without the statement's values (issue 9: reliability)
+// Database failures of datastore operations, without the statement's values
 export { DatabaseOperationError, redactQueryError, secretSafeLogger } from "./datastore/database-errors";

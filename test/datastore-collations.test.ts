@@ -8,7 +8,7 @@
  */
 import type { DataSource, Logger } from "typeorm";
 import { DuplicateValueError, SecurityDatastore } from "../src";
-import { securityMigrations } from "../migrations";
+import { securityMigrationsV3 } from "../migrations";
 import { appAddDisplayName } from "./fixtures/app-migrations";
 import { Role, User, WebAuthn } from "./fixtures/app-v3";
 import { describeOnDatabase } from "./support/database";
@@ -45,7 +45,7 @@ for (const target of TARGETS) {
     const recorder = new StatementRecorder();
 
     beforeAll(async () => {
-      const migrated = await db.dataSource([User, Role, WebAuthn], { migrations: [...securityMigrations, appAddDisplayName("user")] });
+      const migrated = await db.dataSource([User, Role, WebAuthn], { migrations: [...securityMigrationsV3, appAddDisplayName("user")] });
       await migrated.runMigrations();
       if (target.collation) await migrated.query(`ALTER TABLE \`user\` MODIFY \`email\` varchar(255) NOT NULL COLLATE ${target.collation}`);
       await migrated.destroy();

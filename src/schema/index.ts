@@ -1,5 +1,5 @@
 /** Schema machinery shared by the shipped migrations. */
-export { appSecurityTables, requireUserEntityAt, SecurityEntitiesNotFoundError } from "./app-tables";
+export { appSecurityTables, defaultTableNames, requireUserEntityAt, SecurityEntitiesNotFoundError } from "./app-tables";
 export type { SecurityTableNames } from "./app-tables";
 export { frozenSchema } from "./frozen";
 export { MigrationBlockedError } from "../errors";
