@@ -11,7 +11,7 @@ import { checkSecurityDatabase, checkSecurityModels } from "./checks/check";
 import { FEATURE_METHODS, FEATURE_REQUIREMENTS } from "./checks/features";
 import type { SecurityFeatures } from "./checks/features";
 import { securitySchemaStatus } from "./checks/status";
-import { adoptFlaskSecurityDatabase, AdoptionBlockedError, planFlaskSecurityAdoption } from "./adopt/adopt";
+import { adoptFlaskSecurityDatabase, AdoptionBlockedError, describeAdoptionChange, planFlaskSecurityAdoption } from "./adopt";
 import { runUpgradeCommand, UPGRADE_USAGE, UpgradeUsageError } from "./online/cli";
 
 const USAGE = `Usage:
@@ -138,7 +138,10 @@ async function adopt(dataSource: DataSource, args: Args): Promise<number> {
     if (plan.toVersion !== null) console.log(`Becomes:   typeorm-security-models V${plan.toVersion}`);
     if (plan.blockers.length > 0) console.log(`Blocked, nothing was changed:\n${list(plan.blockers)}`);
     else if (plan.action === "done") console.log("Nothing to do: the database is already typeorm-security-models'.");
-    else console.log(`${applied ? "Done:" : "Would change (nothing changed yet; run again with --apply):"}\n${list(plan.changes)}`);
+    else
+      console.log(
+        `${applied ? "Done:" : "Would change (nothing changed yet; run again with --apply):"}\n${list(plan.changes.map(describeAdoptionChange))}`,
+      );
     if (plan.afterwards.length > 0 && plan.blockers.length === 0) console.log(`Afterwards:\n${list(plan.afterwards)}`);
   }
   return plan.action === "blocked" ? 1 : 0;

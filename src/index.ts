@@ -31,17 +31,25 @@ export type { SecuritySchemaStatus } from "./checks/status";
 
 // Passwords: hashes a Flask-Security app verifies, and the other way round
 export { PasswordHasher } from "./password";
-export type { PasswordHasherOptions, PasswordVerification, PasswordSchemeName, HashingSchemeName, NormalizeForm } from "./password";
+export type {
+  PasswordHasherOptions,
+  PasswordVerification,
+  PasswordSchemeName,
+  HashingSchemeName,
+  NormalizeForm,
+  FlaskSecurityRelease,
+} from "./password";
 export { PasswordConfigError, PasswordSchemeUnavailableError, PasswordHasherMissingError, InvalidPasswordError } from "./password";
 
 // Adopting a database Flask-Security made
 export {
   adoptFlaskSecurityDatabase,
   planFlaskSecurityAdoption,
+  describeAdoptionChange,
   AdoptionBlockedError,
   FLASK_SECURITY_TOKEN_UNIQUIFIER_LINE,
-} from "./adopt/adopt";
-export type { AdoptionPlan } from "./adopt/adopt";
+} from "./adopt";
+export type { AdoptionPlan, AdoptionChange } from "./adopt";
 
 // Online upgrades: the shipped upgrades while the app keeps signing users in and up
 export { upgradeOnline, planOnlineUpgrade, OnlineUpgradeError } from "./online/upgrade";
@@ -62,5 +70,5 @@ export type { FieldProblem } from "./errors";
 export { MigrationBlockedError, SecurityEntitiesNotFoundError } from "./schema";
 export { SecurityModelsCheckError } from "./checks/check";
 
-// Database failures of datastore operations, without the statement's values (issue 9: reliability)
+// Database failures of datastore operations, without the statement's values
 export { DatabaseOperationError, redactQueryError, secretSafeLogger } from "./datastore/database-errors";

@@ -8,8 +8,16 @@ import type { Table } from "typeorm";
 import { SecurityModelError } from "../errors";
 import { RoleMixinV1 } from "../role/v1";
 import { UserBase } from "../user/base";
-import { WebAuthnMixinV1 } from "../webauthn/v1";
-import { ColumnRequirement, enabledFeatures, FEATURE_REQUIREMENTS, FeatureName, SecurityFeatures, typeIsKind } from "./features";
+import { allChildTables, detectVersion, migrationNames, versionWithTable, WEBAUTHN_TABLE } from "../versions";
+import {
+  ColumnRequirement,
+  enabledFeatures,
+  FEATURE_REQUIREMENTS,
+  FeatureName,
+  SecurityFeatures,
+  typeIsKind,
+  userMixinWithEveryFeature,
+} from "./features";
 
 /** One thing a model or table lacks for a feature. */
 export interface SecurityModelProblem {
@@ -58,14 +66,22 @@ interface ModelFacts {
   entity: string;
   table: string;
   columns: Map<string, ColumnFacts> | null; // null: not found
+  /** The user's child tables (by key) that the entity relates to or the database has. */
+  childTables?: Set<string>;
 }
 
 /** The app's WebAuthn entity: one extending WebAuthnMixinV1, else one on table web_authn or with a credential_id. */
 function webauthnEntity(metadatas: EntityMetadata[]): EntityMetadata | undefined {
   return (
-    metadatas.find((m) => typeof m.target === "function" && m.target.prototype instanceof WebAuthnMixinV1) ??
-    metadatas.find((m) => m.tableName === "web_authn" || m.findColumnWithDatabaseName("credential_id"))
+    metadatas.find((m) => typeof m.target === "function" && m.target.prototype instanceof WEBAUTHN_TABLE.mixin) ??
+    metadatas.find((m) => m.tableName === WEBAUTHN_TABLE.defaultName || m.findColumnWithDatabaseName("credential_id"))
   );
+}
+
+/** The user's child tables (by key) that the User entity has a relation to. */
+function relatedChildTables(user: EntityMetadata | undefined): Set<string> {
+  const related = allChildTables().filter((child) => user?.relations.some((r) => r.propertyName === child.userProperty));
+  return new Set(related.map((child) => child.key));
 }
 
 /** Every problem of the app's User and Role entities for `features` (no database access). */
@@ -76,9 +92,13 @@ export async function checkSecurityModels(
 ): Promise<SecurityModelProblem[]> {
   const metadatas = await entityMetadatas(dataSource);
   const { user, role } = findModels(dataSource, metadatas, options);
-  const facts = { User: entityFacts(dataSource, user, "User", "user"), Role: entityFacts(dataSource, role, "Role", "role") };
+  const facts = {
+    User: { ...entityFacts(dataSource, user, "User", "user"), childTables: relatedChildTables(user) },
+    Role: entityFacts(dataSource, role, "Role", "role"),
+  };
   const problems = evaluate("entity", facts, features);
   if (features.webauthn && !webauthnEntity(metadatas)) {
+    const since = versionWithTable(WEBAUTHN_TABLE.key);
     problems.push(
       problem(
         "entity",
@@ -87,7 +107,7 @@ export async function checkSecurityModels(
         "(entity)",
         "webauthn",
         "missing-entity",
-        "missing; webauthn needs a WebAuthn entity: register `@Entity() class WebAuthn extends WebAuthnMixinV1 {}` beside a User that extends UserMixinV3",
+        `missing; webauthn needs a WebAuthn entity: register \`@Entity() class WebAuthn extends ${WEBAUTHN_TABLE.mixin.name} {}\` beside a User that extends ${since.user.name}`,
       ),
     );
   }
@@ -106,13 +126,19 @@ export async function checkSecurityDatabase(
   try {
     const userTable = user?.tablePath ?? "user";
     const roleTable = role?.tablePath ?? "role";
+    const childTables = new Set<string>();
+    for (const child of allChildTables()) {
+      const related = user?.relations.find((r) => r.propertyName === child.userProperty)?.inverseEntityMetadata.tablePath;
+      if (await runner.hasTable(related ?? child.defaultName)) childTables.add(child.key);
+    }
     const facts = {
-      User: tableFacts(await runner.getTable(userTable), user?.name ?? "User", userTable),
+      User: { ...tableFacts(await runner.getTable(userTable), user?.name ?? "User", userTable), childTables },
       Role: tableFacts(await runner.getTable(roleTable), role?.name ?? "Role", roleTable),
     };
     const problems = evaluate("database", facts, features);
-    const webauthnTable = webauthnEntity(metadatas)?.tablePath ?? "web_authn";
+    const webauthnTable = webauthnEntity(metadatas)?.tablePath ?? WEBAUTHN_TABLE.defaultName;
     if (features.webauthn && !(await runner.hasTable(webauthnTable))) {
+      const until = migrationNames(versionWithTable(WEBAUTHN_TABLE.key).migrations()).pop();
       problems.push(
         problem(
           "database",
@@ -121,7 +147,7 @@ export async function checkSecurityDatabase(
           "(table)",
           "webauthn",
           "missing-table",
-          `missing; webauthn needs the ${webauthnTable} table: run the shipped migrations up to SecurityV3WebAuthnRecoveryCodes1795737720000`,
+          `missing; webauthn needs the ${webauthnTable} table: run the shipped migrations up to ${until}`,
         ),
       );
     }
@@ -227,9 +253,6 @@ function tableFacts(table: Table | undefined, entity: string, tableName: string)
   return { entity, table: tableName, columns };
 }
 
-/** Mixins that exist in this release; fixes name only these. */
-const RELEASED_MIXINS: readonly string[] = ["UserMixinV1", "UserMixinV2", "UserMixinV3", "RoleMixinV1"];
-
 const KIND_WORDS: Record<ColumnRequirement["kind"], string> = {
   integer: "an integer",
   string: "a string",
@@ -259,6 +282,11 @@ function evaluate(
 ): SecurityModelProblem[] {
   const problems: SecurityModelProblem[] = [];
   const reported = new Set<string>();
+  const user = facts.User;
+  const userVersion = detectVersion({
+    column: (name) => !!user.columns?.has(name),
+    table: (key) => !!user.childTables?.has(key),
+  });
   for (const feature of enabledFeatures(features)) {
     for (const need of FEATURE_REQUIREMENTS[feature](features)) {
       const model = facts[need.model];
@@ -268,7 +296,7 @@ function evaluate(
           reported.add(need.model);
           const fix =
             need.model === "User"
-              ? "register an entity extending UserMixinV3 (or one with the columns Flask-Security's Models page lists)"
+              ? `register an entity extending ${userMixinWithEveryFeature()} (or one with the columns Flask-Security's Models page lists)`
               : "register an entity extending RoleMixinV1";
           problems.push(
             problem(
@@ -287,9 +315,7 @@ function evaluate(
       const column = model.columns.get(need.column);
       const needed = `${feature === "core" ? "always needed" : `needed by ${feature}`}`;
       const declare = `${source === "entity" ? "declare" : "add"} the column ${need.definition}`;
-      const fix = RELEASED_MIXINS.includes(need.since)
-        ? `extend ${need.since} or later, or ${declare}`
-        : `${declare} (no released mixin carries it yet; ${need.since} will)`;
+      const fix = `extend ${need.since} or later, or ${declare}`;
       const say = (kind: SecurityModelProblem["problem"], what: string, how: string) =>
         problems.push(problem(source, model.entity, model.table, need.column, feature, kind, `${what} (${needed}). Fix: ${how}.`));
       if (!column) {
@@ -299,9 +325,11 @@ function evaluate(
       if (!typeIsKind(column.type, need.kind)) {
         say("wrong-type", `is ${column.type}, must be ${KIND_WORDS[need.kind]}`, `change the column to ${need.definition}`);
       }
-      const v3Shaped = need.column === "password" && model.columns.has("fs_webauthn_user_handle");
-      if (need.notNull && column.nullable && !v3Shaped) {
-        const why = need.column === "password" ? " (a null password is allowed only from version 3, UserMixinV3)" : "";
+      // A column a later version lets hold null (password from version 3) may be nullable in a model at that version.
+      const from = need.nullableFrom;
+      const nullAllowed = from !== undefined && userVersion !== null && userVersion >= from.version;
+      if (need.notNull && column.nullable && !nullAllowed) {
+        const why = from ? ` (a null ${need.column} is allowed only from version ${from.version}, ${from.mixin})` : "";
         say("nullable", `allows NULL, must be NOT NULL${why}`, `change the column to ${need.definition}`);
       }
       if (need.unique && !column.unique) say("not-unique", "is not unique, must be", `add a unique index on ${need.column}`);

@@ -1,8 +1,12 @@
 /**
  * Flask-Security's convention as data: which columns each security feature needs on the User and Role
- * models (its "Models" page, DESIGN.md §6), with the type family, nullability and uniqueness each must have,
- * the mixin version that carries it and the column to add otherwise. Checks and fixes are driven from here.
+ * models (its "Models" page), with the type family, nullability and uniqueness each must have, the mixin
+ * version that carries it and the column to add otherwise. Checks and fixes are driven from here; every
+ * fact comes from the released mixins' columns and their `@Feature` tags (`src/columns`).
  */
+import { columnFactsOf } from "../columns/facts";
+import { SCHEMA_VERSIONS } from "../versions";
+import type { SchemaVersion } from "../versions";
 
 /**
  * The methods a feature with methods may enable: `SECURITY_TWO_FACTOR_ENABLED_METHODS` and
@@ -41,82 +45,97 @@ export interface ColumnRequirement {
   model: "User" | "Role";
   column: string;
   kind: ColumnKind;
-  notNull?: boolean;
-  unique?: boolean;
-  /** The mixin version that carries the column. */
-  since: "UserMixinV1" | "UserMixinV2" | "UserMixinV3" | "RoleMixinV1";
+  notNull: boolean;
+  unique: boolean;
+  /** The mixin of the version that added the column (`UserMixinV2`), whose definition of it this is. */
+  since: string;
   /** The column to add by hand, as in the mixin. */
   definition: string;
+  /** The first version that lets a NOT NULL column hold null (`password` from version 3), if one does. */
+  nullableFrom?: { version: SchemaVersion; mixin: string };
 }
-
-const user = (
-  column: string,
-  kind: ColumnKind,
-  since: ColumnRequirement["since"],
-  definition: string,
-  extra: Partial<ColumnRequirement> = {},
-): ColumnRequirement => ({
-  model: "User",
-  column,
-  kind,
-  since,
-  definition,
-  ...extra,
-});
 
 /** The feature names used in problems and on the command line, in Flask-Security's order. */
 export type FeatureName = "core" | keyof SecurityFeatures;
 
-/** What each feature needs (`core`: always). */
-export const FEATURE_REQUIREMENTS: Record<FeatureName, (features: SecurityFeatures) => ColumnRequirement[]> = {
-  core: () => [
-    user("email", "string", "UserMixinV1", "email varchar(255) NOT NULL UNIQUE", { notNull: true, unique: true }),
-    user("password", "string", "UserMixinV1", "password varchar(255) NOT NULL", { notNull: true }),
-    user("active", "boolean", "UserMixinV1", "active boolean NOT NULL", { notNull: true }),
-    user("fs_uniquifier", "string", "UserMixinV1", "fs_uniquifier varchar(64) NOT NULL UNIQUE", { notNull: true, unique: true }),
-    {
-      model: "Role",
-      column: "name",
-      kind: "string",
-      since: "RoleMixinV1",
-      definition: "name varchar(80) NOT NULL UNIQUE",
-      notNull: true,
-      unique: true,
-    },
-    { model: "Role", column: "description", kind: "string", since: "RoleMixinV1", definition: "description varchar(255) NULL" },
-  ],
-  confirmable: () => [user("confirmed_at", "datetime", "UserMixinV1", "confirmed_at datetime NULL")],
-  trackable: () => [
-    user("last_login_at", "datetime", "UserMixinV1", "last_login_at datetime NULL"),
-    user("current_login_at", "datetime", "UserMixinV1", "current_login_at datetime NULL"),
-    user("last_login_ip", "string", "UserMixinV1", "last_login_ip varchar(64) NULL"),
-    user("current_login_ip", "string", "UserMixinV1", "current_login_ip varchar(64) NULL"),
-    user("login_count", "integer", "UserMixinV1", "login_count integer NULL"),
-  ],
-  twoFactor: (f) => [
-    user("tf_totp_secret", "string", "UserMixinV1", "tf_totp_secret varchar(255) NULL"),
-    user("tf_primary_method", "string", "UserMixinV1", "tf_primary_method varchar(64) NULL"),
-    ...(usesSms(f.twoFactor) ? [user("tf_phone_number", "string", "UserMixinV1", "tf_phone_number varchar(128) NULL")] : []),
-  ],
-  unifiedSignin: (f) => [
-    user("us_totp_secrets", "text", "UserMixinV2", "us_totp_secrets text NULL"),
-    ...(usesSms(f.unifiedSignin) ? [user("us_phone_number", "string", "UserMixinV2", "us_phone_number varchar(128) NULL")] : []),
-  ],
-  tokenIdentity: () => [
-    user("fs_token_uniquifier", "string", "UserMixinV2", "fs_token_uniquifier varchar(64) NOT NULL UNIQUE", {
-      notNull: true,
-      unique: true,
-    }),
-  ],
-  permissions: () => [{ model: "Role", column: "permissions", kind: "text", since: "RoleMixinV1", definition: "permissions text NULL" }],
-  webauthn: () => [
-    user("fs_webauthn_user_handle", "string", "UserMixinV3", "fs_webauthn_user_handle varchar(64) NULL UNIQUE", { unique: true }),
-  ],
-  recoveryCodes: () => [user("mf_recovery_codes", "text", "UserMixinV3", "mf_recovery_codes text NULL")],
-};
+/** The feature names, in Flask-Security's order (`core` first). */
+const FEATURE_NAMES: readonly FeatureName[] = [
+  "core",
+  "confirmable",
+  "trackable",
+  "twoFactor",
+  "unifiedSignin",
+  "tokenIdentity",
+  "permissions",
+  "webauthn",
+  "recoveryCodes",
+];
 
-function usesSms(setting: SecurityFeatures["twoFactor"] | SecurityFeatures["unifiedSignin"]): boolean {
-  return typeof setting === "object" && (setting.methods as string[]).includes("sms");
+interface TaggedRequirement extends ColumnRequirement {
+  feature: FeatureName;
+  method?: "sms";
+  version: SchemaVersion;
+}
+
+let requirements: TaggedRequirement[] | undefined;
+
+/**
+ * Every column a feature needs, from the released mixins: each column as the version that added it
+ * declares it, in declaration order, User before Role.
+ */
+function allRequirements(): TaggedRequirement[] {
+  if (requirements) return requirements;
+  const found = new Map<string, TaggedRequirement>();
+  for (const model of ["User", "Role"] as const) {
+    for (const row of SCHEMA_VERSIONS) {
+      const mixin = model === "User" ? row.user : row.role;
+      for (const fact of columnFactsOf(mixin)) {
+        if (!fact.tag || fact.tag.feature === "none" || fact.kind === null) continue;
+        const key = `${model}.${fact.column}`;
+        const earlier = found.get(key);
+        if (!earlier) {
+          found.set(key, {
+            model,
+            column: fact.column,
+            kind: fact.kind,
+            notNull: !fact.nullable,
+            unique: fact.unique,
+            since: mixin.name,
+            definition: fact.definition,
+            feature: fact.tag.feature,
+            version: row.version,
+            ...(fact.tag.method ? { method: fact.tag.method } : {}),
+          });
+        } else if (earlier.notNull && fact.nullable && !earlier.nullableFrom) {
+          earlier.nullableFrom = { version: row.version, mixin: mixin.name };
+        }
+      }
+    }
+  }
+  return (requirements = [...found.values()]);
+}
+
+/** What each feature needs (`core`: always); a column tagged with a method only when that method is enabled. */
+export const FEATURE_REQUIREMENTS = Object.fromEntries(
+  FEATURE_NAMES.map((feature) => [
+    feature,
+    (features: SecurityFeatures): ColumnRequirement[] =>
+      allRequirements()
+        .filter(
+          (need) => need.feature === feature && (!need.method || usesMethod(features[feature as keyof SecurityFeatures], need.method)),
+        )
+        .map(({ feature: _feature, method: _method, version: _version, ...need }) => need),
+  ]),
+) as Record<FeatureName, (features: SecurityFeatures) => ColumnRequirement[]>;
+
+/** The oldest user mixin that carries every column a feature needs (`UserMixinV3`): what fixes recommend. */
+export function userMixinWithEveryFeature(): string {
+  const newest = Math.max(...allRequirements().map((need) => need.version));
+  return SCHEMA_VERSIONS.find((row) => row.version === newest)!.user.name;
+}
+
+function usesMethod(setting: SecurityFeatures[keyof SecurityFeatures], method: string): boolean {
+  return typeof setting === "object" && (setting.methods as string[]).includes(method);
 }
 
 /** The features that are on, `core` first. */

@@ -3,18 +3,27 @@
  * schema, or unknown), which shipped migrations are pending, and whether TypeORM's schema builder sees drift.
  */
 import type { DataSource, QueryRunner } from "typeorm";
-import { securityMigrations } from "../../migrations";
 import { requireNaiveUtc } from "../datetime";
-import { appSecurityTables } from "../schema/app-tables";
+import { appSecurityTables, defaultTableNames } from "../schema/app-tables";
 import { caseInsensitiveUniqueRepair } from "../schema/operations";
 import { EMAIL_CASE_INSENSITIVE_INDEX } from "../user/v3";
+import {
+  allChildTables,
+  columnsBeyondFlaskSecurity,
+  detectVersion,
+  emailUniqueInAnyCase,
+  LATEST_VERSION,
+  migrationNames,
+  migrationsUpTo,
+} from "../versions";
+import type { SchemaVersion } from "../versions";
 
 /** What `securitySchemaStatus` found. */
 export interface SecuritySchemaStatus {
   /** `ours`: made by this package's migrations; `flask-security`: an fsqla schema; `empty`: no user table. */
   family: "ours" | "flask-security" | "unknown" | "empty";
   /** The schema version within the family (1, 2, 3), or null. */
-  version: 1 | 2 | 3 | null;
+  version: SchemaVersion | null;
   /** One line for people, e.g. `typeorm-security-models V2` or `Flask-Security fsqla v2`. */
   label: string;
   /** Shipped migrations recorded as applied, and those still to run, in order. */
@@ -53,7 +62,7 @@ export async function securitySchemaStatus(dataSource: DataSource): Promise<Secu
   requireNaiveUtc(dataSource, "securitySchemaStatus");
   const runner = dataSource.createQueryRunner();
   try {
-    let names: { user: string; links: string; schema?: string } = { user: "user", links: "roles_users" };
+    let names = defaultTableNames();
     try {
       names = appSecurityTables(dataSource);
     } catch {
@@ -63,21 +72,15 @@ export async function securitySchemaStatus(dataSource: DataSource): Promise<Secu
     const user = await runner.getTable(inSchema(names.user));
     const links = await runner.getTable(inSchema(names.links));
     const columns = new Set(user?.columns.map((c) => c.name) ?? []);
-    const version = !user
-      ? null
-      : columns.has("fs_webauthn_user_handle") && columns.has("mf_recovery_codes")
-        ? 3
-        : columns.has("us_totp_secrets")
-          ? 2
-          : columns.has("fs_uniquifier") && columns.has("email")
-            ? 1
-            : null;
+    const childTables = new Set<string>();
+    for (const child of allChildTables()) if (await runner.hasTable(inSchema(names[child.key]))) childTables.add(child.key);
+    const version = !user ? null : detectVersion({ column: (name) => columns.has(name), table: (key) => childTables.has(key) });
     const linksKeyed = (links?.primaryColumns.length ?? 0) === 2;
     const family: SecuritySchemaStatus["family"] = !user
       ? "empty"
       : version === null
         ? "unknown"
-        : linksKeyed && (version === 1 || columns.has("fs_token_uniquifier"))
+        : linksKeyed && columnsBeyondFlaskSecurity(version).every((name) => columns.has(name))
           ? "ours"
           : "flask-security";
     const label =
@@ -91,14 +94,14 @@ export async function securitySchemaStatus(dataSource: DataSource): Promise<Secu
 
     const recorded = await recordedMigrations(dataSource, runner);
     // The shipped migrations the app registered (an app staying on V1 registers only V1), else all of them.
-    const all = securityMigrations.map((m) => new m().name);
+    const all = migrationNames(migrationsUpTo(LATEST_VERSION));
     const registered = dataSource.migrations.map((m) => m.name ?? m.constructor.name).filter((name) => all.includes(name));
     const shipped = registered.length > 0 ? registered : all;
     const appliedMigrations = shipped.filter((name) => recorded.includes(name));
     const pendingMigrations = shipped.filter((name) => !recorded.includes(name));
 
     const drift = (await dataSource.driver.createSchemaBuilder().log()).upQueries.map((q) => q.query);
-    if (family === "ours" && version === 3)
+    if (family === "ours" && emailUniqueInAnyCase(version!))
       drift.push(...(await caseInsensitiveUniqueRepair(runner, names.user, "email", EMAIL_CASE_INSENSITIVE_INDEX, names.schema)));
     return {
       family,

@@ -19,6 +19,7 @@ import { IsDate, IsInt, IsNotEmpty, IsOptional, Length, MaxLength, Min } from "c
 import { datetimeColumn, varcharColumn } from "../user/columns";
 import { newIdentityToken } from "../tokens";
 import type { UserBase } from "../user/base";
+import { Feature, Secret, secretPropertiesOf } from "../columns/tags";
 
 /**
  * Abstract base of an app's refresh tracker entity: `@Entity() class FsRefreshTracker extends RefreshTrackerMixinV1 {}`,
@@ -35,6 +36,7 @@ export abstract class RefreshTrackerMixinV1 {
   static secretProperties: readonly string[] = ["refreshFamily"];
 
   /** Primary key. */
+  @Feature("none")
   @PrimaryGeneratedColumn({ name: "id", type: "integer" })
   id!: number;
 
@@ -42,6 +44,8 @@ export abstract class RefreshTrackerMixinV1 {
    * The family every refresh token of this tracker names: 64 hex characters from the operating system's
    * cryptographic source, set on insert when left unset. Unique. Secret: never in `toJSON()`.
    */
+  @Feature("none")
+  @Secret()
   @IsOptional()
   @Length(1, 64)
   @Index({ unique: true })
@@ -49,6 +53,7 @@ export abstract class RefreshTrackerMixinV1 {
   refreshFamily!: string;
 
   /** The generation of the family's only valid refresh token; 1 on insert, one more at each exchange. */
+  @Feature("none")
   @IsOptional()
   @IsInt()
   @Min(1)
@@ -56,33 +61,39 @@ export abstract class RefreshTrackerMixinV1 {
   gen!: number | null;
 
   /** When the family stops being exchangeable (naive UTC); an exchange does not move it. */
+  @Feature("none")
   @IsDate()
   @Column({ ...datetimeColumn("expires_at"), nullable: false })
   expiresAt!: Date;
 
   /** When the family was revoked (reset, sign-out, reuse detected); null while it is valid. */
+  @Feature("none")
   @IsOptional()
   @IsDate()
   @Column(datetimeColumn("revoked_at"))
   revokedAt!: Date | null;
 
   /** When the family was created or last exchanged; the insert time when left unset. */
+  @Feature("none")
   @IsOptional()
   @IsDate()
   @Column({ ...datetimeColumn("last_used_at"), nullable: false })
   lastUsedAt!: Date;
 
   /** When the tracker was created (database default, naive UTC). */
+  @Feature("none")
   @CreateDateColumn({ name: "create_datetime" })
   createDatetime!: Date;
 
   /** A name the app gives the family (the device or client it was issued to). */
+  @Feature("none")
   @IsNotEmpty()
   @MaxLength(64)
   @Column(varcharColumn("name", 64, { nullable: false }))
   name!: string;
 
   /** The owner's id; indexed. */
+  @Feature("none")
   @Index()
   @Column({ name: "user_id", type: "integer", nullable: false })
   userId!: number;
@@ -107,7 +118,10 @@ export abstract class RefreshTrackerMixinV1 {
 
   /** The tracker as JSON without its family. */
   toJSON(): Record<string, unknown> {
-    const secret = new Set((this.constructor as typeof RefreshTrackerMixinV1).secretProperties);
+    const secret = new Set([
+      ...secretPropertiesOf(this.constructor),
+      ...(this.constructor as typeof RefreshTrackerMixinV1).secretProperties,
+    ]);
     return Object.fromEntries(Object.entries(this).filter(([key]) => !secret.has(key)));
   }
 }

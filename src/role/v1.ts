@@ -10,6 +10,7 @@ import { Column, Index, PrimaryGeneratedColumn, UpdateDateColumn } from "typeorm
 import { IsNotEmpty, IsOptional, MaxLength } from "class-validator";
 import { commaListTransformer } from "../lists";
 import { IsCommaList } from "../validation";
+import { Feature } from "../columns/tags";
 
 /**
  * Abstract base of an app's Role entity. Extend it with `@Entity() class Role extends RoleMixinV1 {}`;
@@ -17,10 +18,12 @@ import { IsCommaList } from "../validation";
  */
 export abstract class RoleMixinV1 {
   /** Primary key; the target of `roles_users.role_id`. Always needed. */
+  @Feature("none")
   @PrimaryGeneratedColumn({ name: "id", type: "integer" })
   id!: number;
 
   /** The role's name, what `hasRole("admin")` compares against. Unique. Always needed. */
+  @Feature("core")
   @IsNotEmpty()
   @MaxLength(80)
   @Index({ unique: true })
@@ -28,6 +31,7 @@ export abstract class RoleMixinV1 {
   name!: string;
 
   /** Free text for administrators. Always present in Flask-Security's model. */
+  @Feature("core")
   @IsOptional()
   @MaxLength(255)
   @Column({ name: "description", type: "varchar", length: 255, nullable: true })
@@ -37,11 +41,13 @@ export abstract class RoleMixinV1 {
    * What holders of this role may do, checked by `hasPermission`. Stored as a comma list (`read,write`).
    * Needed by permissions (Flask-Security's `@permissions_required`).
    */
+  @Feature("permissions")
   @IsCommaList()
   @Column({ name: "permissions", type: "text", nullable: true, transformer: commaListTransformer("Role", "permissions") })
   permissions!: string[];
 
   /** When the role last changed; set on every save. */
+  @Feature("none")
   @UpdateDateColumn({ name: "update_datetime" })
   updateDatetime!: Date;
 

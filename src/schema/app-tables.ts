@@ -5,27 +5,32 @@
  */
 import type { DataSource, EntityMetadata } from "typeorm";
 import { SecurityModelError } from "../errors";
-import { MigrationBlockedError } from "./operations";
+import { MigrationBlockedError } from "../errors";
 import { UserBase } from "../user/base";
 import { RoleMixinV1 } from "../role/v1";
-import { UserMixinV3 } from "../user/v3";
-import { UserMixinV4 } from "../user/v4";
+import { allChildTables, schemaVersion, userMixinNames } from "../versions";
+import type { SchemaVersion, UserChildTableKey } from "../versions";
 
 /** The app's security tables, by role. */
-export interface SecurityTableNames {
+export type SecurityTableNames = {
   user: string;
   role: string;
   /** The join table of `roles` (`roles_users`). */
   links: string;
-  /** The table of the user's `webauthn` credentials (`web_authn`), from version 3 on. */
-  webauthn: string;
-  /** The table of the user's `refreshTrackers` (`fs_refresh_tracker`), from version 4 on. */
-  refreshTrackers: string;
   /**
    * The PostgreSQL schema of all of them, from the entities (`@Entity({ schema })`) or the DataSource's
    * `schema` option; undefined: the session's current schema.
    */
   schema?: string;
+} & {
+  /** Each child table of the user in any version (`webauthn`: its passkeys, `web_authn`), used or not. */
+  [key in UserChildTableKey]: string;
+};
+
+/** The tables' names when no registered entity says otherwise: Flask-Security's (`user`, `role`, `roles_users`, …). */
+export function defaultTableNames(): SecurityTableNames {
+  const children = allChildTables().map((child) => [child.key, child.defaultName]);
+  return { user: "user", role: "role", links: "roles_users", ...(Object.fromEntries(children) as Record<UserChildTableKey, string>) };
 }
 
 /** The app registered no entity (or several) extending a mixin, so the migrations cannot know the tables. */
@@ -54,18 +59,14 @@ function single(connection: DataSource, base: abstract new () => unknown, label:
 
 /** The table names of the app's User and Role entities and of their join table. */
 export function appSecurityTables(connection: DataSource): SecurityTableNames {
-  const user = single(connection, UserBase, "User", "UserMixinV1, UserMixinV2, UserMixinV3 or UserMixinV4");
+  const user = single(connection, UserBase, "User", userMixinNames());
   const role = single(connection, RoleMixinV1, "Role", "RoleMixinV1");
   const roles = user.relations.find((r) => r.propertyName === "roles");
-  const webauthn = user.relations.find((r) => r.propertyName === "webauthn");
-  const refreshTrackers = user.relations.find((r) => r.propertyName === "refreshTrackers");
-  const tables = [
-    user,
-    role,
-    roles?.junctionEntityMetadata,
-    webauthn?.inverseEntityMetadata,
-    refreshTrackers?.inverseEntityMetadata,
-  ].filter((m) => m !== undefined);
+  const children = allChildTables().map((child) => ({
+    child,
+    metadata: user.relations.find((r) => r.propertyName === child.userProperty)?.inverseEntityMetadata,
+  }));
+  const tables = [user, role, roles?.junctionEntityMetadata, ...children.map(({ metadata }) => metadata)].filter((m) => m !== undefined);
   const schemas = [...new Set(tables.map((m) => m.schema))];
   if (schemas.length > 1) {
     throw new SecurityEntitiesNotFoundError(
@@ -80,23 +81,22 @@ export function appSecurityTables(connection: DataSource): SecurityTableNames {
     user: user.tableName,
     role: role.tableName,
     links: roles?.junctionEntityMetadata?.tableName ?? "roles_users",
-    webauthn: webauthn?.inverseEntityMetadata.tableName ?? "web_authn",
-    refreshTrackers: refreshTrackers?.inverseEntityMetadata.tableName ?? "fs_refresh_tracker",
+    ...(Object.fromEntries(children.map(({ child, metadata }) => [child.key, metadata?.tableName ?? child.defaultName])) as Record<
+      UserChildTableKey,
+      string
+    >),
     ...(schemas[0] ? { schema: schemas[0] } : {}),
   };
 }
-
-/** The user mixin an app's User entity must extend for a migration to a schema version to run. */
-const USER_MIXIN_OF_VERSION = { 3: UserMixinV3, 4: UserMixinV4 } as const;
 
 /**
  * Stops a migration to `version` when the app's User entity is older: an app that registered every shipped
  * migration but still extends an older mixin would otherwise get columns its entity does not declare (and
  * TypeORM would then want to drop them).
  */
-export function requireUserEntityAt(connection: DataSource, version: keyof typeof USER_MIXIN_OF_VERSION, migration: string): void {
-  const user = single(connection, UserBase, "User", "UserMixinV1, UserMixinV2, UserMixinV3 or UserMixinV4");
-  const mixin = USER_MIXIN_OF_VERSION[version];
+export function requireUserEntityAt(connection: DataSource, version: SchemaVersion, migration: string): void {
+  const user = single(connection, UserBase, "User", userMixinNames());
+  const mixin = schemaVersion(version).user;
   if ((user.target as Function).prototype instanceof mixin) return;
   const older = `securityMigrationsV${version - 1}`;
   throw new MigrationBlockedError(

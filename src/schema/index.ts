@@ -1,7 +1,8 @@
 /** Schema machinery shared by the shipped migrations. */
-export { appSecurityTables, requireUserEntityAt, SecurityEntitiesNotFoundError } from "./app-tables";
+export { appSecurityTables, defaultTableNames, requireUserEntityAt, SecurityEntitiesNotFoundError } from "./app-tables";
 export type { SecurityTableNames } from "./app-tables";
 export { frozenSchema } from "./frozen";
+export { MigrationBlockedError } from "../errors";
 export {
   addCaseInsensitiveUnique,
   addColumns,
@@ -13,7 +14,6 @@ export {
   dropIndexIfExists,
   dropTables,
   explainDuplicates,
-  MigrationBlockedError,
   setNotNull,
   tablesToCreate,
 } from "./operations";

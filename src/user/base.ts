@@ -27,17 +27,7 @@ import type { RoleMixinV1 } from "../role/v1";
 import { datetimeColumn, E164, varcharColumn } from "./columns";
 import type { PasswordHasher } from "../password/hasher";
 import { passwordNeedsSave, passwordSaved, setUserPassword, verifyAndUpdateUserPassword } from "../password/user-passwords";
-
-/** The properties `toJSON()` leaves out in every version: they let whoever holds them act as the user. */
-const SECRET_PROPERTIES: readonly string[] = [
-  "password",
-  "fsUniquifier",
-  "fsTokenUniquifier",
-  "fsWebauthnUserHandle",
-  "tfTotpSecret",
-  "usTotpSecrets",
-  "mfRecoveryCodes",
-];
+import { Feature, Secret, SECRET_PROPERTIES, secretPropertiesOf } from "../columns/tags";
 
 export abstract class UserBase {
   /**
@@ -48,7 +38,8 @@ export abstract class UserBase {
   static identityAttributes: readonly string[] = ["email"];
 
   /**
-   * Properties `toJSON()` never emits. An app with secret columns of its own extends the list:
+   * Properties `toJSON()` never emits besides those tagged `@Secret()`: by default every secret property of
+   * every version. An app with secret columns of its own extends the list:
    * `static secretProperties = [...UserMixinV2.secretProperties, "apiKey"]`.
    */
   static secretProperties: readonly string[] = SECRET_PROPERTIES;
@@ -56,10 +47,12 @@ export abstract class UserBase {
   // ---- Always needed (Flask-Security's core) -------------------------------------------------------
 
   /** Primary key; the target of `roles_users.user_id`. */
+  @Feature("none")
   @PrimaryGeneratedColumn({ name: "id", type: "integer" })
   id!: number;
 
   /** Sign-in identity and where mail goes. Unique; the datastore compares it case-insensitively. */
+  @Feature("core")
   @IsEmailAddress({ message: "email must be an email address" })
   @MaxLength(255)
   @Index({ unique: true })
@@ -67,6 +60,7 @@ export abstract class UserBase {
   email!: string;
 
   /** Whether the user may sign in; deactivating keeps the row. Set to `true` on insert when left unset. */
+  @Feature("core")
   @IsOptional()
   @IsBoolean()
   @Column({ name: "active", type: Boolean })
@@ -76,6 +70,8 @@ export abstract class UserBase {
    * Session identity: session cookies carry it, so rotating it signs the user out everywhere. Unique; a
    * random 64-hex token is set on insert when left unset. Secret: never in `toJSON()`.
    */
+  @Feature("core")
+  @Secret()
   @IsOptional()
   @Length(1, 64)
   @Index({ unique: true })
@@ -85,6 +81,7 @@ export abstract class UserBase {
   // ---- Confirmable (SECURITY_CONFIRMABLE) ----------------------------------------------------------
 
   /** When the user confirmed their email address; null until then. */
+  @Feature("confirmable")
   @IsOptional()
   @IsDate()
   @Column(datetimeColumn("confirmed_at"))
@@ -93,30 +90,35 @@ export abstract class UserBase {
   // ---- Trackable (SECURITY_TRACKABLE) --------------------------------------------------------------
 
   /** Start of the sign-in before the current one. */
+  @Feature("trackable")
   @IsOptional()
   @IsDate()
   @Column(datetimeColumn("last_login_at"))
   lastLoginAt!: Date | null;
 
   /** Start of the current (latest) sign-in. */
+  @Feature("trackable")
   @IsOptional()
   @IsDate()
   @Column(datetimeColumn("current_login_at"))
   currentLoginAt!: Date | null;
 
   /** Client address of the sign-in before the current one. */
+  @Feature("trackable")
   @IsOptional()
   @MaxLength(64)
   @Column(varcharColumn("last_login_ip", 64))
   lastLoginIp!: string | null;
 
   /** Client address of the current (latest) sign-in. */
+  @Feature("trackable")
   @IsOptional()
   @MaxLength(64)
   @Column(varcharColumn("current_login_ip", 64))
   currentLoginIp!: string | null;
 
   /** How many times the user signed in. */
+  @Feature("trackable")
   @IsOptional()
   @IsInt()
   @Min(0)
@@ -126,18 +128,22 @@ export abstract class UserBase {
   // ---- Two-factor (SECURITY_TWO_FACTOR) ------------------------------------------------------------
 
   /** The second factor the user chose: `email`, `authenticator` or `sms`. */
+  @Feature("twoFactor")
   @IsOptional()
   @MaxLength(64)
   @Column(varcharColumn("tf_primary_method", 64))
   tfPrimaryMethod!: string | null;
 
   /** The encrypted TOTP secret of the second factor. Secret: never in `toJSON()`. */
+  @Feature("twoFactor")
+  @Secret()
   @IsOptional()
   @MaxLength(255)
   @Column(varcharColumn("tf_totp_secret", 255))
   tfTotpSecret!: string | null;
 
   /** Phone number for the sms second factor, E.164 (`+16505550101`). */
+  @Feature("twoFactor", "sms")
   @IsOptional()
   @MaxLength(128)
   @Matches(E164, { message: "tfPhoneNumber must be an E.164 phone number such as +16505550101" })
@@ -147,10 +153,12 @@ export abstract class UserBase {
   // ---- Bookkeeping ---------------------------------------------------------------------------------
 
   /** When the row was created (database default, naive UTC). */
+  @Feature("none")
   @CreateDateColumn({ name: "create_datetime" })
   createDatetime!: Date;
 
   /** When the row last changed; set on every save. */
+  @Feature("none")
   @UpdateDateColumn({ name: "update_datetime" })
   updateDatetime!: Date;
 
@@ -228,7 +236,7 @@ export abstract class UserBase {
 
   /** The user as JSON without secrets (password hash, TOTP secrets, recovery codes, uniquifiers). */
   toJSON(): Record<string, unknown> {
-    const secret = new Set((this.constructor as typeof UserBase).secretProperties);
+    const secret = new Set([...secretPropertiesOf(this.constructor), ...(this.constructor as typeof UserBase).secretProperties]);
     const json: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(this)) {
       if (!secret.has(key)) json[key] = value;

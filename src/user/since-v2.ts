@@ -9,11 +9,13 @@ import { IsOptional, Length, MaxLength } from "class-validator";
 import { UserBase } from "./base";
 import { varcharColumn } from "./columns";
 import { newIdentityToken } from "../tokens";
+import { Feature, Secret } from "../columns/tags";
 
 export abstract class UserSinceV2 extends UserBase {
   // ---- Username (unique from v2 on) ----------------------------------------------------------------
 
   /** Optional sign-in name (Flask-Security's `SECURITY_USERNAME_ENABLE`); unique from v2 on, null allowed. */
+  @Feature("none")
   @IsOptional()
   @MaxLength(255)
   @Index({ unique: true })
@@ -23,6 +25,8 @@ export abstract class UserSinceV2 extends UserBase {
   // ---- Unified sign in (SECURITY_UNIFIED_SIGNIN) ---------------------------------------------------
 
   /** The encrypted TOTP secrets of unified sign in, a JSON object by method. Secret: never in `toJSON()`. */
+  @Feature("unifiedSignin")
+  @Secret()
   @IsOptional()
   @Column({ name: "us_totp_secrets", type: "text", nullable: true })
   usTotpSecrets!: string | null;
@@ -34,6 +38,8 @@ export abstract class UserSinceV2 extends UserBase {
    * without ending sessions. Unique; a random 64-hex token is set on insert when left unset. Not in any
    * fsqla version: a Flask-Security app sharing the table declares the column in its own model. Secret.
    */
+  @Feature("tokenIdentity")
+  @Secret()
   @IsOptional()
   @Length(1, 64)
   @Index({ unique: true })

@@ -13,16 +13,20 @@ import { Column } from "typeorm";
 import { IsNotEmpty, IsOptional, IsString, MaxLength } from "class-validator";
 import { UserBase } from "./base";
 import { varcharColumn } from "./columns";
+import { Feature, Secret } from "../columns/tags";
 
 /** Abstract base of an app's User entity at schema version 1 (fsqla v1). */
 export abstract class UserMixinV1 extends UserBase {
   /** Optional sign-in name (Flask-Security's `SECURITY_USERNAME_ENABLE`); not unique in v1. */
+  @Feature("none")
   @IsOptional()
   @MaxLength(255)
   @Column(varcharColumn("username", 255))
   username!: string | null;
 
   /** The password hash (never the password). Required in v1. Secret: never in `toJSON()`. */
+  @Feature("core")
+  @Secret()
   @IsString()
   @IsNotEmpty()
   @MaxLength(255)

@@ -14,10 +14,13 @@ import { Column } from "typeorm";
 import { IsNotEmpty, IsOptional, IsString, Matches, MaxLength } from "class-validator";
 import { UserSinceV2 } from "./since-v2";
 import { E164, varcharColumn } from "./columns";
+import { Feature, Secret } from "../columns/tags";
 
 /** Abstract base of an app's User entity at schema version 2 (fsqla v2 + token uniquifier). */
 export abstract class UserMixinV2 extends UserSinceV2 {
   /** The password hash (never the password). Required in v2. Secret: never in `toJSON()`. */
+  @Feature("core")
+  @Secret()
   @IsString()
   @IsNotEmpty()
   @MaxLength(255)
@@ -25,6 +28,7 @@ export abstract class UserMixinV2 extends UserSinceV2 {
   password!: string;
 
   /** Phone number for unified sign in by sms, E.164 (`+16505550101`). Not unique in v2. */
+  @Feature("unifiedSignin", "sms")
   @IsOptional()
   @MaxLength(128)
   @Matches(E164, { message: "usPhoneNumber must be an E.164 phone number such as +16505550101" })

@@ -20,6 +20,7 @@ import { commaListTransformer } from "../lists";
 import { newIdentityToken } from "../tokens";
 import { IsCommaList } from "../validation";
 import type { WebAuthnMixinV1 } from "../webauthn/v1";
+import { Feature, Secret } from "../columns/tags";
 
 /**
  * The unique index that the version 3 migration makes so that the database refuses two emails differing
@@ -37,6 +38,8 @@ export abstract class UserMixinV3 extends UserSinceV2 {
    * The password hash (never the password); null for a user without one (passkey or sms only), never `""`
    * (validation refuses it; as in V1 and V2, an empty string is no hash). Secret.
    */
+  @Feature("core")
+  @Secret()
   @IsOptional()
   @IsString()
   @IsNotEmpty({ message: "password must not be empty: a user without a password has null" })
@@ -45,6 +48,7 @@ export abstract class UserMixinV3 extends UserSinceV2 {
   password!: string | null;
 
   /** Phone number for unified sign in by sms, E.164 (`+16505550101`). Unique from v3 on. */
+  @Feature("unifiedSignin", "sms")
   @IsOptional()
   @MaxLength(128)
   @Matches(E164, { message: "usPhoneNumber must be an E.164 phone number such as +16505550101" })
@@ -58,6 +62,8 @@ export abstract class UserMixinV3 extends UserSinceV2 {
    * The user's id as passkeys know it (WebAuthn's user handle): a random 64-hex token set on insert when
    * left unset, never the email or the database id. Unique. Secret: never in `toJSON()`.
    */
+  @Feature("webauthn")
+  @Secret()
   @IsOptional()
   @Length(1, 64)
   @Index({ unique: true })
@@ -75,6 +81,8 @@ export abstract class UserMixinV3 extends UserSinceV2 {
   // ---- Recovery codes (SECURITY_MULTI_FACTOR_RECOVERY_CODES) ---------------------------------------
 
   /** One-time codes that replace a lost second factor, as a comma list. Secret: never in `toJSON()`. */
+  @Feature("recoveryCodes")
+  @Secret()
   @IsCommaList()
   @Column({ name: "mf_recovery_codes", type: "text", nullable: true, transformer: commaListTransformer("User", "mfRecoveryCodes") })
   mfRecoveryCodes!: string[];

@@ -15,8 +15,9 @@ import { IsBoolean, IsDate, IsIn, IsInt, IsNotEmpty, IsOptional, MaxLength, Min 
 import { commaListTransformer } from "../lists";
 import { IsBinary, IsCommaList } from "../validation";
 import { datetimeColumn, varcharColumn } from "../user/columns";
-import { binaryColumn, BLOB, VARBINARY_1024 } from "./binary-types";
+import { BinaryColumn, BLOB, VARBINARY_1024 } from "./binary-types";
 import type { UserBase } from "../user/base";
+import { Feature } from "../columns/tags";
 
 /** How a credential may be used, as Flask-Security records it. */
 export type WebAuthnUsage = "first" | "secondary";
@@ -28,6 +29,7 @@ export type WebAuthnUsage = "first" | "secondary";
  */
 export abstract class WebAuthnMixinV1 {
   /** Primary key. */
+  @Feature("webauthn")
   @PrimaryGeneratedColumn({ name: "id", type: "integer" })
   id!: number;
 
@@ -35,17 +37,20 @@ export abstract class WebAuthnMixinV1 {
    * The credential's id as the authenticator gave it (raw bytes, at most 1024). Unique: a sign-in assertion
    * names it, and it must lead to exactly one user.
    */
+  @Feature("webauthn")
   @IsBinary(1024)
   @Index({ unique: true })
-  @Column(binaryColumn("credential_id", VARBINARY_1024))
+  @BinaryColumn("credential_id", VARBINARY_1024)
   credentialId!: Buffer;
 
   /** The credential's public key (COSE, raw bytes): what verifies each sign-in assertion. */
+  @Feature("webauthn")
   @IsBinary(65535)
-  @Column(binaryColumn("public_key", BLOB))
+  @BinaryColumn("public_key", BLOB)
   publicKey!: Buffer;
 
   /** The authenticator's signature counter at the last sign-in; a counter that goes back signals a cloned key. 0 on insert when left unset. */
+  @Feature("webauthn")
   @IsOptional()
   @IsInt()
   @Min(0)
@@ -53,49 +58,58 @@ export abstract class WebAuthnMixinV1 {
   signCount!: number | null;
 
   /** How the browser can reach the authenticator (`usb`, `nfc`, `ble`, `internal`, `hybrid`), stored as a comma list. */
+  @Feature("webauthn")
   @IsCommaList()
   @Column({ name: "transports", type: "text", nullable: true, transformer: commaListTransformer("WebAuthn", "transports") })
   transports!: string[];
 
   /** Whether the credential is backed up (synced passkey), as the authenticator reported at registration. */
+  @Feature("webauthn")
   @IsBoolean()
   @Column({ name: "backup_state", type: Boolean, nullable: false })
   backupState!: boolean;
 
   /** `single_device` or `multi_device` (whether the credential can leave the authenticator). */
+  @Feature("webauthn")
   @IsNotEmpty()
   @MaxLength(64)
   @Column(varcharColumn("device_type", 64, { nullable: false }))
   deviceType!: string;
 
   /** The client extension outputs given at registration, as Flask-Security stores them (JSON text). */
+  @Feature("webauthn")
   @IsOptional()
   @MaxLength(255)
   @Column(varcharColumn("extensions", 255))
   extensions!: string | null;
 
   /** When the credential was registered (database default, naive UTC). */
+  @Feature("webauthn")
   @CreateDateColumn({ name: "create_datetime" })
   createDatetime!: Date;
 
   /** When the credential was last used to sign in; the registration time on insert when left unset. */
+  @Feature("webauthn")
   @IsOptional()
   @IsDate()
   @Column({ ...datetimeColumn("lastuse_datetime"), nullable: false })
   lastuseDatetime!: Date;
 
   /** The name the user gave the credential ("laptop"), unique per user in Flask-Security's forms. */
+  @Feature("webauthn")
   @IsNotEmpty()
   @MaxLength(64)
   @Column(varcharColumn("name", 64, { nullable: false }))
   name!: string;
 
   /** `first` (signs in alone, a passkey) or `secondary` (a second factor). */
+  @Feature("webauthn")
   @IsIn(["first", "secondary"], { message: "usage must be first or secondary" })
   @Column(varcharColumn("usage", 64, { nullable: false }))
   usage!: WebAuthnUsage;
 
   /** The owner's id (Flask-Security's `get_user_mapping()`); indexed. */
+  @Feature("webauthn")
   @Index()
   @Column({ name: "user_id", type: "integer", nullable: false })
   userId!: number;
