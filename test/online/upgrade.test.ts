@@ -232,6 +232,44 @@ describeEachDatabase("online upgrade", (db: TestDatabase) => {
     expect(await schemaFingerprint(upgrader, db.kind)).toBe(fingerprints.get(4));
   });
 
+  if (db.kind === "postgres")
+    it("V3 to V4 on PostgreSQL: the foreign key's lock on the user table waits at most lockTimeoutMs behind a long transaction, and is tried again", async () => {
+      const upgrader = await open(db, 4);
+      await upgrader.undoLastMigration({ transaction: "all" });
+      const holder = upgrader.createQueryRunner();
+      await holder.connect();
+      await holder.query(`BEGIN`);
+      // A long write transaction on the user table (a user no one signs in here): its ROW EXCLUSIVE lock conflicts
+      // with the key's SHARE ROW EXCLUSIVE.
+      await holder.query(`UPDATE "user" SET login_count = login_count WHERE email = 'user1@example.com'`);
+      const retries: string[] = [];
+      let signInsWhileWaiting = 0;
+      const reader = new SecurityDatastore(upgrader, APPS[4][0], APPS[4][1]);
+      const upgrade = upgradeOnline(upgrader, {
+        complete: true,
+        lockTimeoutMs: 20,
+        onProgress: async (progress) => {
+          if (progress.event !== "retry") return;
+          retries.push(progress.phase);
+          // While the create waits for its lock, it holds nothing that stops sign-ins (it gave up after 20 ms).
+          const user = await reader.findUserByEmail(SIGNED_IN[0]);
+          if (user) {
+            await reader.recordLogin(user, "192.0.2.9");
+            signInsWhileWaiting++;
+          }
+          if (retries.length === 3) {
+            await holder.query(`COMMIT`);
+          }
+        },
+      });
+      const done = await upgrade.finally(() => holder.release());
+      expect(done.done).toBe(true);
+      expect(retries.length).toBeGreaterThanOrEqual(3);
+      expect(new Set(retries)).toEqual(new Set(["create"]));
+      expect(signInsWhileWaiting).toBeGreaterThanOrEqual(3);
+      expect(await schemaFingerprint(upgrader, db.kind)).toBe(fingerprints.get(4));
+    });
+
   describe("refused and concurrent runs", () => {
     const other = new TestDatabase(db.kind);
     beforeAll(() => other.create());
@@ -265,8 +303,8 @@ describeEachDatabase("online upgrade", (db: TestDatabase) => {
         await v1ds.query(`CREATE TABLE fs_refresh_tracker (id INTEGER PRIMARY KEY, refresh_family VARCHAR(64))`);
         const before = await schemaFingerprint(v1ds, db.kind);
         const upgrader = await open(v1db, 4);
-        for (const attempt of [planOnlineUpgrade(upgrader), upgradeOnline(upgrader, { complete: true })]) {
-          const error = await attempt.catch((e) => e);
+        for (const attempt of [() => planOnlineUpgrade(upgrader), () => upgradeOnline(upgrader, { complete: true })]) {
+          const error = await attempt().catch((e) => e);
           expect(error).toBeInstanceOf(MigrationBlockedError);
           expect(error).toMatchObject({ entity: "fs_refresh_tracker", field: "(table)", rule: "table-exists" });
         }
