@@ -1,6 +1,7 @@
 /**
- * Online upgrades: the shipped schema upgrades (V1 to V2, V2 to V3) carried out while the app keeps signing
- * users in and up, on its old and its new version at once (a rolling deploy). Expand, backfill, contract:
+ * Online upgrades: the shipped schema upgrades (V1 to V2, V2 to V3, V3 to V4) carried out while the app keeps
+ * signing users in and up, on its old and its new version at once (a rolling deploy). A step that only adds
+ * tables (V3 to V4) is `create` then `complete`; one that changes the user table is expand, backfill, contract:
  *
  * 1. `check`: the data the new schema forbids stops it before anything changes (as the offline migration);
  * 2. `expand`: the new columns, nullable, with a database default (PostgreSQL, MariaDB) or an insert trigger
