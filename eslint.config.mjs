@@ -33,9 +33,10 @@ export default tseslint.config(
     },
   },
   {
-    // Loaded on demand on purpose: the optional database drivers (datetime), the app's DataSource file (cli)
+    // Loaded on demand on purpose: the optional database drivers (datetime), TypeORM's driver classes
+    // (driver extensions), the app's DataSource file (cli)
     // and TypeORM's migration internals, which its exports map does not name (adopt).
-    files: ["src/datetime.ts", "src/cli.ts", "src/adopt/apply.ts"],
+    files: ["src/datetime.ts", "src/cli.ts", "src/adopt/apply.ts", "src/database/driver-extensions.ts"],
     rules: { "@typescript-eslint/no-require-imports": "off" },
   },
   {

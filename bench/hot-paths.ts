@@ -2,7 +2,8 @@
  * `npm run bench:hot`: the hot paths of an app on every request, on each database, in one run, as ratios:
  * the mixin entities against the same entities written by hand (bench/hand-written.ts) and against raw SQL
  * through the same driver. Login lookup (email in any letter case, roles and permissions loaded), session load
- * (fs_uniquifier), record a login, create users with roles in batches; and hasRole / hasPermission in memory.
+ * (fs_uniquifier), record a login, sign up one user (createUser: the any-case duplicate check, then the insert),
+ * create users with roles in batches; and hasRole / hasPermission in memory.
  *
  * BENCH_HOT_USERS (default 100000), BENCH_DATABASES (default sqlite,postgres,mariadb).
  */
@@ -210,7 +211,27 @@ async function hotPaths(kind: DatabaseKind) {
           ],
         ),
     });
-    return { kind, created, login, session, record, lookupQueries };
+    // One sign-up each, emails with i and k (the letters whose non-ASCII variants may need a scan), never reused.
+    let signups = 0;
+    const signupEmail = () => `kim.link.${signups++}@example.com`;
+    const signup = await compare({
+      mixin: () => store.createUser({ email: signupEmail(), password: "$2b$12$" + "x".repeat(53) }),
+      raw: () =>
+        ds.transaction(async (manager) => {
+          const fields = userFields(0);
+          const address = signupEmail();
+          const taken = await manager.query(placeholders(kind, `SELECT id FROM ${q("user")} WHERE ${anyCase("email")}`), [address]);
+          if (taken.length > 0) throw new Error("raw sign-up found a duplicate");
+          await manager.query(
+            placeholders(
+              kind,
+              `INSERT INTO ${q("user")} (email, password, active, fs_uniquifier, fs_token_uniquifier) VALUES (?, ?, ?, ?, ?)`,
+            ),
+            [address, fields.password, kind === "sqlite" ? 1 : true, fields.fsUniquifier, fields.fsTokenUniquifier],
+          );
+        }),
+    });
+    return { kind, created, login, session, record, signup, lookupQueries };
   } finally {
     await db.drop();
   }
@@ -266,6 +287,9 @@ async function main() {
     );
     console.log(
       `| ${kind} | record a login (one UPDATE) | ${us(r.record.mixin)} | | ${us(r.record.raw)} | | ${ratio(r.record.mixin, r.record.raw)} |`,
+    );
+    console.log(
+      `| ${kind} | sign up one user, email with i and k (duplicate check + insert) | ${us(r.signup.mixin)} | | ${us(r.signup.raw)} | | ${ratio(r.signup.mixin, r.signup.raw)} |`,
     );
     const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
     console.log(

@@ -11,7 +11,8 @@
  * through `save()` (its tokens from the entity). Reports the upgrade's total time, worst and p99 wait of
  * sign-ins and sign-ups, and draws the sign-in waits over time to docs/online-upgrade-<database>.svg.
  *
- * BENCH_DATABASES (default postgres,mariadb), BENCH_STEPS (default v2,v3), BENCH_BATCH_MS (default 50).
+ * BENCH_DATABASES (default postgres,mariadb), BENCH_STEPS (default v2,v3), BENCH_BATCH_MS (default 50), BENCH_SAMPLES
+ * (a folder: every wait as JSON).
  */
 import "reflect-metadata";
 import { writeFileSync } from "fs";
@@ -143,7 +144,7 @@ async function upgradeUnderLoad(db: TestDatabase, to: 2 | 3, path: Run["path"]):
   const upgrader = await db.dataSource([...APPS[to]], { migrations: MIGRATIONS[to] });
   const load = new Load(apps, `${path}${to}`);
   load.start();
-  await new Promise((resolve) => setTimeout(resolve, 2000)); // the load alone first
+  await new Promise((resolve) => setTimeout(resolve, 3000)); // the load alone first
   const marks: Run["marks"] = [];
   const start = load.now();
   let seconds: number;
@@ -191,6 +192,25 @@ function waits(run: Run, kind: Sample["kind"]) {
     failed: during.filter((s) => s.failed).length,
     rate: during.length / Math.max(0.001, run.end - run.start),
   };
+}
+
+/** Worst / p99 sign-in wait (ms) of the load alone, before the upgrade began: what the machine gives without it. */
+function baseline(run: Run): string {
+  const before = run.samples.filter((s) => s.kind === "sign-in" && s.at >= 1 && s.at < run.start).map((s) => s.ms);
+  return `${Math.max(0, ...before).toFixed(0)} / ${quantile(before, 0.99).toFixed(0)}`;
+}
+
+/** Worst / p99 sign-in and sign-up wait (ms) of the operations started in each online phase: where the waits come from. */
+function phaseWaits(run: Run): string {
+  return run.marks
+    .map((mark, i) => {
+      const until = run.marks[i + 1]?.at ?? run.end;
+      const during = (kind: Sample["kind"]) =>
+        run.samples.filter((s) => s.kind === kind && s.at >= mark.at && s.at < until).map((s) => s.ms);
+      const [ins, ups] = [during("sign-in"), during("sign-up")];
+      return `${mark.label} ${Math.max(0, ...ins).toFixed(0)}/${quantile(ins, 0.99).toFixed(0)} ${Math.max(0, ...ups).toFixed(0)}/${quantile(ups, 0.99).toFixed(0)}`;
+    })
+    .join(", ");
 }
 
 /** How long each online phase took, from the marks: `check 0.1, expand 0.0, …`. */
@@ -257,9 +277,9 @@ async function main(): Promise<void> {
       .join(", ")}\n`,
   );
   console.log(
-    "| database | step | path | upgrade (s) | online / offline | sign-ins: worst / p99 ms (count, rate) | sign-ups: worst / p99 ms (count, rate) | failed | users without a token | phases (s) | load average |",
+    "| database | step | path | upgrade (s) | online / offline | sign-ins: worst / p99 ms (count, rate) | sign-ups: worst / p99 ms (count, rate) | failed | users without a token | sign-ins before the upgrade: worst / p99 ms | phases (s) | waits per phase: sign-in worst/p99, sign-up worst/p99 ms | load average |",
   );
-  console.log("|---|---|---|---|---|---|---|---|---|---|---|");
+  console.log("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
   for (const kind of KINDS) {
     if (down[kind]) {
       console.log(`| ${kind} | skipped: ${down[kind]} |`);
@@ -288,11 +308,13 @@ async function main(): Promise<void> {
           const ratio = run.path === "online" ? (online.seconds / offline.seconds).toFixed(2) : "";
           console.log(
             `| ${kind} | V${to - 1} to V${to} | ${run.path} | ${run.seconds.toFixed(1)} | ${ratio} | ${signIns.worst.toFixed(0)} / ${signIns.p99.toFixed(0)} (${signIns.count}, ${signIns.rate.toFixed(0)}/s) | ` +
-              `${signUps.worst.toFixed(0)} / ${signUps.p99.toFixed(0)} (${signUps.count}, ${signUps.rate.toFixed(1)}/s) | ${signIns.failed + signUps.failed} | ${run.withoutToken} | ${phaseTimes(run)} | ${loadavg()[0].toFixed(2)} |`,
+              `${signUps.worst.toFixed(0)} / ${signUps.p99.toFixed(0)} (${signUps.count}, ${signUps.rate.toFixed(1)}/s) | ${signIns.failed + signUps.failed} | ${run.withoutToken} | ${baseline(run)} | ${phaseTimes(run)} | ${phaseWaits(run)} | ${loadavg()[0].toFixed(2)} |`,
           );
         }
       }
       writeFileSync(join(__dirname, "..", "docs", `online-upgrade-${kind}.svg`), picture(kind, rows));
+      // BENCH_SAMPLES=<folder>: every operation's wait and the phase marks, for a closer look.
+      if (process.env.BENCH_SAMPLES) writeFileSync(join(process.env.BENCH_SAMPLES, `online-${kind}.json`), JSON.stringify(rows));
     } finally {
       for (const db of Object.values(databases)) await db.drop();
     }

@@ -11,6 +11,7 @@ import { createHmac, pbkdf2, randomBytes } from "crypto";
 import { promisify } from "util";
 import { PasswordHasher } from "../src";
 import { argon2Library, bcryptLibrary } from "../src/password/libraries";
+import { FLASK_SECURITY_PRESETS } from "../src/password/options";
 
 const SECONDS = Number(process.env.BENCH_PASSWORD_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_PASSWORD_ROUNDS ?? 3);
@@ -20,7 +21,7 @@ const SECRET = createHmac("sha512", SALT).update(PASSWORD.normalize("NFKD")).dig
 const now = () => Number(process.hrtime.bigint()) / 1e9;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-/** At least this many operations per measurement, however slow (argon2 at Flask-Security's cost takes ~1 s). */
+/** At least this many operations per measurement, however slow (argon2 at Flask-Security 5.1's cost takes ~1 s). */
 const MIN_OPERATIONS = 6;
 
 /** Operations per second of `fn` with `inFlight` calls running at once, over about SECONDS. */
@@ -79,8 +80,8 @@ async function main(): Promise<void> {
   const pbkdf2Async = promisify(pbkdf2);
   const rows: Row[] = [];
 
-  // bcrypt, cost 12: Flask-Security's default
-  const bcryptHasher = new PasswordHasher({ salt: SALT });
+  // bcrypt, cost 12: Flask-Security's default before 5.5
+  const bcryptHasher = new PasswordHasher({ salt: SALT, flaskSecurity: "5.1" });
   const bcryptHash = await bcryptHasher.hashPassword(PASSWORD);
   const bcryptInput = Buffer.from(SECRET).subarray(0, 72);
   rows.push(
@@ -98,24 +99,27 @@ async function main(): Promise<void> {
     )),
   );
 
-  // argon2id as Flask-Security 5.1.2 writes it: m=102400, t=10, p=8
-  const argon2Hasher = new PasswordHasher({ salt: SALT, scheme: "argon2" });
-  const argon2Hash = await argon2Hasher.hashPassword(PASSWORD);
-  const argon2Options = { type: argon2.argon2id, memoryCost: 102400, timeCost: 10, parallelism: 8, hashLength: 16 };
-  rows.push(
-    ...(await compare(
-      "argon2id m=102400,t=10,p=8 hash",
-      () => argon2Hasher.hashPassword(PASSWORD),
-      () => argon2.hash(SECRET, argon2Options),
-    )),
-  );
-  rows.push(
-    ...(await compare(
-      "argon2id m=102400,t=10,p=8 verify",
-      () => argon2Hasher.verifyPassword(PASSWORD, argon2Hash),
-      () => argon2.verify(argon2Hash, SECRET),
-    )),
-  );
+  // argon2id as each preset writes it: 5.5 and later (the default), and before 5.5 when set to argon2
+  for (const release of ["5.5", "5.1"] as const) {
+    const argon2Hasher = new PasswordHasher({ salt: SALT, flaskSecurity: release, scheme: "argon2" });
+    const argon2Hash = await argon2Hasher.hashPassword(PASSWORD);
+    const parameters = FLASK_SECURITY_PRESETS[release].argon2;
+    const label = `argon2id m=${parameters.memoryCost},t=${parameters.timeCost},p=${parameters.parallelism} (${release})`;
+    rows.push(
+      ...(await compare(
+        `${label} hash`,
+        () => argon2Hasher.hashPassword(PASSWORD),
+        () => argon2.hash(SECRET, { type: argon2.argon2id, ...parameters }),
+      )),
+    );
+    rows.push(
+      ...(await compare(
+        `${label} verify`,
+        () => argon2Hasher.verifyPassword(PASSWORD, argon2Hash),
+        () => argon2.verify(argon2Hash, SECRET),
+      )),
+    );
+  }
 
   // pbkdf2_sha512 at our default 210,000 rounds, against node's crypto.pbkdf2
   const pbkdf2Hasher = new PasswordHasher({ salt: SALT, scheme: "pbkdf2_sha512" });

@@ -9,6 +9,8 @@
  * that DataSource write and read Flask-Security's `YYYY-MM-DD HH:MM:SS.ffffff`.
  */
 import type { DataSource, DataSourceOptions } from "typeorm";
+import { extendDriver } from "./database/driver-extensions";
+import type { DriverPrototype } from "./database/driver-extensions";
 import { SecurityModelError } from "./errors";
 
 /**
@@ -81,7 +83,7 @@ function postgresOptions(options: AnyOptions): AnyOptions {
 /** Marks SQLite DataSource options whose driver writes and reads datetimes the way Flask-Security does. */
 const SQLITE_NAIVE_UTC = Symbol.for("typeorm-security-models.sqliteNaiveUtc");
 
-type SqliteDriverPrototype = Record<string | symbol, any> & { options?: AnyOptions }; // eslint-disable-line @typescript-eslint/no-explicit-any
+type SqliteDriverPrototype = DriverPrototype & { options?: AnyOptions };
 type ColumnLike = { type?: unknown } | undefined;
 
 const isDatetime = (column: ColumnLike) => column?.type === Date || column?.type === "datetime";
@@ -104,14 +106,16 @@ const widenFraction = (text: unknown) => (typeof text === "string" && TYPEORM_SQ
  * text: Dates are written with 6 fraction digits (SQLAlchemy 1.4 takes the digits as microseconds, so
  * `.123` would read as 123 µs), and naive text with any fraction is read as UTC (TypeORM reads a 6-digit
  * fraction as the process's local time). Values already stored with 3 digits still read as milliseconds.
- * TypeORM offers no per-DataSource hook for value formats, so the driver class's methods are wrapped once and
- * look at the mark; unmarked DataSources behave exactly as before.
+ * TypeORM offers no per-DataSource hook for value formats, so the driver class's methods are wrapped once
+ * (`src/database/driver-extensions.ts`), at the first `withNaiveUtc` of a SQLite DataSource, and look at the
+ * mark; unmarked DataSources behave exactly as before.
  */
 function installSqliteDatetimes(): void {
-  const { AbstractSqliteDriver } = require("typeorm/driver/sqlite-abstract/AbstractSqliteDriver");
+  extendDriver("sqlite", "naive-utc-datetimes", teachSqliteDatetimes);
+}
+
+function teachSqliteDatetimes(proto: SqliteDriverPrototype): void {
   const { DateUtils } = require("typeorm/util/DateUtils");
-  const proto: SqliteDriverPrototype = AbstractSqliteDriver.prototype;
-  if (proto[SQLITE_NAIVE_UTC]) return;
   const persist = proto.preparePersistentValue;
   const hydrate = proto.prepareHydratedValue;
   const escapeQuery = proto.escapeQueryWithParameters;
@@ -137,7 +141,6 @@ function installSqliteDatetimes(): void {
     const widened = Object.fromEntries(Object.entries(parameters).map(([key, v]) => [key, widen(v)]));
     return escapeQuery.call(this, sql, widened, native);
   };
-  proto[SQLITE_NAIVE_UTC] = true;
 }
 
 function sqliteOptions(options: AnyOptions): AnyOptions {

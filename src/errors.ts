@@ -22,6 +22,9 @@ export class SecurityModelError extends Error {
   }
 }
 
+/** A migration cannot run on this database, or the data in it forbids the change; nothing was changed. */
+export class MigrationBlockedError extends SecurityModelError {}
+
 /** A comma-list column (permissions, recovery codes, transports) was given an item it cannot store. */
 export class InvalidListItemError extends SecurityModelError {}
 

@@ -31,7 +31,14 @@ export type { SecuritySchemaStatus } from "./checks/status";
 
 // Passwords: hashes a Flask-Security app verifies, and the other way round
 export { PasswordHasher } from "./password";
-export type { PasswordHasherOptions, PasswordVerification, PasswordSchemeName, HashingSchemeName, NormalizeForm } from "./password";
+export type {
+  PasswordHasherOptions,
+  PasswordVerification,
+  PasswordSchemeName,
+  HashingSchemeName,
+  NormalizeForm,
+  FlaskSecurityRelease,
+} from "./password";
 export { PasswordConfigError, PasswordSchemeUnavailableError, PasswordHasherMissingError, InvalidPasswordError } from "./password";
 
 // Adopting a database Flask-Security made

@@ -37,7 +37,7 @@ describe("a scheme whose npm package is missing", () => {
 
   it("fails at creation for the writing scheme, naming the package to install", () => {
     const seen = withoutLibraries(`
-      try { new PasswordHasher({ salt: "s" }); } catch (e) { note(e); }
+      try { new PasswordHasher({ salt: "s", scheme: "bcrypt" }); } catch (e) { note(e); }
       try { new PasswordHasher({ salt: "s", scheme: "argon2" }); } catch (e) { note(e); }`);
     expect(seen).toEqual([
       expect.objectContaining({
@@ -48,6 +48,32 @@ describe("a scheme whose npm package is missing", () => {
       }),
       expect.objectContaining({ name: "PasswordSchemeUnavailableError", message: expect.stringContaining("npm install argon2") }),
     ]);
+    // An explicit scheme is the app's choice: no preset is suggested instead.
+    expect(seen.map((e) => e.message)).toEqual([
+      expect.not.stringContaining("flaskSecurity"),
+      expect.not.stringContaining("flaskSecurity"),
+    ]);
+  });
+
+  it("a preset's scheme missing (argon2 for the default): the error names the package and the other preset", () => {
+    const seen = withoutLibraries(`
+      try { new PasswordHasher({ salt: "s" }); } catch (e) { note(e); }
+      try { new PasswordHasher({ salt: "s", flaskSecurity: "5.1" }); } catch (e) { note(e); }`);
+    expect(seen).toHaveLength(2);
+    const [byDefault, older] = seen;
+    expect(byDefault).toMatchObject({ name: "PasswordSchemeUnavailableError", field: "schemes", rule: "scheme-library-missing" });
+    expect(byDefault.message).toContain(
+      'Fix: npm install argon2. It is the scheme Flask-Security 5.5 or later writes (the default preset, "5.5")',
+    );
+    expect(byDefault.message).toContain(
+      'Or pass flaskSecurity: "5.1" if the Flask-Security app is older than 5.5 (it writes bcrypt; npm install bcrypt)',
+    );
+    expect(older.message).toContain(
+      'Fix: npm install bcrypt. It is the scheme Flask-Security older than 5.5 writes (flaskSecurity: "5.1")',
+    );
+    expect(older.message).toContain(
+      'Or pass flaskSecurity: "5.5" if the Flask-Security app is 5.5 or later (it writes argon2; npm install argon2)',
+    );
   });
 
   it("fails when verifying a stored hash that needs it, rather than answering false; other schemes still work", () => {

@@ -13,7 +13,7 @@ import { describeEachDatabase } from "./support/database";
 describeEachDatabase("user passwords", (db) => {
   let ds: DataSource;
   let users: Repository<User>;
-  const hasher = new PasswordHasher({ salt: PASSLIB_SALT, ...CHEAP_COSTS });
+  const hasher = new PasswordHasher({ salt: PASSLIB_SALT, flaskSecurity: "5.1", ...CHEAP_COSTS });
   const storedPassword = async (id: number): Promise<string> => (await users.findOneByOrFail({ id })).password;
 
   beforeAll(async () => {
@@ -72,7 +72,7 @@ describeEachDatabase("user passwords", (db) => {
 
   it("a bcrypt hash below the configured cost is upgraded; one at it is left alone", async () => {
     const user = await users.save(users.create({ email: "cost@example.com", password: PASSLIB_HASHES.bcrypt }));
-    const stronger = new PasswordHasher({ salt: PASSLIB_SALT, ...CHEAP_COSTS, bcryptCost: 5 });
+    const stronger = new PasswordHasher({ salt: PASSLIB_SALT, flaskSecurity: "5.1", ...CHEAP_COSTS, bcryptCost: 5 });
     const loaded = await users.findOneByOrFail({ id: user.id });
     expect(await loaded.verifyAndUpdatePassword(PASSLIB_PASSWORD)).toBe(true);
     expect(loaded.passwordNeedsSave).toBe(false);
@@ -80,6 +80,25 @@ describeEachDatabase("user passwords", (db) => {
     expect(loaded.passwordNeedsSave).toBe(true);
     await users.save(loaded);
     expect(await storedPassword(user.id)).toMatch(/^\$2b\$05\$/);
+  });
+
+  it("moving to the default preset (5.5): a bcrypt user signs in as before and is upgraded to argon2 once", async () => {
+    const user = await users.save(users.create({ email: "moved@example.com", password: PASSLIB_HASHES.bcrypt }));
+    const current = new PasswordHasher({ salt: PASSLIB_SALT }); // the default: what Flask-Security 5.5 and later write
+    const loaded = await users.findOneByOrFail({ id: user.id });
+    expect(await loaded.verifyAndUpdatePassword(`${PASSLIB_PASSWORD}!`, current)).toBe(false);
+    expect(loaded.passwordNeedsSave).toBe(false);
+    expect(await loaded.verifyAndUpdatePassword(PASSLIB_PASSWORD, current)).toBe(true);
+    expect(loaded.passwordNeedsSave).toBe(true);
+    await users.save(loaded);
+    const stored = await storedPassword(user.id);
+    expect(stored).toMatch(/^\$argon2id\$v=19\$m=65536,t=3,p=4\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$/);
+    const again = await users.findOneByOrFail({ id: user.id });
+    expect(await again.verifyAndUpdatePassword(PASSLIB_PASSWORD, current)).toBe(true);
+    expect(again.passwordNeedsSave).toBe(false);
+    // A hasher still on the 5.1 preset (beside a Flask-Security older than 5.5) verifies it, and moves it back.
+    expect(await again.verifyAndUpdatePassword(PASSLIB_PASSWORD, hasher)).toBe(true);
+    expect(again.password).toMatch(/^\$2b\$04\$/);
   });
 
   it("a user without a password (or with an unreadable one) is refused, never an error", async () => {

@@ -8,6 +8,8 @@ import { createHmac } from "crypto";
 import { inspect } from "util";
 import { bcryptLibrary } from "../src/password/libraries";
 import {
+  FlaskSecurityRelease,
+  HashingSchemeName,
   InvalidPasswordError,
   PasswordConfigError,
   PasswordHasher,
@@ -18,7 +20,9 @@ import {
 import { CHEAP_COSTS, PASSLIB_HASHES, PASSLIB_PASSWORD, PASSLIB_SALT } from "./fixtures/passlib-hashes";
 
 const ALL_SCHEMES: PasswordSchemeName[] = ["bcrypt", "argon2", "pbkdf2_sha256", "pbkdf2_sha512", "sha256_crypt", "sha512_crypt"];
-const hasher = (options: Partial<PasswordHasherOptions> = {}) => new PasswordHasher({ salt: PASSLIB_SALT, ...CHEAP_COSTS, ...options });
+/** A hasher on the bcrypt-era preset (the fixtures are what Flask-Security 5.1.2 writes), at cheap costs. */
+const hasher = (options: Partial<PasswordHasherOptions> = {}) =>
+  new PasswordHasher({ salt: PASSLIB_SALT, flaskSecurity: "5.1", ...CHEAP_COSTS, ...options });
 
 describe("settings", () => {
   it.each([
@@ -57,6 +61,8 @@ describe("settings", () => {
     ["pbkdf2 rounds beyond what Node computes (2^31)", { pbkdf2Rounds: { sha256: 2 ** 31 } }, "pbkdf2Rounds.sha256", "out-of-range"],
     ["pbkdf2 rounds at passlib's largest (2^32 - 1)", { pbkdf2Rounds: { sha512: 2 ** 32 - 1 } }, "pbkdf2Rounds.sha512", "out-of-range"],
     ["an unknown normal form", { normalizeForm: "NFX" as "NFKD" }, "normalizeForm", "unknown-form"],
+    ["an argon2 hash shorter than passlib accepts", { argon2: { hashLength: 15 } }, "argon2.hashLength", "out-of-range"],
+    ["an argon2 hash too long for the password column", { argon2: { hashLength: 65 } }, "argon2.hashLength", "out-of-range"],
   ])("%s is a PasswordConfigError naming the setting, without the salt", (_, options, field, rule) => {
     const secretSalt = "s3cret-salt-value";
     try {
@@ -75,7 +81,142 @@ describe("settings", () => {
     const h = new PasswordHasher({ salt: secretSalt });
     expect(inspect(h, { depth: 5, showHidden: true })).not.toContain(secretSalt);
     expect(JSON.stringify(h)).not.toContain(secretSalt);
-    expect(h.scheme).toBe("bcrypt");
+    expect(h.scheme).toBe("argon2");
+  });
+});
+
+/**
+ * passlib's argon2 `needs_update`, restated from its source (Debian's passlib 1.7.4, which Flask-Security 5.1.2
+ * runs, and libpass 1.9.3, which 5.7 and later run, have the same rule): a stored argon2 hash is re-hashed when
+ * its type is not argon2id, its version is below 19 (the newest the backend supports), or its memory cost,
+ * parallelism or hash length differs at all from the configured ones. Those default to argon2-cffi's
+ * `PasswordHasher()` defaults, except what `SECURITY_PASSWORD_HASH_PASSLIB_OPTIONS` sets; the time cost counts
+ * only against min/max rounds, which Flask-Security does not set. The hash must first match passlib's format:
+ * `$argon2<type>$v=<n>$m=<n>,t=<n>,p=<n>$<salt>$<hash>`, parameters in that order, salt and hash in base64
+ * without padding.
+ */
+const PASSLIB_ARGON2_FORMAT =
+  /^\$argon2(?<type>[a-z]+)\$(?:v=(?<version>\d+)\$)?m=(?<m>\d+),t=(?<t>\d+),p=(?<p>\d+)(?:,keyid=[^,$]+)?(?:,data=[^,$]+)?\$(?<salt>[^$]+)\$(?<digest>[^$]+)$/;
+interface PasslibArgon2Defaults {
+  memoryCost: number;
+  parallelism: number;
+  hashLength: number;
+}
+/** argon2-cffi's defaults since 21.2 (RFC 9106's low-memory profile): what libpass writes for Flask-Security 5.5+. */
+const ARGON2_CFFI_RFC_9106: PasslibArgon2Defaults = { memoryCost: 65536, parallelism: 4, hashLength: 32 };
+/** argon2-cffi 21.1's defaults (Debian 12's): what passlib writes for Flask-Security 5.1.2, with t=10 from its options. */
+const ARGON2_CFFI_21_1: PasslibArgon2Defaults = { memoryCost: 102400, parallelism: 8, hashLength: 16 };
+
+function passlibWouldRehash(hash: string, configured: PasslibArgon2Defaults): boolean {
+  const parts = PASSLIB_ARGON2_FORMAT.exec(hash)?.groups;
+  if (!parts) throw new Error(`passlib cannot parse ${hash}`);
+  const hashLength = Buffer.from(parts.digest, "base64").length;
+  return (
+    parts.type !== "id" ||
+    Number(parts.version ?? 16) < 19 ||
+    Number(parts.m) !== configured.memoryCost ||
+    Number(parts.p) !== configured.parallelism ||
+    hashLength !== configured.hashLength
+  );
+}
+
+describe("presets: flaskSecurity names the release the database is shared with", () => {
+  // Real hashes at each preset's full costs, made once: the argon2 ones take a second or more on a busy machine.
+  const written = new Map<string, string>();
+  const hashUnder = async (release: FlaskSecurityRelease, scheme?: HashingSchemeName): Promise<string> => {
+    const key = `${release}/${scheme ?? "preset"}`;
+    if (!written.has(key))
+      written.set(key, await new PasswordHasher({ salt: PASSLIB_SALT, flaskSecurity: release, scheme }).hashPassword(PASSLIB_PASSWORD));
+    return written.get(key)!;
+  };
+
+  it("the default is 5.5 (argon2), as current Flask-Security", () => {
+    const byDefault = new PasswordHasher({ salt: PASSLIB_SALT });
+    expect([byDefault.flaskSecurity, byDefault.scheme]).toEqual(["5.5", "argon2"]);
+    expect(new PasswordHasher({ salt: PASSLIB_SALT, flaskSecurity: "5.1" }).scheme).toBe("bcrypt");
+  });
+
+  it.each<[FlaskSecurityRelease, HashingSchemeName | undefined, RegExp]>([
+    ["5.5", undefined, /^\$argon2id\$v=19\$m=65536,t=3,p=4\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$/],
+    ["5.1", undefined, /^\$2b\$12\$[./A-Za-z0-9]{53}$/],
+    ["5.1", "argon2", /^\$argon2id\$v=19\$m=102400,t=10,p=8\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{22}$/],
+  ])("%s (scheme: %s) writes what that release writes, verifies it and does not flag it", async (release, scheme, format) => {
+    const h = new PasswordHasher({ salt: PASSLIB_SALT, flaskSecurity: release, scheme });
+    const hash = await hashUnder(release, scheme);
+    expect(hash).toMatch(format);
+    expect(await h.verifyPassword(PASSLIB_PASSWORD, hash)).toBe(true);
+    expect(await h.verifyPassword(`${PASSLIB_PASSWORD}!`, hash)).toBe(false);
+    expect(h.needsUpdate(hash)).toBe(false);
+    expect(await h.verifyAndUpdatePassword(PASSLIB_PASSWORD, hash)).toEqual({ verified: true, newHash: null });
+  });
+
+  it("each preset's fresh hash under the other preset: verified, and re-hashed (as the other Flask-Security does)", async () => {
+    const fresh = { "5.5": await hashUnder("5.5"), "5.1": await hashUnder("5.1"), "5.1 argon2": await hashUnder("5.1", "argon2") };
+    const on55 = new PasswordHasher({ salt: PASSLIB_SALT, flaskSecurity: "5.5" });
+    const on51 = new PasswordHasher({ salt: PASSLIB_SALT, flaskSecurity: "5.1" });
+    const on51Argon2 = new PasswordHasher({ salt: PASSLIB_SALT, flaskSecurity: "5.1", scheme: "argon2" });
+    for (const hash of Object.values(fresh)) {
+      // Verifying does not depend on the writing scheme, so the two presets are enough.
+      for (const h of [on55, on51]) expect(await h.verifyPassword(PASSLIB_PASSWORD, hash)).toBe(true);
+    }
+    // 5.5 and later deprecate bcrypt ("auto") and want their own argon2 memory, lanes and length.
+    expect([on55.needsUpdate(fresh["5.1"]), on55.needsUpdate(fresh["5.1 argon2"])]).toEqual([true, true]);
+    // Before 5.5: bcrypt is the scheme, so argon2 is re-hashed; with argon2 configured, 5.5's lower memory is.
+    expect([on51.needsUpdate(fresh["5.5"]), on51Argon2.needsUpdate(fresh["5.5"])]).toEqual([true, true]);
+  });
+
+  it("the 5.5 preset's hash has libpass's format and its needs_update keeps it; the 5.1 era's is re-hashed there", async () => {
+    const hash = await hashUnder("5.5");
+    const parts = PASSLIB_ARGON2_FORMAT.exec(hash)!.groups!;
+    expect([parts.type, parts.version, Buffer.from(parts.salt, "base64").length]).toEqual(["id", "19", 16]);
+    expect(passlibWouldRehash(hash, ARGON2_CFFI_RFC_9106)).toBe(false);
+    expect(passlibWouldRehash(hash, ARGON2_CFFI_21_1)).toBe(true);
+    const older = await hashUnder("5.1", "argon2");
+    expect(passlibWouldRehash(older, ARGON2_CFFI_21_1)).toBe(false);
+    expect(passlibWouldRehash(older, ARGON2_CFFI_RFC_9106)).toBe(true);
+    // And the other way: a hash libpass would keep for 5.5 (any time cost of at least 3) is kept here too.
+    expect(new PasswordHasher({ salt: PASSLIB_SALT }).needsUpdate(hash.replace(",t=3,", ",t=4,"))).toBe(false);
+  });
+
+  it("options beside a preset win, one by one; the rest stay the preset's", async () => {
+    const bcrypt = new PasswordHasher({ salt: PASSLIB_SALT, flaskSecurity: "5.5", scheme: "bcrypt", bcryptCost: 4 });
+    expect(await bcrypt.hashPassword("x")).toMatch(/^\$2b\$04\$/);
+    const argon2 = new PasswordHasher({
+      salt: PASSLIB_SALT,
+      flaskSecurity: "5.1",
+      scheme: "argon2",
+      argon2: { memoryCost: 1024, parallelism: 1 },
+    });
+    expect(await argon2.hashPassword("x")).toMatch(/^\$argon2id\$v=19\$m=1024,t=10,p=1\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{22}$/);
+    const longer = new PasswordHasher({ salt: PASSLIB_SALT, argon2: { memoryCost: 1024, timeCost: 1, hashLength: 64 } });
+    const long = await longer.hashPassword("x");
+    expect(long).toMatch(/^\$argon2id\$v=19\$m=1024,t=1,p=4\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{86}$/);
+    expect(await longer.verifyPassword("x", long)).toBe(true);
+    // A hash shorter than the configured length is outdated; a longer one is not downgraded.
+    expect(new PasswordHasher({ salt: PASSLIB_SALT, argon2: { memoryCost: 1024, timeCost: 1, hashLength: 32 } }).needsUpdate(long)).toBe(
+      false,
+    );
+    expect(
+      longer.needsUpdate(await new PasswordHasher({ salt: PASSLIB_SALT, argon2: { memoryCost: 1024, timeCost: 1 } }).hashPassword("x")),
+    ).toBe(true);
+  });
+
+  it.each<[string, unknown]>([
+    ["a later release's number", "5.9"],
+    ["a major only", "5"],
+    ["empty", ""],
+    ["a number", 5.5],
+  ])("an unknown preset (%s) is a PasswordConfigError naming the field and the valid values", (_, flaskSecurity) => {
+    const create = () => new PasswordHasher({ salt: "s3cret-salt-value", flaskSecurity: flaskSecurity as FlaskSecurityRelease });
+    expect(create).toThrow(PasswordConfigError);
+    try {
+      create();
+    } catch (error) {
+      const e = error as PasswordConfigError;
+      expect([e.entity, e.field, e.rule]).toEqual(["PasswordHasher", "flaskSecurity", "unknown-release"]);
+      expect(e.message).toContain('use "5.5" for Flask-Security 5.5 and later (argon2) or "5.1" for earlier releases (bcrypt)');
+      expect(e.message).not.toContain("s3cret-salt-value");
+    }
   });
 });
 
@@ -123,7 +264,7 @@ describe("normalisation (SECURITY_PASSWORD_NORMALIZE_FORM)", () => {
 });
 
 describe("hashes written here have Flask-Security's format", () => {
-  it("bcrypt (the default): $2b$<cost>$ over base64(HMAC-SHA512(salt, password)), not over the password", async () => {
+  it("bcrypt (the 5.1 preset's): $2b$<cost>$ over base64(HMAC-SHA512(salt, password)), not over the password", async () => {
     const hash = await hasher().hashPassword("correct horse battery");
     expect(hash).toMatch(/^\$2b\$04\$[./A-Za-z0-9]{53}$/);
     const hmac = createHmac("sha512", PASSLIB_SALT).update("correct horse battery").digest("base64");
@@ -133,7 +274,7 @@ describe("hashes written here have Flask-Security's format", () => {
   });
 
   it("bcrypt cost 12 by default, as passlib", async () => {
-    expect(await new PasswordHasher({ salt: PASSLIB_SALT }).hashPassword("x")).toMatch(/^\$2b\$12\$/);
+    expect(await new PasswordHasher({ salt: PASSLIB_SALT, flaskSecurity: "5.1" }).hashPassword("x")).toMatch(/^\$2b\$12\$/);
   });
 
   it.each<[string, RegExp]>([

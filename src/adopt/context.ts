@@ -6,8 +6,8 @@ import type { DataSource, EntityMetadata, QueryRunner, Table, TableColumn } from
 import { formatCommaList, parseCommaList } from "../lists";
 import { appSecurityTables, defaultTableNames } from "../schema";
 import type { SecurityTableNames } from "../schema";
-import { dialectOf } from "../schema/operations";
-import type { Dialect } from "../schema/operations";
+import { dialectOf } from "../database/dialect";
+import type { Dialect } from "../database/dialect";
 import { schemaVersion } from "../versions";
 import type { SchemaVersion } from "../versions";
 

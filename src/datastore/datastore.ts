@@ -16,12 +16,15 @@ import { unstorableFields } from "./storable";
 import { oneAtATimeOnSqlite } from "./sqlite-queue";
 import { onPrimary } from "./primary";
 import { type CollisionColumn, inTransactionLocking } from "./identity-lock";
-import { asciiFoldFindsAll, isAscii, LIKE_ESCAPE, likePattern, lowerCase } from "./letter-case";
+import { lowerCase } from "./letter-case";
+import { AnyCaseLookups, sameInAnyCase } from "./any-case";
+import type { AnyCaseCondition } from "./any-case";
 import { newRowFields, SECURITY_OWNED_ROLE_FIELDS, SECURITY_OWNED_USER_FIELDS } from "./owned-fields";
 import type { SecurityOwnedRoleField, SecurityOwnedUserField } from "./owned-fields";
 import type { RoleMixinV1 } from "../role/v1";
 import type { UserBase } from "../user/base";
-import { dialectOf, quotedTable } from "../schema/operations";
+import { dialectOf } from "../database/dialect";
+import { quotedTable } from "../database/quoting";
 import { requireNaiveUtc } from "../datetime";
 import { RefreshTrackerOperations } from "../refresh/operations";
 import type { CleanupOptions, ExchangeOptions, RefreshExchange } from "../refresh/operations";
@@ -61,11 +64,6 @@ export type NewRole<R> = Partial<Omit<R, "permissions" | "id" | SecurityOwnedRol
 export type SecurityFieldsOfRole<R> = Partial<Omit<R, "id" | "permissions">> & { permissions?: string[] | string };
 
 /** The SQL condition and parameters that find a value's candidates in any letter case. */
-interface AnyCaseCondition {
-  where: string;
-  parameters: Record<string, string>;
-}
-
 /**
  * The datastore over an app's User and Role entities (any schema version):
  * `const store = new SecurityDatastore(dataSource, User, Role)`.
@@ -81,7 +79,11 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
     readonly Role: Class<R>,
   ) {
     requireNaiveUtc(dataSource, "SecurityDatastore");
+    this.anyCase = new AnyCaseLookups(dataSource, () => dataSource.getMetadata(User));
   }
+
+  /** Case-insensitive lookups on the user table (any-case.ts). */
+  private readonly anyCase: AnyCaseLookups;
 
   /** The User repository, in `manager`'s transaction when given. */
   users(manager: EntityManager = this.dataSource.manager): Repository<U> {
@@ -119,8 +121,8 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
     const username = metadata.findColumnWithPropertyName("username") ? (candidate as { username?: string | null }).username : null;
     // The conditions first: on MariaDB/MySQL the first one asks information_schema on a second pooled
     // connection, which concurrent transactions holding the whole pool would wait for forever.
-    const sameEmail = await this.anyCase("email", email, "refusal");
-    const sameUsername = username ? await this.anyCase("username", username, "refusal") : undefined;
+    const sameEmail = await this.anyCase.condition("email", email, "refusal");
+    const sameUsername = username ? await this.anyCase.condition("username", username, "refusal") : undefined;
     const locks = [`${metadata.tableName}.email:${lowerCase(email)}`];
     if (username) locks.push(`${metadata.tableName}.username:${lowerCase(username)}`);
     return this.onUsers((primary) =>
@@ -178,6 +180,8 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
   /** The user an auth token belongs to (its `fs_token_uniquifier`, V2+), or null. */
   findUserByTokenUniquifier(fsTokenUniquifier: string, options: FindOptions = {}): Promise<U | null> {
     this.requireColumn("fsTokenUniquifier", "the token-uniquifier lookup (UserMixinV2 or later)");
+    // '' is no token: it marks, on MariaDB, the users an online upgrade has not given one yet.
+    if (!fsTokenUniquifier) return Promise.resolve(null);
     return this.onUsers((manager) =>
       this.userQuery(manager, options).where(`user.fsTokenUniquifier = :fsTokenUniquifier`, { fsTokenUniquifier }).getOne(),
     );
@@ -483,89 +487,9 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
     if (typeof value !== "string") {
       throw new InvalidFieldsError(this.User.name, [{ field: property, rule: "isString", message: `${property} must be a string` }]);
     }
-    const condition = await this.anyCase(property, value, "lookup");
+    const condition = await this.anyCase.condition(property, value, "lookup");
     const found = await this.onUsers((manager) => this.userQuery(manager, options).where(condition.where, condition.parameters).getMany());
-    return this.sameInAnyCase(found, property, value)[0] ?? null;
-  }
-
-  /**
-   * The rows of `candidates` whose `property` equals `value` in any letter case, the exact spelling first, then
-   * by id (rows written around the datastore may hold two variants).
-   */
-  private sameInAnyCase(candidates: U[], property: "email" | "username", value: string): U[] {
-    const wanted = lowerCase(value);
-    const valueOf = (user: U) => (user as unknown as Record<string, unknown>)[property];
-    return candidates
-      .filter((user) => typeof valueOf(user) === "string" && lowerCase(valueOf(user) as string) === wanted)
-      .sort((a, b) => Number(valueOf(b) === value) - Number(valueOf(a) === value) || a.id - b.id);
-  }
-
-  /**
-   * The condition that finds every row whose `property` may equal `value` in any letter case: a superset, which
-   * `sameInAnyCase` narrows. The database's own comparison where it finds every variant, so its index serves
-   * it (MariaDB/MySQL `_ci` equality; SQLite `COLLATE NOCASE`, which the V3 email index serves; PostgreSQL
-   * `LOWER() = LOWER()`, which V3's `lower(email)` index serves); otherwise a LIKE on the lower-cased column
-   * that leaves every non-ASCII character open, a scan.
-   *
-   * Where that comparison folds ASCII letters only (SQLite, a PostgreSQL database under a C locale) or knows
-   * fewer letters than Unicode (MariaDB/MySQL: not `ẞ`), it finds every variant of an ASCII value, but for a
-   * refusal not of one with `i` or `k`, whose variants may hold `İ` (U+0130) or the Kelvin sign (U+212A): a
-   * refusal is then a scan, a lookup stays on the index (and may miss such a spelling: it answers null,
-   * never another user).
-   */
-  private async anyCase(property: "email" | "username", value: string, purpose: "lookup" | "refusal"): Promise<AnyCaseCondition> {
-    const dialect = dialectOf(this.dataSource);
-    const native = async (): Promise<string> => {
-      if (dialect === "mysql" && (await this.columnsIgnoringCase()).has(this.columnName(property))) return `user.${property} = :value`;
-      if (dialect === "sqlite") return `user.${property} = :value COLLATE NOCASE`;
-      return `LOWER(user.${property}) = LOWER(:value)`;
-    };
-    const findsAll =
-      (dialect === "postgres" && (await this.lowersUnicode())) || (purpose === "lookup" ? isAscii(value) : asciiFoldFindsAll(value));
-    if (findsAll) return { where: await native(), parameters: { value } };
-    return { where: `LOWER(user.${property}) LIKE :pattern ESCAPE '${LIKE_ESCAPE}'`, parameters: { pattern: likePattern(value) } };
-  }
-
-  private ignoresCase?: Promise<Set<string>>;
-
-  /** MariaDB/MySQL: the user table's columns whose collation ignores case (`_ci`), asked once. */
-  private columnsIgnoringCase(): Promise<Set<string>> {
-    this.ignoresCase ??= this.dataSource
-      .query(
-        `SELECT COLUMN_NAME AS name, COLLATION_NAME AS collation FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?`,
-        [this.dataSource.getMetadata(this.User).tableName],
-      )
-      .then(
-        (rows: Array<{ name: string; collation: string | null }>) =>
-          new Set(rows.filter((r) => /_ci$/.test(r.collation ?? "")).map((r) => r.name)),
-      )
-      .catch((error) => {
-        this.ignoresCase = undefined; // ask again next time
-        throw error;
-      });
-    return this.ignoresCase;
-  }
-
-  private unicodeLower?: Promise<boolean>;
-
-  /**
-   * PostgreSQL: whether the database's `lower()` lower-cases every letter as `lowerCase` does (a UTF-8 locale)
-   * or ASCII only (the C locale), asked once with letters of several scripts.
-   */
-  private lowersUnicode(): Promise<boolean> {
-    const sample = "ÄΣİＡẞДK\u212A";
-    this.unicodeLower ??= this.dataSource
-      .query(`SELECT lower($1) AS lowered`, [sample])
-      .then((rows: Array<{ lowered: string }>) => rows[0]?.lowered === lowerCase(sample))
-      .catch((error) => {
-        this.unicodeLower = undefined;
-        throw error;
-      });
-    return this.unicodeLower;
-  }
-
-  private columnName(property: string): string {
-    return this.dataSource.getMetadata(this.User).findColumnWithPropertyName(property)!.databaseName;
+    return sameInAnyCase(found, property, value)[0] ?? null;
   }
 
   private requireColumn(property: string, what: string): void {
@@ -628,7 +552,7 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
       .select(["user.id", `user.${property}`])
       .where(condition.where, condition.parameters)
       .getMany();
-    if (this.sameInAnyCase(candidates, property, value).length > 0) {
+    if (sameInAnyCase(candidates, property, value).length > 0) {
       throw new DuplicateValueError(
         this.User.name,
         property,

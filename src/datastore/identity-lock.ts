@@ -14,7 +14,7 @@
  */
 import { createHash } from "crypto";
 import type { EntityManager } from "typeorm";
-import { dialectOf } from "../schema/operations";
+import { dialectOf } from "../database/dialect";
 import { isGaleraNode } from "./primary";
 
 /**

@@ -27,15 +27,16 @@ export function isAscii(value: string): boolean {
   return true;
 }
 
-/**
- * ASCII letters that another character lower-cases to: U+0130 (`İ`) to `i`, U+212A (Kelvin sign) to `k`. An
- * ASCII-only fold (SQLite NOCASE, a C locale) cannot see those as variants of these.
- */
-const ASCII_WITH_NON_ASCII_VARIANTS = /[ik]/i;
+/** The characters Unicode lower-cases to an ASCII letter: U+0130 (`İ`) to `i`, U+212A (Kelvin sign) to `k`. */
+export const NON_ASCII_VARIANTS_OF_ASCII = "\u0130\u212A";
 
-/** Whether an ASCII-only fold of the database finds every variant of `value` (ASCII, and no `i` or `k`). */
-export function asciiFoldFindsAll(value: string): boolean {
-  return isAscii(value) && !ASCII_WITH_NON_ASCII_VARIANTS.test(value);
+/** The ASCII letters those lower-case to. An ASCII-only fold (SQLite NOCASE, a C locale) cannot see them as variants. */
+const ASCII_WITH_NON_ASCII_VARIANTS = new RegExp(`[${lowerCase(NON_ASCII_VARIANTS_OF_ASCII)}]`, "i");
+
+/** The characters of `NON_ASCII_VARIANTS_OF_ASCII` that are variants of a letter of `value` (`İ` for an `i`). */
+export function nonAsciiVariantsIn(value: string): string[] {
+  const letters = lowerCase(value);
+  return [...NON_ASCII_VARIANTS_OF_ASCII].filter((variant) => letters.includes(lowerCase(variant)));
 }
 
 /** The escape character of `likePattern`: `!`, which needs no quoting in any database's string syntax. */

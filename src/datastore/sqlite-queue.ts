@@ -6,7 +6,7 @@
  * driver (better-sqlite3) runs one statement at a time anyway.
  */
 import type { DataSource } from "typeorm";
-import { dialectOf } from "../schema/operations";
+import { dialectOf } from "../database/dialect";
 
 const queues = new WeakMap<DataSource, Promise<unknown>>();
 

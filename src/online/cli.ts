@@ -5,14 +5,14 @@
  * the data blocks it (nothing changed), 2 when it could not run.
  */
 import type { DataSource } from "typeorm";
-import { MigrationBlockedError } from "../schema/operations";
+import { MigrationBlockedError } from "../errors";
 import { OnlineUpgradeBusyError } from "./session";
 import { planOnlineUpgrade, upgradeOnline } from "./upgrade";
 import type { OnlineUpgradeOptions, OnlineUpgradePlan, OnlineUpgradeProgress } from "./upgrade";
 
 /** The command's usage, for `--help` and mistakes. */
 export const UPGRADE_USAGE = `  typeorm-security-models upgrade -d <data-source file> --online [--complete] [--dry-run] [--json]
-      [--batch-ms <ms>] [--pause-ms <ms>] [--lock-timeout-ms <ms>]
+      [--batch-ms <ms>] [--pause-ms <ms>] [--lock-timeout-ms <ms>] [--max-replica-lag-ms <ms> | --ignore-replicas]
 
 upgrade --online: moves the database to the version of the data source's User entity while the app keeps
   running. Without --complete it stops where the old and the new app version both work: deploy the new one
@@ -47,6 +47,8 @@ function parseUpgradeArgs(argv: string[]): UpgradeArgs {
     else if (arg === "--batch-ms") args.options.batchMs = number(arg, argv[++i]);
     else if (arg === "--pause-ms") args.options.pauseMs = number(arg, argv[++i]);
     else if (arg === "--lock-timeout-ms") args.options.lockTimeoutMs = number(arg, argv[++i]);
+    else if (arg === "--max-replica-lag-ms") args.options.maxReplicaLagMs = number(arg, argv[++i]);
+    else if (arg === "--ignore-replicas") args.options.maxReplicaLagMs = false;
     else throw new UpgradeUsageError(`unknown option "${arg}"`);
   }
   if (!args.dataSource) throw new UpgradeUsageError("-d <data-source file> is required");
@@ -109,7 +111,7 @@ function progressWriter(out: NodeJS.WriteStream, tty: boolean): (progress: Onlin
         );
       }
       lastLine = now;
-    } else if (progress.event === "retry") {
+    } else if (progress.event === "retry" || progress.event === "wait") {
       endBar();
       out.write(`${label}: ${progress.message}\n`);
     } else {

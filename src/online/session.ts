@@ -8,7 +8,10 @@ import type { DataSource, QueryRunner } from "typeorm";
 import { isRetryable } from "../datastore/database-errors";
 import { oneAtATimeOnSqlite } from "../datastore/sqlite-queue";
 import { SecurityModelError } from "../errors";
-import { dialectOf, type Dialect } from "../schema/operations";
+import { dialectOf, type Dialect } from "../database/dialect";
+
+/** The database cannot be upgraded online as asked (not at a shipped version, the entity is older, replicas that cannot be watched); nothing was changed. */
+export class OnlineUpgradeError extends SecurityModelError {}
 
 /** Another online upgrade of the same database holds its lock (or a killed run's statement still finishes on the server). */
 export class OnlineUpgradeBusyError extends SecurityModelError {}

@@ -1,11 +1,21 @@
 /**
- * PasswordHasher: hashes and verifies passwords exactly as Flask-Security 5.1.2 does, so a Node service and a
- * Flask-Security app that share a user table accept the same passwords. Create one at start-up from the
- * Flask-Security app's settings and share it (a NestJS provider, or `User.passwordHasher = hasher`).
+ * PasswordHasher: hashes and verifies passwords exactly as Flask-Security does (the release line named by
+ * `flaskSecurity`), so a Node service and a Flask-Security app that share a user table accept the same
+ * passwords and keep each other's fresh hashes. Create one at start-up from the Flask-Security app's settings
+ * and share it (a NestJS provider, or `User.passwordHasher = hasher`).
  */
 import { createHmac } from "crypto";
 import { InvalidPasswordError } from "./errors";
-import { HashingSchemeName, PasswordHasherOptions, PasswordSchemeName, PasswordSettings, resolvePasswordSettings } from "./options";
+import {
+  FLASK_SECURITY_PRESETS,
+  FLASK_SECURITY_RELEASES,
+  FlaskSecurityRelease,
+  HashingSchemeName,
+  PasswordHasherOptions,
+  PasswordSchemeName,
+  PasswordSettings,
+  resolvePasswordSettings,
+} from "./options";
 import { PASSWORD_SCHEMES, PasswordScheme } from "./schemes";
 import { hasLoneSurrogate } from "../unicode";
 
@@ -29,7 +39,11 @@ export class PasswordHasher {
    */
   constructor(options: PasswordHasherOptions) {
     this.#settings = resolvePasswordSettings(options);
-    PASSWORD_SCHEMES[this.#settings.scheme].loadLibrary?.();
+    // A scheme that came from the preset, maybe the default one, may be missing only because the app shares
+    // its database with another release line: the error then names the preset that writes another scheme.
+    PASSWORD_SCHEMES[this.#settings.scheme].loadLibrary?.(
+      options.scheme === undefined ? presetAdvice(this.#settings.flaskSecurity, options) : "",
+    );
   }
 
   /** The scheme new hashes are written with. */
@@ -37,9 +51,14 @@ export class PasswordHasher {
     return this.#settings.scheme;
   }
 
+  /** The Flask-Security release line whose defaults this hasher follows (`flaskSecurity`). */
+  get flaskSecurity(): FlaskSecurityRelease {
+    return this.#settings.flaskSecurity;
+  }
+
   /**
    * A new hash of the password for the `password` column, as Flask-Security's `hash_password` after its
-   * forms' normalisation: normalise (NFKD), HMAC-SHA512 with the salt, base64, then the scheme (bcrypt).
+   * forms' normalisation: normalise (NFKD), HMAC-SHA512 with the salt, base64, then the scheme (argon2 or bcrypt).
    * @throws InvalidPasswordError when the password is not a non-empty string, or holds a lone surrogate.
    */
   async hashPassword(password: string): Promise<string> {
@@ -90,8 +109,8 @@ export class PasswordHasher {
   /**
    * Whether a stored hash should be replaced at the next sign-in: it uses another scheme than `scheme`
    * (Flask-Security's "auto" deprecation), or the configured scheme below the configured cost (bcrypt cost,
-   * argon2 memory or time, pbkdf2 rounds). Flask-Security itself never flags bcrypt for its cost. False for
-   * a hash no configured scheme recognises.
+   * argon2 memory, time or hash length, pbkdf2 rounds). Flask-Security itself never flags bcrypt for its cost.
+   * False for a hash no configured scheme recognises.
    */
   needsUpdate(hash: string): boolean {
     const scheme = typeof hash === "string" ? this.schemeOf(hash) : undefined;
@@ -119,4 +138,20 @@ export class PasswordHasher {
     if (singleHash.has(scheme.name)) return normalised;
     return createHmac("sha512", salt).update(normalised, "utf8").digest("base64");
   }
+}
+
+/** What a missing library error adds when the writing scheme came from the preset `release`. */
+function presetAdvice(release: FlaskSecurityRelease, options: PasswordHasherOptions): string {
+  const others = FLASK_SECURITY_RELEASES.filter((other) => other !== release).map((other) => {
+    const { scheme } = FLASK_SECURITY_PRESETS[other];
+    return `flaskSecurity: "${other}" if the Flask-Security app is ${releaseLine(other)} (it writes ${scheme}; npm install ${scheme})`;
+  });
+  const which = options.flaskSecurity === undefined ? `the default preset, "${release}"` : `flaskSecurity: "${release}"`;
+  return `. It is the scheme Flask-Security ${releaseLine(release)} writes (${which}). Or pass ${others.join(", or ")}.`;
+}
+
+/** How messages name a release line: "5.5 or later", "older than 5.5". */
+function releaseLine(release: FlaskSecurityRelease): string {
+  const index = FLASK_SECURITY_RELEASES.indexOf(release);
+  return index === 0 ? `${release} or later` : `older than ${FLASK_SECURITY_RELEASES[index - 1]}`;
 }

@@ -27,7 +27,7 @@ const PACKAGE_OF = { bcrypt: "bcrypt", argon2: "argon2" } as const;
 
 const loaded = new Map<string, unknown>();
 
-function load<T>(name: keyof typeof PACKAGE_OF): T {
+function load<T>(name: keyof typeof PACKAGE_OF, advice = ""): T {
   const cached = loaded.get(name);
   if (cached) return cached as T;
   const packageName = PACKAGE_OF[name];
@@ -43,19 +43,26 @@ function load<T>(name: keyof typeof PACKAGE_OF): T {
       "scheme-library-missing",
       `the ${name} scheme needs the npm package "${packageName}", which ${missing ? "is not installed" : "failed to load"}. ` +
         `Fix: npm install ${packageName}` +
-        (missing ? "" : ` (load error: ${(cause as Error).message})`),
+        (missing ? "" : ` (load error: ${(cause as Error).message})`) +
+        advice,
     );
   }
   loaded.set(name, library);
   return library;
 }
 
-/** `bcrypt`, loaded on first use. @throws PasswordSchemeUnavailableError when it is not installed. */
-export function bcryptLibrary(): BcryptLibrary {
-  return load<BcryptLibrary>("bcrypt");
+/**
+ * `bcrypt`, loaded on first use. @param advice a sentence the error adds after its fix.
+ * @throws PasswordSchemeUnavailableError when it is not installed.
+ */
+export function bcryptLibrary(advice?: string): BcryptLibrary {
+  return load<BcryptLibrary>("bcrypt", advice);
 }
 
-/** `argon2`, loaded on first use. @throws PasswordSchemeUnavailableError when it is not installed. */
-export function argon2Library(): Argon2Library {
-  return load<Argon2Library>("argon2");
+/**
+ * `argon2`, loaded on first use. @param advice a sentence the error adds after its fix.
+ * @throws PasswordSchemeUnavailableError when it is not installed.
+ */
+export function argon2Library(advice?: string): Argon2Library {
+  return load<Argon2Library>("argon2", advice);
 }

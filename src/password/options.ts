@@ -1,6 +1,7 @@
 /**
- * The hasher's settings, named after the Flask-Security settings they mirror, with Flask-Security 5.1.2's
- * defaults, checked once when the hasher is created.
+ * The hasher's settings, named after the Flask-Security settings they mirror, with the defaults of the
+ * Flask-Security release line the app shares its database with (a preset), checked once when the hasher is
+ * created.
  */
 import { PasswordConfigError } from "./errors";
 
@@ -23,17 +24,63 @@ export type HashingSchemeName = "bcrypt" | "argon2" | "pbkdf2_sha256" | "pbkdf2_
 
 const HASHING_SCHEMES: readonly string[] = ["bcrypt", "argon2", "pbkdf2_sha256", "pbkdf2_sha512"];
 
+/**
+ * The Flask-Security release lines whose password defaults differ, as `flaskSecurity` names them: "5.5" for
+ * 5.5 and every later release, "5.1" for the releases before 5.5 (bcrypt by default). The first is the default.
+ */
+export const FLASK_SECURITY_RELEASES = ["5.5", "5.1"] as const;
+
+/** A Flask-Security release line `flaskSecurity` accepts. */
+export type FlaskSecurityRelease = (typeof FLASK_SECURITY_RELEASES)[number];
+
+/** argon2id's parameters, as passlib reads them from a hash: memory (KiB), passes, lanes, and hash bytes. */
+export interface Argon2Parameters {
+  readonly memoryCost: number;
+  readonly timeCost: number;
+  readonly parallelism: number;
+  readonly hashLength: number;
+}
+
+/** What a release line writes with its default configuration: the scheme, and the costs of those that differ. */
+interface FlaskSecurityPreset {
+  readonly scheme: HashingSchemeName;
+  readonly argon2: Argon2Parameters;
+}
+
+/**
+ * Each release line's defaults. passlib (and libpass, its fork that Flask-Security uses since 5.7) takes the
+ * argon2 parameters it writes from argon2-cffi's `PasswordHasher()` defaults, except what Flask-Security sets in
+ * `SECURITY_PASSWORD_HASH_PASSLIB_OPTIONS`; its `needs_update` flags an argon2 hash whose memory, parallelism or
+ * hash length differs from those by any amount, so these must be exact.
+ */
+export const FLASK_SECURITY_PRESETS: Readonly<Record<FlaskSecurityRelease, FlaskSecurityPreset>> = {
+  // 5.5 and later: SECURITY_PASSWORD_HASH "argon2" and no passlib options, so every parameter is argon2-cffi's
+  // default since its 21.2 (RFC 9106's low-memory profile); 5.5 asks for argon2-cffi >= 21.3, 5.9 for >= 25.1,
+  // which still defaults to that profile.
+  "5.5": { scheme: "argon2", argon2: { memoryCost: 65536, timeCost: 3, parallelism: 4, hashLength: 32 } },
+  // Before 5.5: SECURITY_PASSWORD_HASH "bcrypt"; for argon2 the passlib option argon2__rounds = 10, the rest
+  // argon2-cffi 21.1's defaults (Debian 12's, which the interop suite runs; a newer argon2-cffi writes 5.5's
+  // memory, lanes and length with t=10: set `argon2` to match).
+  "5.1": { scheme: "bcrypt", argon2: { memoryCost: 102400, timeCost: 10, parallelism: 8, hashLength: 16 } },
+};
+
 /** The Unicode normal forms `SECURITY_PASSWORD_NORMALIZE_FORM` may name. */
 export type NormalizeForm = "NFC" | "NFD" | "NFKC" | "NFKD";
 
 /** What `new PasswordHasher(options)` takes. Only `salt` is required. */
 export interface PasswordHasherOptions {
   /**
+   * The Flask-Security release the app shares its database with: `"5.5"` (5.5 and later, argon2; the default)
+   * or `"5.1"` (earlier releases, bcrypt). Sets `scheme` and `argon2` to what that release writes by default;
+   * options given beside it win.
+   */
+  flaskSecurity?: FlaskSecurityRelease;
+  /**
    * The Flask-Security app's `SECURITY_PASSWORD_SALT`, the same string: the HMAC key of every hash. Required
    * (unless `singleHash: true`).
    */
   salt: string | undefined;
-  /** The scheme new hashes are written with (`SECURITY_PASSWORD_HASH`). Default `"bcrypt"`, as Flask-Security. */
+  /** The scheme new hashes are written with (`SECURITY_PASSWORD_HASH`). Default: the preset's (argon2 or bcrypt). */
   scheme?: HashingSchemeName;
   /**
    * The schemes a stored hash may use and still verify (`SECURITY_PASSWORD_SCHEMES`). Default: bcrypt, argon2,
@@ -52,10 +99,10 @@ export interface PasswordHasherOptions {
   /** bcrypt's cost (log2 of its rounds), 4-31. Default 12, as passlib. A stored bcrypt hash below it is upgraded. */
   bcryptCost?: number;
   /**
-   * argon2id's parameters. Default: what Flask-Security 5.1.2 writes with Debian's argon2-cffi 21.1
-   * (`m=102400,t=10,p=8`, 16-byte hash). A stored argon2 hash of lower memory or time cost, or not argon2id, is upgraded.
+   * argon2id's parameters. Default: the preset's (5.5: `m=65536,t=3,p=4`, 32-byte hash; 5.1: `m=102400,t=10,p=8`,
+   * 16-byte hash). A stored argon2 hash of lower memory or time cost, a shorter hash, or not argon2id, is upgraded.
    */
-  argon2?: { memoryCost?: number; timeCost?: number; parallelism?: number };
+  argon2?: { memoryCost?: number; timeCost?: number; parallelism?: number; hashLength?: number };
   /**
    * pbkdf2 rounds for new pbkdf2 hashes and the floor below which stored ones are upgraded. Default 600,000
    * (sha256) and 210,000 (sha512), OWASP's 2023 figures; passlib writes 29,000 and 25,000.
@@ -65,13 +112,14 @@ export interface PasswordHasherOptions {
 
 /** The settings with every default filled in and every value checked. */
 export interface PasswordSettings {
+  readonly flaskSecurity: FlaskSecurityRelease;
   readonly salt: Buffer;
   readonly scheme: HashingSchemeName;
   readonly schemes: readonly PasswordSchemeName[];
   readonly singleHash: ReadonlySet<PasswordSchemeName>;
   readonly normalizeForm: NormalizeForm | null;
   readonly bcryptCost: number;
-  readonly argon2: { readonly memoryCost: number; readonly timeCost: number; readonly parallelism: number };
+  readonly argon2: Argon2Parameters;
   readonly pbkdf2Rounds: { readonly sha256: number; readonly sha512: number };
 }
 
@@ -102,6 +150,16 @@ export function resolvePasswordSettings(options: PasswordHasherOptions): Passwor
       "pass the settings object: new PasswordHasher({ salt: process.env.SECURITY_PASSWORD_SALT }).",
     );
   }
+  const flaskSecurity = options.flaskSecurity ?? FLASK_SECURITY_RELEASES[0];
+  if (!(FLASK_SECURITY_RELEASES as readonly string[]).includes(flaskSecurity)) {
+    throw configError(
+      "flaskSecurity",
+      "unknown-release",
+      `flaskSecurity "${String(flaskSecurity)}" is not a release line with its own password defaults; use "5.5" ` +
+        `for Flask-Security 5.5 and later (argon2) or "5.1" for earlier releases (bcrypt).`,
+    );
+  }
+  const preset = FLASK_SECURITY_PRESETS[flaskSecurity];
   const { salt } = options;
   const single = options.singleHash ?? false;
   // Only an app that hashes every password without the HMAC (singleHash: true) can do without a salt.
@@ -127,7 +185,7 @@ export function resolvePasswordSettings(options: PasswordHasherOptions): Passwor
       );
     }
   }
-  const scheme = options.scheme ?? "bcrypt";
+  const scheme = options.scheme ?? preset.scheme;
   if (!HASHING_SCHEMES.includes(scheme)) {
     throw configError(
       "scheme",
@@ -149,6 +207,7 @@ export function resolvePasswordSettings(options: PasswordHasherOptions): Passwor
   const singleHash = new Set<PasswordSchemeName>(single === true ? PASSWORD_SCHEME_NAMES : single === false ? [] : single);
   singleHash.add("plaintext");
   return {
+    flaskSecurity,
     salt: Buffer.from(typeof salt === "string" ? salt : "", "utf8"),
     scheme,
     schemes: [...schemes],
@@ -156,9 +215,12 @@ export function resolvePasswordSettings(options: PasswordHasherOptions): Passwor
     normalizeForm,
     bcryptCost: integerIn("bcryptCost", options.bcryptCost, 12, 4, 31),
     argon2: {
-      memoryCost: integerIn("argon2.memoryCost", options.argon2?.memoryCost, 102400, 1024, 2 ** 32 - 1),
-      timeCost: integerIn("argon2.timeCost", options.argon2?.timeCost, 10, 1, 2 ** 32 - 1),
-      parallelism: integerIn("argon2.parallelism", options.argon2?.parallelism, 8, 1, 255),
+      memoryCost: integerIn("argon2.memoryCost", options.argon2?.memoryCost, preset.argon2.memoryCost, 1024, 2 ** 32 - 1),
+      timeCost: integerIn("argon2.timeCost", options.argon2?.timeCost, preset.argon2.timeCost, 1, 2 ** 32 - 1),
+      parallelism: integerIn("argon2.parallelism", options.argon2?.parallelism, preset.argon2.parallelism, 1, 255),
+      // passlib refuses a configured length below 16 bytes; 64 keeps the whole hash well inside the password
+      // column's varchar(255).
+      hashLength: integerIn("argon2.hashLength", options.argon2?.hashLength, preset.argon2.hashLength, 16, 64),
     },
     pbkdf2Rounds: {
       sha256: integerIn("pbkdf2Rounds.sha256", options.pbkdf2Rounds?.sha256, 600000, 1000, PBKDF2_MAX_ROUNDS),

@@ -16,8 +16,11 @@ import { parseShaCrypt, SHA256_CRYPT, SHA512_CRYPT, shaCryptChecksum } from "./s
 /** One scheme: the hasher picks the first configured scheme whose `identify` accepts the stored hash. */
 export interface PasswordScheme {
   readonly name: PasswordSchemeName;
-  /** Loads the scheme's npm package, if it needs one. @throws PasswordSchemeUnavailableError when missing. */
-  readonly loadLibrary?: () => unknown;
+  /**
+   * Loads the scheme's npm package, if it needs one. @param advice a sentence the error adds after its fix.
+   * @throws PasswordSchemeUnavailableError when missing.
+   */
+  readonly loadLibrary?: (advice?: string) => unknown;
   /** Whether the stored hash is of this scheme, by its format. */
   identify(hash: string): boolean;
   /** Whether the secret matches the hash; false (never an error) for a malformed hash. */
@@ -71,7 +74,7 @@ const bcryptScheme: PasswordScheme = {
   weakerThanConfigured: (hash, settings) => Number(BCRYPT.exec(hash)![2]) < settings.bcryptCost,
 };
 
-// ---- argon2: `$argon2id$v=19$m=102400,t=10,p=8$<salt>$<hash>` as passlib writes it ------------------------
+// ---- argon2: `$argon2id$v=19$m=65536,t=3,p=4$<salt>$<hash>` as passlib writes it ---------------------------
 
 const ARGON2 = /^\$argon2(id|i|d)\$(?:v=(\d+)\$)?([a-z]+=[^$,]*(?:,[a-z]+=[^$,]*)*)\$([^$]+)\$([^$]+)$/;
 
@@ -95,14 +98,16 @@ const argon2Scheme: PasswordScheme = {
   verify: (secret, hash) => falseIfMalformed(() => argon2Library().verify(hash, secret)),
   async hash(secret, settings) {
     const argon2 = argon2Library();
-    // passlib writes a 16-byte hash and flags any other length for re-hashing; match it.
-    const written = parseArgon2(await argon2.hash(secret, { type: argon2.argon2id, ...settings.argon2, hashLength: 16 }))!;
+    // passlib flags any hash length but its configured one for re-hashing, so the length is a setting too.
+    const written = parseArgon2(await argon2.hash(secret, { type: argon2.argon2id, ...settings.argon2 }))!;
     // Re-written with the parameters in passlib's order: Flask-Security cannot even identify `m=…,p=…,t=…`.
     return `$argon2id$v=${written.version}$m=${written.m},t=${written.t},p=${written.p}$${written.salt}$${written.checksum}`;
   },
   weakerThanConfigured(hash, settings) {
-    const { type, version, m, t } = parseArgon2(hash)!;
-    const weaker = type !== "id" || version < 19 || m < settings.argon2.memoryCost || t < settings.argon2.timeCost;
+    const { type, version, m, t, checksum } = parseArgon2(hash)!;
+    const { memoryCost, timeCost, hashLength } = settings.argon2;
+    const shorter = Buffer.from(checksum, "base64").length < hashLength;
+    const weaker = type !== "id" || version < 19 || m < memoryCost || t < timeCost || shorter;
     // A hash another Node app wrote in `m,p,t` order verifies here but not in Flask-Security: rewrite it too.
     return weaker || !PASSLIB_ARGON2_ORDER.test(hash);
   },

@@ -5,7 +5,7 @@
  */
 import type { DataSource, EntityMetadata } from "typeorm";
 import { SecurityModelError } from "../errors";
-import { MigrationBlockedError } from "./operations";
+import { MigrationBlockedError } from "../errors";
 import { UserBase } from "../user/base";
 import { RoleMixinV1 } from "../role/v1";
 import { allChildTables, schemaVersion, userMixinNames } from "../versions";

@@ -2,6 +2,7 @@
 export { appSecurityTables, defaultTableNames, requireUserEntityAt, SecurityEntitiesNotFoundError } from "./app-tables";
 export type { SecurityTableNames } from "./app-tables";
 export { frozenSchema } from "./frozen";
+export { MigrationBlockedError } from "../errors";
 export {
   addCaseInsensitiveUnique,
   addColumns,
@@ -13,7 +14,6 @@ export {
   dropIndexIfExists,
   dropTables,
   explainDuplicates,
-  MigrationBlockedError,
   setNotNull,
   tablesToCreate,
 } from "./operations";

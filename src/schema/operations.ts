@@ -2,65 +2,28 @@
  * The schema operations the shipped migrations are made of, each the fastest safe way on each database:
  * set-based backfills, unique indexes built once after the data is in, no SQLite table rebuilds.
  * Column types and index names come from the frozen version metadata (frozen.ts), so results are drift-free.
+ * This file is the order of the steps and the refusals, the same on every database; what each database does
+ * differently is in `dialects/` (one file per SQL family).
  */
-import { Table, TableColumn, TableForeignKey } from "typeorm";
+import { Table, TableForeignKey } from "typeorm";
 import type { DataSource, EntityMetadata, QueryRunner } from "typeorm";
 import type { ColumnMetadata } from "typeorm/metadata/ColumnMetadata";
 import type { IndexMetadata } from "typeorm/metadata/IndexMetadata";
-import { TableUtils } from "typeorm/schema-builder/util/TableUtils";
-import { SecurityModelError } from "../errors";
+import type { Dialect } from "../database/dialect";
+import { quotedTable } from "../database/quoting";
+import { MigrationBlockedError } from "../errors";
+import { SCHEMA_DIALECTS, schemaDialectOf } from "./dialects";
+import type { AddColumns } from "./dialects";
 
-/** A migration cannot run on this database, or the data in it forbids the change; nothing was changed. */
-export class MigrationBlockedError extends SecurityModelError {}
-
-export type Dialect = "sqlite" | "postgres" | "mysql";
-
-/** The SQL family of the connection's driver; the migrations support SQLite, PostgreSQL, MariaDB and MySQL. */
-export function dialectOf(connection: DataSource): Dialect {
-  switch (connection.options.type as string) {
-    case "better-sqlite3":
-    case "sqlite":
-      return "sqlite";
-    case "postgres":
-      return "postgres";
-    case "mysql":
-    case "mariadb":
-      return "mysql";
-    default:
-      throw new MigrationBlockedError(
-        "DataSource",
-        "type",
-        "unsupported-database",
-        `the security migrations support better-sqlite3, postgres, mysql and mariadb, not "${connection.options.type}"`,
-      );
-  }
-}
+export type { AddColumns } from "./dialects";
+export { rewriteSqliteTable, setSqliteNotNull } from "./dialects";
+export { columnDefinition } from "./column-definition";
 
 const escape = (connection: DataSource, name: string) => connection.driver.escape(name);
 
-/** `name` (a table or index) quoted, with the schema of `metadata`'s table when it has one. */
-export function quotedInSchema(connection: DataSource, metadata: EntityMetadata, name: string): string {
-  return [metadata.schema, name]
-    .filter(Boolean)
-    .map((part) => escape(connection, part!))
-    .join(".");
-}
-
 /** The name of an index to create on `metadata`'s table: PostgreSQL puts it in the table's schema itself. */
 export function newIndexName(connection: DataSource, metadata: EntityMetadata, name: string): string {
-  return dialectOf(connection) === "postgres" ? escape(connection, name) : quotedInSchema(connection, metadata, name);
-}
-
-/** The table of `metadata`, quoted, with its schema when it has one. */
-export function quotedTable(connection: DataSource, metadata: EntityMetadata): string {
-  return quotedInSchema(connection, metadata, metadata.tableName);
-}
-
-/** `"name" type NULL|NOT NULL` for an ADD COLUMN, with the exact type TypeORM derives for the column. */
-export function columnDefinition(connection: DataSource, column: ColumnMetadata): string {
-  const tableColumn = new TableColumn(TableUtils.createTableColumnOptions(column, connection.driver));
-  const type = connection.driver.createFullType(tableColumn);
-  return `${escape(connection, column.databaseName)} ${type} ${column.isNullable ? "NULL" : "NOT NULL"}`;
+  return schemaDialectOf(connection).newIndexName(connection, metadata, name);
 }
 
 /** Whether a live table has the columns, primary key and index names TypeORM gives `metadata` (never true of a Flask-Security table). */
@@ -89,31 +52,16 @@ export async function createTables(queryRunner: QueryRunner, metadatas: EntityMe
  * (pass them to `createCheckedTables`); throws a MigrationBlockedError when one exists and is not resumable.
  */
 export async function tablesToCreate(queryRunner: QueryRunner, metadatas: EntityMetadata[]): Promise<EntityMetadata[]> {
-  const dialect = dialectOf(queryRunner.connection);
-  const resumable = dialect === "mysql";
+  const dialect = schemaDialectOf(queryRunner.connection);
   const toCreate: EntityMetadata[] = [];
-  // A schema named only on the entities (the DataSource's own must exist before TypeORM's runner starts).
-  const driverSchema = (queryRunner.connection.options as { schema?: string }).schema;
-  const schemas = new Set(metadatas.map((m) => m.schema).filter((schema) => schema && schema !== driverSchema));
-  for (const schema of dialect === "postgres" ? schemas : []) {
-    const found = await queryRunner.query(`SELECT 1 FROM pg_namespace WHERE nspname = $1`, [schema]);
-    if (found.length === 0) {
-      throw new MigrationBlockedError(
-        metadatas[0].tableName,
-        "(table)",
-        "schema-missing",
-        `the entities put the security tables in PostgreSQL schema "${schema}", and PostgreSQL schema "${schema}" does not exist. ` +
-          `Nothing was changed. Create it first: CREATE SCHEMA "${schema}"; then run the migrations again.`,
-      );
-    }
-  }
+  await dialect.requireSchemas(queryRunner, metadatas);
   for (const metadata of metadatas) {
     const existing = await queryRunner.getTable(metadata.tablePath);
     if (!existing) {
       toCreate.push(metadata);
       continue;
     }
-    if (resumable && madeByThisPackage(existing, metadata)) continue;
+    if (dialect.commitsDdlAtOnce && madeByThisPackage(existing, metadata)) continue;
     throw new MigrationBlockedError(
       metadata.tableName,
       "(table)",
@@ -143,7 +91,7 @@ export async function createCheckedTables(queryRunner: QueryRunner, toCreate: En
  * refusal must come before the first change instead.
  */
 export async function allOrNothing(queryRunner: QueryRunner, steps: () => Promise<void>): Promise<void> {
-  if (dialectOf(queryRunner.connection) === "mysql" || queryRunner.isTransactionActive) return steps();
+  if (schemaDialectOf(queryRunner.connection).commitsDdlAtOnce || queryRunner.isTransactionActive) return steps();
   await queryRunner.startTransaction();
   try {
     await steps();
@@ -163,13 +111,8 @@ export async function explainDuplicates(queryRunner: QueryRunner, metadata: Enti
   const connection = queryRunner.connection;
   const col = escape(connection, column);
   const id = escape(connection, "id");
-  const ids = {
-    sqlite: `group_concat(${id})`,
-    postgres: `string_agg(${id}::text, ',' ORDER BY ${id})`,
-    mysql: `GROUP_CONCAT(${id} ORDER BY ${id})`,
-  }[dialectOf(connection)];
   const rows: Array<{ value: string; ids: string; n: number | string }> = await queryRunner.query(
-    `SELECT MIN(${col}) AS value, ${ids} AS ids, COUNT(*) AS n FROM ${quotedTable(connection, metadata)}
+    `SELECT MIN(${col}) AS value, ${schemaDialectOf(connection).idList(id)} AS ids, COUNT(*) AS n FROM ${quotedTable(connection, metadata)}
       WHERE ${col} IS NOT NULL GROUP BY ${col} HAVING COUNT(*) > 1 ORDER BY MIN(${id})`,
   );
   if (rows.length === 0) return;
@@ -198,215 +141,52 @@ function sortedIds(ids: string): string {
 }
 
 /** The database's cryptographic random source as a 64-hex-character SQL expression. */
-export async function randomTokenSql(queryRunner: QueryRunner, dialect: Dialect): Promise<string> {
-  if (dialect === "sqlite") return "lower(hex(randomblob(32)))";
-  if (dialect === "mysql") {
-    const supported = await queryRunner.query(`SELECT LENGTH(RANDOM_BYTES(1)) AS n`).then(
-      () => true,
-      () => false,
-    );
-    if (!supported) {
-      throw new MigrationBlockedError(
-        "DataSource",
-        "type",
-        "no-random-bytes",
-        "this MariaDB/MySQL server has no RANDOM_BYTES(), the cryptographic source the token backfill uses. " +
-          "Nothing was changed. Use MariaDB 10.10+ or MySQL 8 (or 5.7).",
-      );
-    }
-    return "LOWER(HEX(RANDOM_BYTES(32)))";
-  }
-  const [{ pgcrypto }] = await queryRunner.query(`SELECT to_regprocedure('gen_random_bytes(integer)') IS NOT NULL AS pgcrypto`);
-  // pgcrypto when the database has it (1.4 s per million tokens here); otherwise core gen_random_uuid()
-  // (PostgreSQL 13+, 2.3 s per million), also from the operating system's random source: two of them give
-  // 244 random bits in 64 hex characters.
-  return pgcrypto ? "encode(gen_random_bytes(32), 'hex')" : "encode(uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()), 'hex')";
-}
-
-/** What `addColumns` adds to one table. */
-export interface AddColumns {
-  table: EntityMetadata;
-  /** New columns, as the frozen metadata of the target version declares them. */
-  columns: ColumnMetadata[];
-  /** The one new column to fill with a distinct random token for every existing row. */
-  token?: ColumnMetadata;
-  /** Existing NOT NULL columns that become nullable (declared nullable in the target version's metadata). */
-  nullable?: ColumnMetadata[];
-  /** Unique indexes to build, on new or existing columns, after the data is in. */
-  indexes: IndexMetadata[];
-  /** Why the version makes existing columns unique, for the message when existing rows break that. */
-  uniqueBecause: string;
+export function randomTokenSql(queryRunner: QueryRunner, dialect: Dialect): Promise<string> {
+  return SCHEMA_DIALECTS[dialect].randomToken(queryRunner);
 }
 
 /**
- * Adds columns and unique indexes to a live table, filling `token` for every row in one set-based statement.
- * All or nothing: on SQLite and PostgreSQL inside a transaction (the runner's, or its own), on MariaDB/MySQL
- * in one ALTER. When existing rows break a new unique index, the database's own index build is the check (no
- * extra pass over the table); only then are the duplicates looked up, listed, and nothing is changed.
- * - SQLite: ADD COLUMN in place (the token column with a placeholder DEFAULT ''), one UPDATE, the indexes,
- *   and the placeholder default removed from the stored schema as SQLite documents for default changes.
- *   No rebuild, so no cascade can touch the join table.
- * - PostgreSQL: one ALTER whose volatile default fills the token during the single table rewrite, DROP
- *   DEFAULT, then the indexes.
- * - MariaDB/MySQL: one ALTER … ALGORITHM=COPY with the columns, the token default and the indexes (one copy,
- *   no UPDATE, so ON UPDATE CURRENT_TIMESTAMP cannot move `update_datetime`), then DROP DEFAULT. Skipped
- *   when already done: MariaDB commits DDL at once, and a rerun after a crash must be able to finish.
+ * Adds columns and unique indexes to a live table, filling `token` for every row in one set-based statement
+ * (how, on each database: `dialects/`). All or nothing: on SQLite and PostgreSQL inside a transaction (the
+ * runner's, or its own), on MariaDB/MySQL in one ALTER, skipped when already done (MariaDB commits DDL at once,
+ * and a rerun after a crash must be able to finish). When existing rows break a new unique index, the
+ * database's own index build is the check (no extra pass over the table); only then are the duplicates looked
+ * up, listed, and nothing is changed.
  */
 export async function addColumns(queryRunner: QueryRunner, change: AddColumns): Promise<void> {
-  await allOrNothing(queryRunner, () => addColumnsNow(queryRunner, change, dialectOf(queryRunner.connection)));
-}
-
-async function addColumnsNow(queryRunner: QueryRunner, change: AddColumns, dialect: Dialect): Promise<void> {
-  const connection = queryRunner.connection;
-  const table = quotedTable(connection, change.table);
-  const q = (name: string) => escape(connection, name);
-  const token = change.token;
-  const random = token ? await randomTokenSql(queryRunner, dialect) : "";
-  const isNew = (index: IndexMetadata) => index.columns.some((c) => change.columns.includes(c));
-  const onExisting = change.indexes.filter((index) => !isNew(index));
-  const onNew = change.indexes.filter(isNew);
-  const createIndex = (index: IndexMetadata) =>
-    `CREATE UNIQUE INDEX ${newIndexName(connection, change.table, index.name)} ON ${table} (${index.columns
-      .map((c) => q(c.databaseName))
-      .join(", ")})`;
-  const relaxed = change.nullable ?? [];
-  // SQLite needs a placeholder default to add a NOT NULL column to a table with rows.
-  const placeholder = (column: ColumnMetadata) => (column === token && !column.isNullable ? ` DEFAULT ''` : "");
-  /** Runs `step`; when it fails because existing rows break a unique index, says which rows instead. */
-  const guarded = async (step: () => Promise<void>) => {
-    if (dialect === "postgres") await queryRunner.query(`SAVEPOINT tsm_unique_check`);
-    try {
-      await step();
-      if (dialect === "postgres") await queryRunner.query(`RELEASE SAVEPOINT tsm_unique_check`);
-    } catch (error) {
-      if (dialect === "postgres") await queryRunner.query(`ROLLBACK TO SAVEPOINT tsm_unique_check`);
-      for (const index of onExisting) {
-        for (const column of index.columns) await explainDuplicates(queryRunner, change.table, column.databaseName, change.uniqueBecause);
-      }
-      throw error;
-    }
-  };
-
-  if (dialect === "sqlite") {
-    await guarded(async () => {
-      for (const index of onExisting) await queryRunner.query(createIndex(index));
+  const dialect = schemaDialectOf(queryRunner.connection);
+  await allOrNothing(queryRunner, async () => {
+    const connection = queryRunner.connection;
+    const table = quotedTable(connection, change.table);
+    const random = change.token ? await dialect.randomToken(queryRunner) : "";
+    const isNew = (index: IndexMetadata) => index.columns.some((c) => change.columns.includes(c));
+    const onExisting = change.indexes.filter((index) => !isNew(index));
+    await dialect.addColumns(queryRunner, {
+      ...change,
+      quoted: table,
+      random,
+      onExisting,
+      onNew: change.indexes.filter(isNew),
+      relaxed: change.nullable ?? [],
+      createIndex: (index) =>
+        `CREATE UNIQUE INDEX ${dialect.newIndexName(connection, change.table, index.name)} ON ${table} (${index.columns
+          .map((c) => escape(connection, c.databaseName))
+          .join(", ")})`,
+      explainingDuplicates: async (step) => {
+        try {
+          await step();
+        } catch (error) {
+          for (const index of onExisting) {
+            for (const column of index.columns)
+              await explainDuplicates(queryRunner, change.table, column.databaseName, change.uniqueBecause);
+          }
+          throw error;
+        }
+      },
     });
-    for (const column of change.columns) {
-      await queryRunner.query(`ALTER TABLE ${table} ADD COLUMN ${columnDefinition(connection, column)}${placeholder(column)}`);
-    }
-    if (token) {
-      await queryRunner.query(`UPDATE ${table} SET ${q(token.databaseName)} = ${random}`);
-      if (placeholder(token))
-        await rewriteSqliteTable(
-          queryRunner,
-          change.table,
-          `${columnDefinition(connection, token)} DEFAULT ''`,
-          columnDefinition(connection, token),
-        );
-    }
-    for (const column of relaxed) await setSqliteNotNull(queryRunner, change.table, column, false);
-    for (const index of onNew) await queryRunner.query(createIndex(index));
-  } else if (dialect === "postgres") {
-    // Indexes after the rewrite: an index built before it would be rebuilt by it.
-    const adds = change.columns.map(
-      (column) => `ADD COLUMN ${columnDefinition(connection, column)}${column === token ? ` DEFAULT ${random}` : ""}`,
-    );
-    const drops = relaxed.map((column) => `ALTER COLUMN ${q(column.databaseName)} DROP NOT NULL`);
-    await queryRunner.query(`ALTER TABLE ${table} ${[...adds, ...drops].join(", ")}`);
-    if (token) await queryRunner.query(`ALTER TABLE ${table} ALTER COLUMN ${q(token.databaseName)} DROP DEFAULT`);
-    await guarded(async () => {
-      for (const index of onExisting) await queryRunner.query(createIndex(index));
-    });
-    for (const index of onNew) await queryRunner.query(createIndex(index));
-  } else {
-    const existing = await queryRunner.getTable(change.table.tablePath);
-    const missingColumns = change.columns.filter((c) => !existing?.findColumnByName(c.databaseName));
-    const missingIndexes = change.indexes.filter((i) => !existing?.indices.some((e) => e.name === i.name));
-    const stillNotNull = relaxed.filter((c) => existing?.findColumnByName(c.databaseName)?.isNullable === false);
-    const parts = [
-      ...missingColumns.map(
-        (column) => `ADD COLUMN ${columnDefinition(connection, column)}${column === token ? ` DEFAULT (${random})` : ""}`,
-      ),
-      ...stillNotNull.map((column) => `MODIFY COLUMN ${columnDefinition(connection, column)}`),
-      ...missingIndexes.map((index) => `ADD UNIQUE INDEX ${q(index.name)} (${index.columns.map((c) => q(c.databaseName)).join(", ")})`),
-    ];
-    if (parts.length > 0) await guarded(() => queryRunner.query(`ALTER TABLE ${table} ${parts.join(", ")}, ALGORITHM=COPY`));
-    if (token) await queryRunner.query(`ALTER TABLE ${table} ALTER COLUMN ${q(token.databaseName)} DROP DEFAULT`);
-  }
-  // The query runner caches table definitions; raw DDL makes them stale.
-  await queryRunner.getTable(change.table.tablePath);
-}
-
-/**
- * Replaces `from` by `to` in SQLite's stored CREATE TABLE text of `metadata`'s table, the way SQLite documents
- * for changes that leave the stored rows valid (a column default, a NOT NULL constraint that no row breaks):
- * writable_schema, then a new schema_version. The rows are not touched and the table is not rebuilt.
- * `from` must occur exactly once.
- */
-export async function rewriteSqliteTable(
-  queryRunner: QueryRunner,
-  metadata: EntityMetadata,
-  from: string | RegExp,
-  to: string,
-): Promise<void> {
-  const database = (queryRunner.connection.driver as unknown as { databaseConnection?: { unsafeMode?: (on: boolean) => unknown } })
-    .databaseConnection;
-  if (!database || typeof database.unsafeMode !== "function") {
-    throw new MigrationBlockedError(
-      metadata.tableName,
-      "(table)",
-      "sqlite-driver",
-      `this migration needs the better-sqlite3 driver on SQLite (type: "better-sqlite3"). Nothing was changed after the transaction rolls back.`,
-    );
-  }
-  const [{ sql }] = await queryRunner.query(`SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?`, [metadata.tableName]);
-  const pattern = typeof from === "string" ? new RegExp(escapeRegExp(from), "g") : new RegExp(from.source, "g");
-  const matches = String(sql).match(pattern) ?? [];
-  if (matches.length !== 1) {
-    throw new MigrationBlockedError(
-      metadata.tableName,
-      "(table)",
-      "sqlite-schema-text",
-      `the stored schema of "${metadata.tableName}" is not what this migration expects (${matches.length} places match ${pattern}). Nothing was changed after the transaction rolls back.`,
-    );
-  }
-  const [{ schema_version: version }] = await queryRunner.query(`PRAGMA schema_version`);
-  database.unsafeMode(true);
-  try {
-    await queryRunner.query(`PRAGMA writable_schema = ON`);
-    await queryRunner.query(`UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = ?`, [
-      String(sql).replace(pattern, () => to),
-      metadata.tableName,
-    ]);
-    await queryRunner.query(`PRAGMA schema_version = ${Number(version) + 1}`);
-    await queryRunner.query(`PRAGMA writable_schema = OFF`);
-  } finally {
-    database.unsafeMode(false);
-  }
-}
-
-/**
- * Adds or removes NOT NULL on an existing SQLite column by editing the stored schema (no rebuild). Does
- * nothing when the column is already so. Adding it is only safe when no row holds NULL: callers check first,
- * in the same transaction.
- */
-export async function setSqliteNotNull(
-  queryRunner: QueryRunner,
-  metadata: EntityMetadata,
-  column: ColumnMetadata,
-  notNull: boolean,
-): Promise<void> {
-  const nullable = columnDefinition(queryRunner.connection, column).replace(/ (NOT )?NULL$/, "");
-  const escaped = escapeRegExp(nullable);
-  const [{ sql }] = await queryRunner.query(`SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?`, [metadata.tableName]);
-  const isNotNull = new RegExp(`${escaped} NOT NULL(?= *[,)])`).test(String(sql));
-  if (isNotNull === notNull) return;
-  if (notNull) await rewriteSqliteTable(queryRunner, metadata, new RegExp(`${escaped}(?= *[,)])`), `${nullable} NOT NULL`);
-  else await rewriteSqliteTable(queryRunner, metadata, new RegExp(`${escaped} NOT NULL(?= *[,)])`), nullable);
-}
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    // The query runner caches table definitions; raw DDL makes them stale.
+    await queryRunner.getTable(change.table.tablePath);
+  });
 }
 
 /**
@@ -415,7 +195,6 @@ function escapeRegExp(text: string): string {
  */
 export async function setNotNull(queryRunner: QueryRunner, table: EntityMetadata, column: ColumnMetadata, why: string): Promise<void> {
   const connection = queryRunner.connection;
-  const dialect = dialectOf(connection);
   const q = (name: string) => escape(connection, name);
   const rows: Array<{ id: number }> = await queryRunner.query(
     `SELECT ${q("id")} AS id FROM ${quotedTable(connection, table)} WHERE ${q(column.databaseName)} IS NULL ORDER BY ${q("id")}`,
@@ -429,22 +208,17 @@ export async function setNotNull(queryRunner: QueryRunner, table: EntityMetadata
         `Give each of these rows a value (or delete them), then run the migration again.`,
     );
   }
-  const notNull = columnDefinition(connection, column).replace(/ (NOT )?NULL$/, " NOT NULL");
-  if (dialect === "sqlite") await setSqliteNotNull(queryRunner, table, column, true);
-  else if (dialect === "postgres")
-    await queryRunner.query(`ALTER TABLE ${quotedTable(connection, table)} ALTER COLUMN ${q(column.databaseName)} SET NOT NULL`);
-  else await queryRunner.query(`ALTER TABLE ${quotedTable(connection, table)} MODIFY COLUMN ${notNull}`);
+  await schemaDialectOf(connection).setNotNull(queryRunner, table, column);
   await queryRunner.getTable(table.tablePath);
 }
 
 /**
  * Makes the database itself refuse two values of `column` that differ only in letter case, and gives
- * case-insensitive lookups an index: a unique index named `indexName` on `lower(column)` on PostgreSQL and on
- * `column COLLATE NOCASE` on SQLite (an expression index would break TypeORM's SQLite table rebuilds, which
- * copy indexes by column name; NOCASE folds ASCII letters, as SQLite's lower() does). MariaDB/MySQL compare
- * with the column's collation, so there the existing unique index already does it when the collation ignores
- * case (`_ci`); a case-sensitive collation stops the migration. Existing case variants stop it too, listed.
- * Does nothing when the index is there.
+ * case-insensitive lookups an index, by the database's case-insensitive rule (`src/database/dialects`): a
+ * unique index named `indexName` on the folded column (PostgreSQL `lower(column)`, SQLite
+ * `column COLLATE NOCASE`); on MariaDB/MySQL the existing unique index already does it when the column's
+ * collation ignores case (`_ci`), and a case-sensitive collation stops the migration. Existing case variants
+ * stop it too, listed. Does nothing when the index is there.
  */
 export async function addCaseInsensitiveUnique(
   queryRunner: QueryRunner,
@@ -454,17 +228,19 @@ export async function addCaseInsensitiveUnique(
   why: string,
 ): Promise<void> {
   await refuseCaseDuplicates(queryRunner, table, column, why);
-  if (dialectOf(queryRunner.connection) === "mysql") return;
   const connection = queryRunner.connection;
+  const rule = schemaDialectOf(connection).database.caseInsensitive;
+  if (rule.by === "collation") return;
   await queryRunner.query(
-    `CREATE UNIQUE INDEX IF NOT EXISTS ${newIndexName(connection, table, indexName)} ON ${quotedTable(connection, table)} (${caseFolded(connection, column)})`,
+    `CREATE UNIQUE INDEX IF NOT EXISTS ${newIndexName(connection, table, indexName)} ON ${quotedTable(connection, table)} (${rule.folded(escape(connection, column))})`,
   );
 }
 
 /** `column` folded as the case-insensitive unique index folds it: `lower(column)` (PostgreSQL), `column COLLATE NOCASE` (SQLite). */
 export function caseFolded(connection: DataSource, column: string): string {
-  const q = (name: string) => escape(connection, name);
-  return dialectOf(connection) === "postgres" ? `lower(${q(column)})` : `${q(column)} COLLATE NOCASE`;
+  const rule = schemaDialectOf(connection).database.caseInsensitive;
+  if (rule.by === "collation") throw new Error("MariaDB/MySQL fold letter case by the column's collation, not by an index expression");
+  return rule.folded(escape(connection, column));
 }
 
 /**
@@ -474,29 +250,25 @@ export function caseFolded(connection: DataSource, column: string): string {
  */
 export async function refuseCaseDuplicates(queryRunner: QueryRunner, table: EntityMetadata, column: string, why: string): Promise<void> {
   const connection = queryRunner.connection;
-  const dialect = dialectOf(connection);
+  const dialect = schemaDialectOf(connection);
+  const rule = dialect.database.caseInsensitive;
   const q = (name: string) => escape(connection, name);
-  if (dialect === "mysql") {
-    const [row] = await queryRunner.query(
-      `SELECT COLLATION_NAME AS collation FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND COLUMN_NAME = ?`,
-      [table.schema ?? table.database ?? null, table.tableName, column],
-    );
-    if (!row || !/_ci$/.test(String(row.collation))) {
+  if (rule.by === "collation") {
+    const collation = await rule.collationOf(queryRunner, table, column);
+    if (collation === undefined || !rule.ignoresCase(collation)) {
       throw new MigrationBlockedError(
         table.tableName,
         column,
         "case-sensitive-collation",
-        `${why}; MariaDB/MySQL compare ${column} with its collation (${row?.collation ?? "unknown"}), which is case-sensitive, so its unique ` +
+        `${why}; MariaDB/MySQL compare ${column} with its collation (${collation ?? "unknown"}), which is case-sensitive, so its unique ` +
           `index cannot refuse case variants. Nothing was changed. Give the column a case-insensitive collation ` +
           `(ALTER TABLE … MODIFY ${column} varchar(255) NOT NULL COLLATE utf8mb4_unicode_ci), then run the migrations again.`,
       );
     }
     return;
   }
-  const folded = caseFolded(connection, column);
-  const ids = dialect === "postgres" ? `string_agg(${q("id")}::text, ',' ORDER BY ${q("id")})` : `group_concat(${q("id")})`;
   const rows: Array<{ ids: string }> = await queryRunner.query(
-    `SELECT ${ids} AS ids FROM ${quotedTable(connection, table)} GROUP BY ${folded} HAVING COUNT(*) > 1 ORDER BY MIN(${q("id")})`,
+    `SELECT ${dialect.idList(q("id"))} AS ids FROM ${quotedTable(connection, table)} GROUP BY ${rule.folded(q(column))} HAVING COUNT(*) > 1 ORDER BY MIN(${q("id")})`,
   );
   if (rows.length > 0) {
     throw new MigrationBlockedError(
@@ -515,69 +287,27 @@ export async function refuseCaseDuplicates(queryRunner: QueryRunner, table: Enti
  * generated migrations) recreate indexes by column name and so turn it into a plain, case-sensitive one.
  * `schema`: the table's PostgreSQL schema (default: the session's current one).
  */
-export async function caseInsensitiveUniqueRepair(
+export function caseInsensitiveUniqueRepair(
   queryRunner: QueryRunner,
   table: string,
   column: string,
   indexName: string,
   schema?: string,
 ): Promise<string[]> {
-  const connection = queryRunner.connection;
-  const q = (name: string) => escape(connection, name);
-  const dialect = dialectOf(connection);
-  if (dialect === "mysql") return [];
-  const inSchema = (name: string) => (schema ? `${q(schema)}.${q(name)}` : q(name));
-  const create = `CREATE UNIQUE INDEX ${q(indexName)} ON ${inSchema(table)} (${dialect === "postgres" ? `lower(${q(column)})` : `${q(column)} COLLATE NOCASE`})`;
-  if (dialect === "postgres") {
-    const rows = await queryRunner.query(
-      `SELECT indexdef FROM pg_indexes WHERE schemaname = COALESCE($3, current_schema()) AND tablename = $1 AND indexname = $2`,
-      [table, indexName, schema ?? null],
-    );
-    return rows.length === 1 && /lower\(/i.test(rows[0].indexdef)
-      ? []
-      : [...(rows.length ? [`DROP INDEX ${inSchema(indexName)}`] : []), create];
-  }
-  const rows = await queryRunner.query(`SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND name = ?`, [
-    table,
-    indexName,
-  ]);
-  return rows.length === 1 && /COLLATE NOCASE/i.test(rows[0].sql) ? [] : [...(rows.length ? [`DROP INDEX ${q(indexName)}`] : []), create];
+  return schemaDialectOf(queryRunner.connection).caseInsensitiveUniqueRepair(queryRunner, table, column, indexName, schema);
 }
 
 /** Drops an index when it exists (MySQL 8 has no DROP INDEX IF EXISTS, so there it looks first). */
-export async function dropIndexIfExists(queryRunner: QueryRunner, table: EntityMetadata, indexName: string): Promise<void> {
-  const connection = queryRunner.connection;
-  if (dialectOf(connection) === "mysql") {
-    const existing = await queryRunner.getTable(table.tablePath);
-    if (existing?.indices.some((index) => index.name === indexName)) {
-      await queryRunner.query(`DROP INDEX ${escape(connection, indexName)} ON ${quotedTable(connection, table)}`);
-    }
-    return;
-  }
-  await queryRunner.query(`DROP INDEX IF EXISTS ${quotedInSchema(connection, table, indexName)}`);
+export function dropIndexIfExists(queryRunner: QueryRunner, table: EntityMetadata, indexName: string): Promise<void> {
+  return schemaDialectOf(queryRunner.connection).dropIndexIfExists(queryRunner, table, indexName);
 }
 
 /** Drops unique indexes and then columns from a live table (SQLite 3.35+ drops columns in place). */
 export async function dropColumns(queryRunner: QueryRunner, table: EntityMetadata, columns: string[], indexes: string[]): Promise<void> {
-  const connection = queryRunner.connection;
-  const dialect = dialectOf(connection);
-  const q = (name: string) => escape(connection, name);
-  const quoted = quotedTable(connection, table);
   const existing = await queryRunner.getTable(table.tablePath);
   const presentIndexes = indexes.filter((name) => existing?.indices.some((i) => i.name === name));
   const presentColumns = columns.filter((name) => existing?.findColumnByName(name));
-  if (dialect === "mysql") {
-    const parts = [...presentIndexes.map((name) => `DROP INDEX ${q(name)}`), ...presentColumns.map((name) => `DROP COLUMN ${q(name)}`)];
-    if (parts.length > 0) await queryRunner.query(`ALTER TABLE ${quoted} ${parts.join(", ")}`);
-  } else {
-    for (const name of presentIndexes) await queryRunner.query(`DROP INDEX ${quotedInSchema(connection, table, name)}`);
-    if (dialect === "postgres") {
-      if (presentColumns.length > 0)
-        await queryRunner.query(`ALTER TABLE ${quoted} ${presentColumns.map((name) => `DROP COLUMN ${q(name)}`).join(", ")}`);
-    } else {
-      for (const name of presentColumns) await queryRunner.query(`ALTER TABLE ${quoted} DROP COLUMN ${q(name)}`);
-    }
-  }
+  await schemaDialectOf(queryRunner.connection).dropColumns(queryRunner, table, presentColumns, presentIndexes);
   await queryRunner.getTable(table.tablePath);
 }
 

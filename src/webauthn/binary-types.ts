@@ -3,7 +3,8 @@
  * binary of up to 1024 bytes and `public_key` an unbounded binary; no one TypeORM column type says that on
  * every database (PostgreSQL knows only `bytea`, SQLite only `blob`, and MySQL 8 cannot put a unique index on
  * a `blob`). So the WebAuthn mixin declares these two type names, and TypeORM's SQLite, PostgreSQL and
- * MySQL/MariaDB drivers are taught, once, when this module loads, what each means on their database:
+ * MySQL/MariaDB drivers are taught, once, what each means on their database (`src/database/driver-extensions.ts`),
+ * when TypeORM first builds the metadata of an entity with such a column: an app without one patches nothing.
  *
  * | type name                           | SQLite | PostgreSQL | MariaDB / MySQL  |
  * |-------------------------------------|--------|------------|------------------|
@@ -13,25 +14,38 @@
  * Only columns declared with these names are affected; every other column goes through the driver as
  * before. Values are Node `Buffer`s on every database.
  */
+import { Column } from "typeorm";
 import type { ColumnOptions, ColumnType } from "typeorm";
-import { MysqlDriver } from "typeorm/driver/mysql/MysqlDriver";
-import { PostgresDriver } from "typeorm/driver/postgres/PostgresDriver";
-import { AbstractSqliteDriver } from "typeorm/driver/sqlite-abstract/AbstractSqliteDriver";
+import type { Dialect } from "../database/dialect";
+import { extendDriver } from "../database/driver-extensions";
 
 /** Unique-indexable binary up to 1024 bytes (`web_authn.credential_id`). */
 export const VARBINARY_1024 = "security-models:varbinary(1024)";
 /** Unbounded binary (`web_authn.public_key`). */
 export const BLOB = "security-models:blob";
 
-/** A NOT NULL column of one of the portable binary types above. */
-export function binaryColumn(name: string, type: typeof VARBINARY_1024 | typeof BLOB): ColumnOptions {
-  return { name, type: type as ColumnType, nullable: false };
+/**
+ * A NOT NULL column of one of the portable binary types above. TypeORM reads a column's type when the decorator
+ * runs and again when it builds the metadata of an entity that has the column; from the second read on, the
+ * type teaches the drivers first.
+ */
+export function BinaryColumn(name: string, type: typeof VARBINARY_1024 | typeof BLOB): PropertyDecorator {
+  return (target, propertyName) => {
+    const options: ColumnOptions = { name, type: type as ColumnType, nullable: false };
+    Column(options)(target, propertyName);
+    Object.defineProperty(options, "type", {
+      enumerable: true,
+      configurable: true,
+      get: () => {
+        installBinaryTypes();
+        return type;
+      },
+    });
+  };
 }
 
-type DriverFamily = "sqlite" | "postgres" | "mysql";
-
 /** What each portable type is on each database family: the driver's type name and length. */
-const BINARY_TYPES: Record<string, Record<DriverFamily, { type: string; length: string }>> = {
+const BINARY_TYPES: Record<string, Record<Dialect, { type: string; length: string }>> = {
   [VARBINARY_1024]: {
     sqlite: { type: "blob", length: "" },
     postgres: { type: "bytea", length: "" },
@@ -45,32 +59,22 @@ const BINARY_TYPES: Record<string, Record<DriverFamily, { type: string; length: 
 };
 
 /** The database type a portable binary column has on `family`, or undefined for any other column. */
-export function binaryColumnType(family: DriverFamily, columnType: unknown): { type: string; length: string } | undefined {
+export function binaryColumnType(family: Dialect, columnType: unknown): { type: string; length: string } | undefined {
   return typeof columnType === "string" ? BINARY_TYPES[columnType]?.[family] : undefined;
 }
 
-interface PatchableDriver {
-  normalizeType: (this: unknown, column: { type?: unknown }) => string;
-  getColumnLength: (this: unknown, column: { type?: unknown; length?: unknown }) => string;
+/** Teaches the three driver classes the portable names (once; `extendDriver` keeps it so). */
+export function installBinaryTypes(): void {
+  for (const family of ["sqlite", "postgres", "mysql"] as const) {
+    extendDriver(family, "binary-types", (prototype) => {
+      const normalizeType = prototype.normalizeType as (column: { type?: unknown }) => string;
+      const getColumnLength = prototype.getColumnLength as (column: { type?: unknown; length?: unknown }) => string;
+      prototype.normalizeType = function (column: { type?: unknown }) {
+        return binaryColumnType(family, column.type)?.type ?? normalizeType.call(this, column);
+      };
+      prototype.getColumnLength = function (column: { type?: unknown; length?: unknown }) {
+        return binaryColumnType(family, column.type)?.length ?? getColumnLength.call(this, column);
+      };
+    });
+  }
 }
-
-const TAUGHT = Symbol.for("typeorm-security-models:binary-types");
-
-/** Wraps a driver class's type methods so the portable names resolve; the wrapper is installed once. */
-function teach(driverClass: { prototype: unknown }, family: DriverFamily): void {
-  const prototype = driverClass.prototype as PatchableDriver & { [TAUGHT]?: true };
-  if (prototype[TAUGHT]) return;
-  const normalizeType = prototype.normalizeType;
-  const getColumnLength = prototype.getColumnLength;
-  prototype.normalizeType = function (column) {
-    return binaryColumnType(family, column.type)?.type ?? normalizeType.call(this, column);
-  };
-  prototype.getColumnLength = function (column) {
-    return binaryColumnType(family, column.type)?.length ?? getColumnLength.call(this, column);
-  };
-  prototype[TAUGHT] = true;
-}
-
-teach(AbstractSqliteDriver, "sqlite");
-teach(PostgresDriver, "postgres");
-teach(MysqlDriver, "mysql");

@@ -15,7 +15,7 @@ import { IsBoolean, IsDate, IsIn, IsInt, IsNotEmpty, IsOptional, MaxLength, Min 
 import { commaListTransformer } from "../lists";
 import { IsBinary, IsCommaList } from "../validation";
 import { datetimeColumn, varcharColumn } from "../user/columns";
-import { binaryColumn, BLOB, VARBINARY_1024 } from "./binary-types";
+import { BinaryColumn, BLOB, VARBINARY_1024 } from "./binary-types";
 import type { UserBase } from "../user/base";
 import { Feature } from "../columns/tags";
 
@@ -40,13 +40,13 @@ export abstract class WebAuthnMixinV1 {
   @Feature("webauthn")
   @IsBinary(1024)
   @Index({ unique: true })
-  @Column(binaryColumn("credential_id", VARBINARY_1024))
+  @BinaryColumn("credential_id", VARBINARY_1024)
   credentialId!: Buffer;
 
   /** The credential's public key (COSE, raw bytes): what verifies each sign-in assertion. */
   @Feature("webauthn")
   @IsBinary(65535)
-  @Column(binaryColumn("public_key", BLOB))
+  @BinaryColumn("public_key", BLOB)
   publicKey!: Buffer;
 
   /** The authenticator's signature counter at the last sign-in; a counter that goes back signals a cloned key. 0 on insert when left unset. */

@@ -2,13 +2,13 @@
  * The consumer test (`npm run test:consumer`): the package as a user gets it. `npm pack` once, and its file
  * list must be the compiled code, the typings, README, LICENSE and CHANGELOG and nothing else; then, for each
  * typeorm major (latest 0.3.x and 1.x), one fresh install in a temporary folder of the tarball with typeorm,
- * better-sqlite3, bcrypt, reflect-metadata, class-validator and TypeScript; beside it a CommonJS app and an
+ * better-sqlite3, argon2, reflect-metadata, class-validator and TypeScript; beside it a CommonJS app and an
  * ESM app (`"type": "module"`), each of which:
  *   1. compiles with `tsc --strict`, in one run: every TypeScript block of README.md and docs/ (found in the
  *      pages themselves, so the docs cannot rot; a block after `<!-- fragment -->` is left out), a DataSource
  *      file, the app's own migration and a check script;
  *   2. runs the README's quickstart (the shipped migrations through `DataSource.runMigrations`, then a user
- *      with a bcrypt password saved and read), and its SQLite file then holds the tables and the hash;
+ *      with an argon2 password saved and read), and its SQLite file then holds the tables and the hash;
  *   3. runs the shipped migrations through the TypeORM CLI (`typeorm migration:run -d data-source.js`);
  *   4. runs the check script: every table there, nothing pending, no schema drift, a user saved and read
  *      back with its role through the datastore;
@@ -17,7 +17,7 @@
  * code is non-zero when any step failed. KEEP_CONSUMER_APPS=1 keeps the temporary folder.
  */
 import { execFileSync, spawnSync } from "child_process";
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import { securityMigrationsV3 } from "../../migrations";
@@ -100,7 +100,7 @@ function checkTarballFiles(files: string[]): void {
 /** Installs the tarball and the peers once per typeorm major; both apps resolve from this node_modules. */
 function installShared(dir: string, tarball: string, typeorm: string): void {
   const sqliteVersion = versionOf(join(ROOT, "node_modules", "better-sqlite3"));
-  const bcryptVersion = versionOf(join(ROOT, "node_modules", "bcrypt"));
+  const argon2Version = versionOf(join(ROOT, "node_modules", "argon2"));
   writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "consumer-install", private: true }, null, 2));
   // --ignore-scripts, then .ci/reuse-sqlite-build: better-sqlite3's install step would download a prebuilt
   // binary, or compile SQLite for minutes where it cannot; the binary this repository's `npm ci` built stands in.
@@ -115,7 +115,7 @@ function installShared(dir: string, tarball: string, typeorm: string): void {
       tarball,
       typeorm,
       `better-sqlite3@${sqliteVersion}`,
-      `bcrypt@${bcryptVersion}`, // its npm package carries prebuilt binaries: no install script needed
+      `argon2@${argon2Version}`, // the README's install: the default preset's scheme
       "reflect-metadata",
       "class-validator",
       "typescript@~5.9.3",
@@ -125,6 +125,20 @@ function installShared(dir: string, tarball: string, typeorm: string): void {
     600,
   );
   run("bash", [join(ROOT, ".ci", "reuse-sqlite-build"), dir], ROOT, 600);
+  reuseArgon2Build(dir);
+}
+
+/**
+ * argon2's install step tries its prebuilt binary and compiles from source when that one fails to load (on
+ * some CPUs it crashes); with --ignore-scripts the prebuilt one would be used as is. The binary this
+ * repository's `npm ci` settled on stands in, as for better-sqlite3.
+ */
+function reuseArgon2Build(dir: string): void {
+  const built = join(ROOT, "node_modules", "argon2", "build", "Release", "argon2.node");
+  const target = join(dir, "node_modules", "argon2");
+  if (!existsSync(built) || versionOf(target) !== versionOf(join(ROOT, "node_modules", "argon2"))) return;
+  mkdirSync(join(target, "build", "Release"), { recursive: true });
+  cpSync(built, join(target, "build", "Release", "argon2.node"));
 }
 
 /**
@@ -190,7 +204,7 @@ const STEPS: { id: string; needs: string[]; name: string; run: (app: string, bin
   {
     id: "quickstart",
     needs: ["tsc"],
-    name: "the quickstart runs the shipped migrations through a DataSource and saves a user with a bcrypt password",
+    name: "the quickstart runs the shipped migrations through a DataSource and saves a user with an argon2 password",
     run: (app) => {
       // What a reader does: the salt from the environment, as the quickstart's PasswordHasher reads it.
       const out = run("node", ["quickstart.js"], app, 300, { SECURITY_PASSWORD_SALT: "consumer-test-salt" });
@@ -202,9 +216,10 @@ const STEPS: { id: string; needs: string[]; name: string; run: (app: string, bin
           throw new StepFailed(`${files[0]}: table "${table}" missing after the quickstart (tables: ${tables.join(", ")})`);
       }
       const hashes = sqlitePasswords(app, files[0]);
-      if (hashes.length === 0 || !hashes.every((hash) => /^\$2b\$12\$[./A-Za-z0-9]{53}$/.test(hash)))
+      const argon2 = /^\$argon2id\$v=19\$m=65536,t=3,p=4\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$/;
+      if (hashes.length === 0 || !hashes.every((hash) => argon2.test(hash)))
         throw new StepFailed(
-          `${files[0]}: expected the users' passwords as Flask-Security's bcrypt hashes ($2b$12$…), found ${hashes.length} other value(s)`,
+          `${files[0]}: expected the users' passwords as Flask-Security 5.5's argon2 hashes ($argon2id$v=19$m=65536,t=3,p=4$…), found ${hashes.length} other value(s)`,
         );
       if (hashes.some((hash) => out.includes(hash))) throw new StepFailed("the quickstart printed a password hash");
     },

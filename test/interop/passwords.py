@@ -2,7 +2,8 @@
 Flask-Security 5.1.2's own password code, driven by test/interop/passwords.test.ts.
 
 Run with Debian's interpreter: /usr/bin/python3 test/interop/passwords.py < request.json
-Request: {"salt": "...", "password_hash": "bcrypt" (SECURITY_PASSWORD_HASH), "ops": [...]}, each op one of
+Request: {"salt": "...", "password_hash": "bcrypt" (SECURITY_PASSWORD_HASH), "passlib_options": {...} (optional,
+SECURITY_PASSWORD_HASH_PASSLIB_OPTIONS instead of Flask-Security's default), "ops": [...]}, each op one of
   {"op": "hash", "password": p}                    -> {"hash": hash_password(normalize(p))}
   {"op": "verify", "password": p, "hash": h}       -> {"verified": verify_password(normalize(p), h)}
   {"op": "needs_update", "hash": h}                -> {"needs_update": pwd_context.needs_update(h)}
@@ -27,7 +28,7 @@ from flask_security.models import fsqla_v2 as fsqla  # noqa: E402
 from flask_security.utils import hash_password, verify_password  # noqa: E402
 
 
-def build_app(salt, password_hash):
+def build_app(salt, password_hash, passlib_options):
     app = Flask("passwords-interop")
     app.config.update(
         SQLALCHEMY_DATABASE_URI="sqlite://",
@@ -36,6 +37,8 @@ def build_app(salt, password_hash):
         SECURITY_PASSWORD_SALT=salt,
         SECURITY_PASSWORD_HASH=password_hash,
     )
+    if passlib_options is not None:
+        app.config["SECURITY_PASSWORD_HASH_PASSLIB_OPTIONS"] = passlib_options
     db = SQLAlchemy(app)
     fsqla.FsModels.set_db_info(db)
 
@@ -51,7 +54,9 @@ def build_app(salt, password_hash):
 
 
 def run(request):
-    app, db, datastore, security = build_app(request["salt"], request.get("password_hash", "bcrypt"))
+    app, db, datastore, security = build_app(
+        request["salt"], request.get("password_hash", "bcrypt"), request.get("passlib_options")
+    )
     results = []
     with app.app_context():
         db.create_all()

@@ -8,7 +8,7 @@
  * has nothing to do and `migration:revert` works.
  */
 import { DataSource } from "typeorm";
-import { MigrationBlockedError, OnlineUpgradeBusyError, planOnlineUpgrade, upgradeOnline } from "../../src";
+import { MigrationBlockedError, OnlineUpgradeBusyError, planOnlineUpgrade, SecurityDatastore, upgradeOnline } from "../../src";
 import type { OnlineUpgradeProgress } from "../../src";
 import * as v1 from "../fixtures/app-v1";
 import { fillV1 } from "../fixtures/v1-users";
@@ -164,7 +164,24 @@ describeEachDatabase("online upgrade", (db: TestDatabase) => {
     expect(await schemaFingerprint(upgrader, db.kind)).toBe(fingerprints.get(1));
     const plan = await planOnlineUpgrade(upgrader);
     expect(plan.phases.every((p) => !p.done || p.phase === "check")).toBe(true);
-    await upgradeOnline(upgrader, { complete: true });
+    // When the backfill begins no old user has a token yet (MariaDB: the '' placeholder, elsewhere NULL), and
+    // a token uniquifier of '' finds no user: a token minted from a placeholder opens no account.
+    const store = new SecurityDatastore(upgrader, APPS[2][0], APPS[2][1]);
+    let placeholders = -1;
+    let foundByEmpty: unknown = "not asked";
+    await upgradeOnline(upgrader, {
+      complete: true,
+      onProgress: async (progress) => {
+        if (progress.event !== "start" || progress.phase !== "backfill") return;
+        const [row] = await upgrader.query(
+          `SELECT COUNT(*) AS n FROM ${upgrader.driver.escape("user")} WHERE fs_token_uniquifier IS NULL OR fs_token_uniquifier = ''`,
+        );
+        placeholders = Number(row.n);
+        foundByEmpty = await store.findUserByTokenUniquifier("");
+      },
+    });
+    expect(placeholders).toBeGreaterThanOrEqual(USERS);
+    expect(foundByEmpty).toBeNull();
     expect(await schemaFingerprint(upgrader, db.kind)).toBe(fingerprints.get(2));
   });
 
