@@ -22,7 +22,7 @@ ${UPGRADE_USAGE}
 
 --features: comma-separated, named after Flask-Security's settings: confirmable, trackable,
   twoFactor[:email+authenticator+sms], unifiedSignin[:password+email+authenticator+sms], tokenIdentity,
-  permissions, webauthn, recoveryCodes
+  permissions, webauthn, recoveryCodes, refreshToken
 --live: also check the tables in the database, not only the entities
 adopt: brings a database Flask-Security made under the shipped migrations; without --apply it only
   reports what it would change`;

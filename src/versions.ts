@@ -61,6 +61,12 @@ export interface SchemaVersionRow {
    * 64-hex value per user).
    */
   readonly beyondFlaskSecurity: readonly string[];
+  /**
+   * Flask-Security's model modules with this version's tables (less `beyondFlaskSecurity`): the fsqla module's
+   * number (`fsqla_v3`), the `sqla` family's (`sqla`: 1, `sqla_v2`: 2) when one has them, and the first
+   * Flask-Security release that ships them.
+   */
+  readonly flaskSecurity: { readonly fsqla: number; readonly sqla: number | null; readonly since: string };
 }
 
 /** The passkeys and security keys of a user (Flask-Security's `web_authn` table), from version 3 on. */
@@ -91,6 +97,7 @@ export const SCHEMA_VERSIONS = [
     migrations: () => [SecurityV1CreateTables1795737600000],
     detect: { userColumns: ["fs_uniquifier", "email"], tables: [] },
     beyondFlaskSecurity: [],
+    flaskSecurity: { fsqla: 1, sqla: null, since: "3.3" },
   },
   {
     version: 2,
@@ -100,6 +107,7 @@ export const SCHEMA_VERSIONS = [
     migrations: () => [SecurityV2TokenUniquifierUniqueUsername1795737660000],
     detect: { userColumns: ["us_totp_secrets"], tables: [] },
     beyondFlaskSecurity: ["fs_token_uniquifier"],
+    flaskSecurity: { fsqla: 2, sqla: null, since: "3.4" },
   },
   {
     version: 3,
@@ -109,6 +117,7 @@ export const SCHEMA_VERSIONS = [
     migrations: () => [SecurityV3WebAuthnRecoveryCodes1795737720000],
     detect: { userColumns: ["fs_webauthn_user_handle", "mf_recovery_codes"], tables: [] },
     beyondFlaskSecurity: [],
+    flaskSecurity: { fsqla: 3, sqla: 1, since: "5.0 (sqla: 5.5)" },
   },
   {
     version: 4,
@@ -118,6 +127,7 @@ export const SCHEMA_VERSIONS = [
     migrations: () => [SecurityV4RefreshTrackers1795737780000],
     detect: { userColumns: [], tables: ["refreshTrackers"] },
     beyondFlaskSecurity: [],
+    flaskSecurity: { fsqla: 4, sqla: 2, since: "5.9" },
   },
 ] as const satisfies readonly SchemaVersionRow[];
 

@@ -9,9 +9,10 @@ import { assertSecurityModels, checkSecurityDatabase, checkSecurityModels, Secur
 import type { SecurityFeatures, SecurityModelProblem } from "../src";
 import { enabledFeatures, FEATURE_REQUIREMENTS } from "../src/checks/features";
 import type { ColumnRequirement, FeatureName } from "../src/checks/features";
-import { securityMigrationsV3 } from "../migrations";
+import { securityMigrations, securityMigrationsV3 } from "../migrations";
 import * as v2 from "./fixtures/app-v2";
 import * as v3 from "./fixtures/app-v3";
+import * as v4 from "./fixtures/app-v4";
 import { appAddDisplayName } from "./fixtures/app-migrations";
 import { handWritten, ROLE_COLUMNS, USER_COLUMNS, wrongTypeFor } from "./fixtures/hand-written";
 import { describeEachDatabase } from "./support/database";
@@ -139,6 +140,39 @@ describeEachDatabase("feature checks", (db) => {
       "entity:WebAuthn:(entity):missing-entity",
       "database:WebAuthn:(table):missing-table",
     ]);
+    await ds.destroy();
+  });
+
+  it("refreshToken: a V3 app lacks the refresh-tracker entity and table; V4 and its migration have both, column by column", async () => {
+    const v3ds = await db.dataSource([v3.User, v3.Role, v3.WebAuthn], {
+      migrations: [...securityMigrationsV3, appAddDisplayName("user")],
+      dropSchema: true,
+    });
+    await v3ds.runMigrations({ transaction: "all" });
+    const before = [
+      ...(await checkSecurityModels(v3ds, { refreshToken: true })),
+      ...(await checkSecurityDatabase(v3ds, { refreshToken: true })),
+    ];
+    expect(before.map((p) => `${p.source}:${p.entity}:${p.table}:${p.field}:${p.feature}:${p.problem}`)).toEqual([
+      "entity:FsRefreshTracker:fs_refresh_tracker:(entity):refreshToken:missing-entity",
+      "database:FsRefreshTracker:fs_refresh_tracker:(table):refreshToken:missing-table",
+    ]);
+    expect(before[0].message).toMatch(
+      /register `@Entity\(\) class FsRefreshTracker extends RefreshTrackerMixinV1 \{\}` beside a User that extends UserMixinV4/,
+    );
+    expect(before[1].message).toMatch(/run the shipped migrations up to SecurityV4RefreshTrackers1795737780000/);
+    await v3ds.destroy();
+
+    const ds = await db.dataSource(v4.entities, { migrations: [...securityMigrations, appAddDisplayName("user")] });
+    await ds.runMigrations({ transaction: "all" });
+    expect(await checkSecurityModels(ds, { ...ALL, refreshToken: true })).toEqual([]);
+    expect(await checkSecurityDatabase(ds, { ...ALL, refreshToken: true })).toEqual([]);
+    // A tracker table someone made without the generation column: that column is reported.
+    await ds.query(`ALTER TABLE fs_refresh_tracker DROP COLUMN gen`);
+    expect(
+      (await checkSecurityDatabase(ds, { refreshToken: true })).map((p) => `${p.entity}.${p.field}:${p.feature}:${p.problem}`),
+    ).toEqual(["FsRefreshTracker.gen:refreshToken:missing"]);
+    await ds.dropDatabase();
     await ds.destroy();
   });
 

@@ -1,10 +1,9 @@
 /**
  * Schema status: version detection (empty, this package's V1 and V2, Flask-Security's fsqla v1, v2 and v3
- * made from its own DDL, unknown), pending shipped migrations, drift; and the command line (`status`,
+ * made from its own DDL, unknown; fsqla v4 and the sqla family: test/adopt-flask-security-5.9.test.ts), pending shipped migrations, drift; and the command line (`status`,
  * `check`) with its text, its JSON and its exit codes.
  */
 import { execFile } from "child_process";
-import { readFileSync } from "fs";
 import { join } from "path";
 import { promisify } from "util";
 import { TableColumn } from "typeorm";
@@ -15,22 +14,10 @@ import * as v1 from "./fixtures/app-v1";
 import * as v2 from "./fixtures/app-v2";
 import * as v3 from "./fixtures/app-v3";
 import { appAddDisplayName } from "./fixtures/app-migrations";
-import { describeEachDatabase, TestDatabase } from "./support/database";
+import { describeEachDatabase } from "./support/database";
+import { createFlaskSecuritySchema } from "./support/flask-security-ddl";
 
 const ROOT = join(__dirname, "..");
-const FS_DDL = join(__dirname, "fixtures", "flask-security-ddl");
-const DIALECT = { sqlite: "sqlite", postgres: "postgresql", mariadb: "mysql" } as const;
-
-/** Runs Flask-Security 5.1.2's own DDL for fsqla `version` (SQLAlchemy's output, test/fixtures/flask-security-ddl). */
-async function createFlaskSecuritySchema(ds: DataSource, db: TestDatabase, version: number): Promise<void> {
-  const sql = readFileSync(join(FS_DDL, `v${version}-${DIALECT[db.kind]}.sql`), "utf8").replace(/^--.*$/gm, "");
-  for (const statement of sql
-    .split(";")
-    .map((s) => s.trim())
-    .filter(Boolean))
-    await ds.query(statement);
-}
-
 describeEachDatabase("schema status", (db) => {
   const statusOf = async (entities: Function[], migrations: Function[], prepare: (ds: DataSource) => Promise<unknown>) => {
     const ds = await db.dataSource(entities, { migrations, dropSchema: true });
@@ -58,6 +45,7 @@ describeEachDatabase("schema status", (db) => {
       family: "ours",
       version: 1,
       label: "typeorm-security-models V1",
+      flaskSecurityTables: [],
       appliedMigrations: ["SecurityV1CreateTables1795737600000"],
       pendingMigrations: [],
       drift: [],
@@ -157,7 +145,7 @@ describeEachDatabase("schema status", (db) => {
   });
 
   it.each([1, 2, 3])("Flask-Security fsqla v%i made by its own DDL", async (version) => {
-    const status = await statusOf([v2.User, v2.Role], securityMigrationsV2, (ds) => createFlaskSecuritySchema(ds, db, version));
+    const status = await statusOf([v2.User, v2.Role], securityMigrationsV2, (ds) => createFlaskSecuritySchema(ds, db.kind, version));
     expect(status).toMatchObject({ family: "flask-security", version, label: `Flask-Security fsqla v${version}`, ok: false });
   });
 

@@ -32,19 +32,18 @@ export async function adoptFlaskSecurityDatabase(dataSource: DataSource): Promis
   const runner = dataSource.createQueryRunner();
   try {
     const adoption = adoptionContext(dataSource, runner);
-    const { from, backupsPresent, ...plan } = await makePlan(adoption);
+    const { from: _from, backupsPresent, rebuild, copy, ...plan } = await makePlan(adoption);
     if (plan.blockers.length > 0) throw new AdoptionBlockedError(plan.blockers);
     if (plan.action === "done") return plan;
     const version = plan.toVersion!;
     const frozen = await frozenSchema(dataSource, version, adoption.names);
     const backups = backupNames(adoption.names);
     const steps = async () => {
-      if (backupsPresent.length === 0) await moveAside(adoption, version);
-      if (backupsPresent.length === 0 || from.user === backups.user) {
-        await rebuildTables(adoption, frozen, version, backups);
-        await transaction(adoption, adoption.dialect === "mysql", () =>
-          copyRows(adoption, frozen, version, backups, plan.recordMigrations),
-        );
+      if (backupsPresent.length === 0) await moveAside(adoption, rebuild);
+      if (copy && rebuild.length > 0) {
+        const pairs = withBackups(frozen, version, backups).filter(([metadata]) => rebuild.includes(metadata.tableName));
+        await rebuildTables(adoption, pairs);
+        await transaction(adoption, adoption.dialect === "mysql", () => copyRows(adoption, frozen, version, pairs, plan.recordMigrations));
       }
       for (const name of tablesOf(backups, LATEST_VERSION).reverse())
         if (await runner.hasTable(name)) await runner.query(`DROP TABLE ${adoption.quote(name)}`);
@@ -73,10 +72,10 @@ async function transaction(adoption: AdoptionContext, wanted: boolean, work: () 
   }
 }
 
-/** Renames Flask-Security's tables to `tsm_adopt_<name>` (MariaDB/MySQL: in one atomic RENAME TABLE). */
-async function moveAside(adoption: AdoptionContext, version: SchemaVersion): Promise<void> {
+/** Renames Flask-Security's `tables` to `tsm_adopt_<name>` (MariaDB/MySQL: in one atomic RENAME TABLE). */
+async function moveAside(adoption: AdoptionContext, tables: string[]): Promise<void> {
   const { runner, quote } = adoption;
-  const pairs = tablesOf(adoption.names, version).map((name) => [name, BACKUP_PREFIX + name]);
+  const pairs = tables.map((name) => [name, BACKUP_PREFIX + name]);
   if (adoption.dialect === "mysql") {
     await runner.query(`RENAME TABLE ${pairs.map(([a, b]) => `${quote(a)} TO ${quote(b)}`).join(", ")}`);
     return;
@@ -104,14 +103,9 @@ function withBackups(frozen: FrozenSchema, version: SchemaVersion, backups: Secu
 }
 
 /** Creates each missing table as the shipped migrations do, plus the app's extra columns as they were. */
-async function rebuildTables(
-  adoption: AdoptionContext,
-  frozen: FrozenSchema,
-  version: SchemaVersion,
-  backups: SecurityTableNames,
-): Promise<void> {
+async function rebuildTables(adoption: AdoptionContext, pairs: Array<[EntityMetadata, string]>): Promise<void> {
   const { runner, ds } = adoption;
-  for (const [metadata, backup] of withBackups(frozen, version, backups)) {
+  for (const [metadata, backup] of pairs) {
     if (await runner.hasTable(metadata.tablePath)) continue;
     const table = Table.create(metadata, ds.driver);
     for (const column of extraColumns(await runner.getTable(backup), metadata)) table.addColumn(column.clone());
@@ -120,16 +114,19 @@ async function rebuildTables(
   }
 }
 
-/** Moves the rows into the new tables (again, on a resume), fixes what our schema refuses, records the migrations. */
+/**
+ * Moves the rows into the rebuilt tables (`pairs`: each with its old table; again, on a resume), fixes what
+ * our schema refuses, records the migrations.
+ */
 async function copyRows(
   adoption: AdoptionContext,
   frozen: FrozenSchema,
   version: SchemaVersion,
-  backups: SecurityTableNames,
+  pairs: Array<[EntityMetadata, string]>,
   migrations: string[],
 ): Promise<void> {
   const { runner, quote, names } = adoption;
-  const pairs = withBackups(frozen, version, backups);
+  const rebuilt = (metadata: EntityMetadata) => pairs.some(([m]) => m === metadata);
   const children = new Set(schemaVersion(version).children.map((child) => frozen[child.key]));
   const tokens = columnsBeyondFlaskSecurity(version);
   for (const [metadata] of [...pairs].reverse()) await runner.query(`DELETE FROM ${quote(metadata.tableName)}`);
@@ -145,17 +142,20 @@ async function copyRows(
       `INSERT INTO ${quote(metadata.tableName)} (${columns.map((col) => quote(col.name)).join(", ")}) SELECT ${values.join(", ")} FROM ${quote(backup)}${owned}`,
     );
   }
-  await runner.query(
-    `INSERT INTO ${quote(names.links)} (user_id, role_id) SELECT DISTINCT user_id, role_id FROM ${quote(backups.links)} ` +
-      `WHERE user_id IN (SELECT id FROM ${quote(names.user)}) AND role_id IN (SELECT id FROM ${quote(names.role)})`,
-  );
-  for (const role of await unevenPermissionLists(adoption, names.role)) {
+  const links = pairs.find(([m]) => m === frozen.links);
+  if (links) {
+    await runner.query(
+      `INSERT INTO ${quote(names.links)} (user_id, role_id) SELECT DISTINCT user_id, role_id FROM ${quote(links[1])} ` +
+        `WHERE user_id IN (SELECT id FROM ${quote(names.user)}) AND role_id IN (SELECT id FROM ${quote(names.role)})`,
+    );
+  }
+  for (const role of rebuilt(frozen.role) ? await unevenPermissionLists(adoption, names.role) : []) {
     await runner.query(
       `UPDATE ${quote(names.role)} SET permissions = ${adoption.dialect === "postgres" ? "$1" : "?"} WHERE id = ${role.id}`,
       [role.normal],
     );
   }
-  if (emailUniqueInAnyCase(version)) {
+  if (rebuilt(frozen.user) && emailUniqueInAnyCase(version)) {
     await addCaseInsensitiveUnique(
       runner,
       frozen.user,

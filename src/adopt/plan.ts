@@ -3,7 +3,7 @@
  * and the migrations it records. Reads only; `./apply.ts` carries the plan out.
  */
 import type { DataSource } from "typeorm";
-import { securitySchemaStatus } from "../checks/status";
+import { recordedMigrations, schemaShape, securitySchemaStatus } from "../checks/status";
 import { requireNaiveUtc } from "../datetime";
 import { SecurityModelError } from "../errors";
 import { frozenSchema } from "../schema";
@@ -89,6 +89,13 @@ export interface PlanWithSources extends AdoptionPlan {
   /** The tables the rows are copied from: the app's, or the moved-aside ones on a resume that copies again. */
   from: SecurityTableNames;
   backupsPresent: string[];
+  /**
+   * The app's tables rebuilt, parents first: every table of the version, or only those Flask-Security made
+   * beside this package's (its refresh-tracker table beside a V3 database).
+   */
+  rebuild: string[];
+  /** Whether the rows are copied (again): false when a resumed adoption only has old tables left to drop. */
+  copy: boolean;
 }
 
 /** The Flask-Security model line an app needs beside this package's V2 and later. */
@@ -206,6 +213,8 @@ export async function makePlan(adoption: AdoptionContext): Promise<PlanWithSourc
     afterwards: [],
     from: names,
     backupsPresent,
+    rebuild: [],
+    copy: true,
   };
   const migrationsTable = (ds.options as { migrationsTableName?: string }).migrationsTableName ?? "migrations";
 
@@ -238,26 +247,42 @@ export async function makePlan(adoption: AdoptionContext): Promise<PlanWithSourc
     plan.found = `an adoption that stopped half-way (${backupsPresent.join(", ")} still there)`;
     // The rows moved in one transaction, and the old tables are dropped only after it: while the old user,
     // role and link tables are all there, copy again; once one is gone, only the dropping is left.
-    const copyAgain = [backups.role, backups.user, backups.links].every((name) => backupsPresent.includes(name));
-    version = copyAgain ? await backupVersion(adoption, backups) : appVersion(ds, names);
+    const core = [backups.role, backups.user, backups.links];
+    const whole = core.every((name) => backupsPresent.includes(name));
+    const onlyChildren = !core.some((name) => backupsPresent.includes(name));
+    version = whole ? await backupVersion(adoption, backups) : appVersion(ds, names);
+    // Only child tables moved aside (Flask-Security's tables beside ours): the migrations are recorded in the
+    // transaction that copies their rows, so while they are not, copy again.
+    const recorded = await recordedMigrations(ds, runner);
+    const copyAgain = whole || (onlyChildren && !migrationNames(migrationsUpTo(version)).every((name) => recorded.includes(name)));
     plan.changes.push({ kind: "resume", table: names.user, tables: backupsPresent, copyAgain });
-    if (copyAgain) plan.from = backups;
+    plan.copy = copyAgain;
+    if (whole) {
+      plan.from = backups;
+      plan.rebuild = tablesOf(names, version);
+    } else if (onlyChildren) {
+      const moved = schemaVersion(version).children.filter((child) => backupsPresent.includes(backups[child.key]));
+      plan.from = { ...names, ...Object.fromEntries(moved.map((child) => [child.key, backups[child.key]])) };
+      plan.rebuild = moved.map((child) => names[child.key]);
+    }
   } else {
-    const status = await securitySchemaStatus(ds);
-    plan.found = status.label;
-    if (status.family === "ours") {
+    const shape = await schemaShape(ds, runner);
+    plan.found = shape.label;
+    if (shape.family === "ours" && shape.flaskSecurityTables.length === 0) {
       plan.action = "done";
       plan.changes.push({ kind: "none", table: names.user });
       return plan;
     }
-    if (status.family !== "flask-security" || status.version === null) {
+    // Flask-Security's schema, or ours with tables of a later version Flask-Security made beside it.
+    if (shape.family === "unknown" || shape.family === "empty" || shape.tablesVersion === null) {
       plan.action = "blocked";
       plan.blockers.push(
-        `${status.label} is not a Flask-Security fsqla schema${status.family === "empty" ? ": create the tables with the shipped migrations instead (runMigrations)" : ""}.`,
+        `${shape.label} is not a Flask-Security fsqla or sqla schema${shape.family === "empty" ? ": create the tables with the shipped migrations instead (runMigrations)" : ""}.`,
       );
       return plan;
     }
-    version = status.version;
+    version = shape.tablesVersion;
+    plan.rebuild = shape.flaskSecurityTables.length > 0 ? shape.flaskSecurityTables : tablesOf(names, version);
   }
   plan.toVersion = version;
   const app = appVersion(ds, names);
@@ -272,7 +297,7 @@ export async function makePlan(adoption: AdoptionContext): Promise<PlanWithSourc
       `other tables have foreign keys to the tables adoption rebuilds (${referencing.join("; ")}): drop those foreign keys, adopt, then add them again.`,
     );
   }
-  if (plan.action === "adopt" || plan.from.user === backups.user) plan.changes.push(...(await rowChanges(adoption, plan, version)));
+  if (plan.copy && plan.rebuild.length > 0) plan.changes.push(...(await rowChanges(adoption, plan, version)));
   plan.recordMigrations = migrationNames(migrationsUpTo(version));
   plan.changes.push({ kind: "record-migrations", table: migrationsTable, migrations: plan.recordMigrations });
   const registered = ds.migrations.map((m) => m.name ?? m.constructor.name);
@@ -299,10 +324,11 @@ async function rowChanges(adoption: AdoptionContext, plan: PlanWithSources, vers
   const links = await linkCounts(adoption, from);
   const userTable = await runner.getTable(from.user);
   const frozen = await frozenSchema(ds, version, names);
+  const rebuilt = (name: string) => plan.rebuild.includes(name);
   changes.push({
     kind: "rebuild",
     table: names.user,
-    tables: tablesOf(names, version),
+    tables: plan.rebuild,
     version,
     linksTable: names.links,
     count: users,
@@ -310,8 +336,9 @@ async function rowChanges(adoption: AdoptionContext, plan: PlanWithSources, vers
     links: links.kept,
     microseconds: adoption.dialect === "mysql",
   });
-  const extra = extraColumns(userTable, frozen.user).map((col) => col.name);
+  const extra = rebuilt(names.user) ? extraColumns(userTable, frozen.user).map((col) => col.name) : [];
   if (extra.length > 0) changes.push({ kind: "keep-app-columns", table: names.user, columns: extra });
+  if (!rebuilt(names.links)) return [...changes, ...(await childChanges(adoption, plan, version))];
   if (links.duplicates > 0) changes.push({ kind: "drop-links", table: names.links, count: links.duplicates, reason: "repeated" });
   if (links.empty > 0) changes.push({ kind: "drop-links", table: names.links, count: links.empty, reason: "null-end" });
   if (links.dangling > 0) changes.push({ kind: "drop-links", table: names.links, count: links.dangling, reason: "dangling" });
@@ -320,14 +347,7 @@ async function rowChanges(adoption: AdoptionContext, plan: PlanWithSources, vers
     changes.push({ kind: "rewrite-permissions", table: names.role, count: uneven.length, roles: uneven.map((r) => r.name) });
   for (const column of columnsBeyondFlaskSecurity(version))
     if (!userTable?.findColumnByName(column)) changes.push({ kind: "add-token-column", table: names.user, column, count: users });
-  for (const child of schemaVersion(version).children) {
-    const table = from[child.key];
-    const orphans = await countOf(
-      adoption,
-      `SELECT COUNT(*) AS n FROM ${quote(table)} WHERE user_id NOT IN (SELECT id FROM ${quote(from.user)})`,
-    );
-    if (orphans > 0) changes.push({ kind: "drop-orphans", table: names[child.key], count: orphans, rowName: child.rowName });
-  }
+  changes.push(...(await childChanges(adoption, plan, version)));
   if (emailUniqueInAnyCase(version)) {
     // MariaDB/MySQL: the email index's case-insensitive collation already refuses them.
     if (adoption.dialect !== "mysql") {
@@ -348,6 +368,20 @@ async function rowChanges(adoption: AdoptionContext, plan: PlanWithSources, vers
   return changes;
 }
 
+/** The rows of the rebuilt child tables whose user does not exist, which the copy leaves behind. */
+async function childChanges(adoption: AdoptionContext, plan: PlanWithSources, version: SchemaVersion): Promise<AdoptionChange[]> {
+  const { names, quote } = adoption;
+  const changes: AdoptionChange[] = [];
+  for (const child of schemaVersion(version).children.filter((c) => plan.rebuild.includes(names[c.key]))) {
+    const orphans = await countOf(
+      adoption,
+      `SELECT COUNT(*) AS n FROM ${quote(plan.from[child.key])} WHERE user_id NOT IN (SELECT id FROM ${quote(plan.from.user)})`,
+    );
+    if (orphans > 0) changes.push({ kind: "drop-orphans", table: names[child.key], count: orphans, rowName: child.rowName });
+  }
+  return changes;
+}
+
 /**
  * What adopting this database would change, without changing anything: the version found, every change
  * (rows dropped, values rewritten, columns added), what blocks it, the migrations it records.
@@ -355,7 +389,13 @@ async function rowChanges(adoption: AdoptionContext, plan: PlanWithSources, vers
 export async function planFlaskSecurityAdoption(dataSource: DataSource): Promise<AdoptionPlan> {
   const runner = dataSource.createQueryRunner();
   try {
-    const { from: _from, backupsPresent: _present, ...plan } = await makePlan(adoptionContext(dataSource, runner));
+    const {
+      from: _from,
+      backupsPresent: _present,
+      rebuild: _rebuild,
+      copy: _copy,
+      ...plan
+    } = await makePlan(adoptionContext(dataSource, runner));
     return plan;
   } finally {
     await runner.release();

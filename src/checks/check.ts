@@ -3,13 +3,16 @@
  * security features it enables, instead of failing later at a user's sign-in. Works on any entities, by column
  * name, whether or not they extend the mixins.
  */
+import { getMetadataArgsStorage } from "typeorm";
 import type { DataSource, EntityMetadata, EntityTarget } from "typeorm";
 import type { Table } from "typeorm";
 import { SecurityModelError } from "../errors";
 import { RoleMixinV1 } from "../role/v1";
 import { UserBase } from "../user/base";
-import { allChildTables, detectVersion, migrationNames, versionWithTable, WEBAUTHN_TABLE } from "../versions";
+import { allChildTables, detectVersion, migrationNames, versionWithTable } from "../versions";
+import type { ReleasedChildTable } from "../versions";
 import {
+  childTablesNeeded,
   ColumnRequirement,
   enabledFeatures,
   FEATURE_REQUIREMENTS,
@@ -18,6 +21,7 @@ import {
   typeIsKind,
   userMixinWithEveryFeature,
 } from "./features";
+import type { ChildTableRequirement } from "./features";
 
 /** One thing a model or table lacks for a feature. */
 export interface SecurityModelProblem {
@@ -70,12 +74,61 @@ interface ModelFacts {
   childTables?: Set<string>;
 }
 
-/** The app's WebAuthn entity: one extending WebAuthnMixinV1, else one on table web_authn or with a credential_id. */
-function webauthnEntity(metadatas: EntityMetadata[]): EntityMetadata | undefined {
+/**
+ * The app's entity of a user child table: the User's relation's, else one extending the child's mixin, else
+ * one on the child's default table (a hand-written model).
+ */
+function childEntity(metadatas: EntityMetadata[], user: EntityMetadata | undefined, table: ReleasedChildTable): EntityMetadata | undefined {
   return (
-    metadatas.find((m) => typeof m.target === "function" && m.target.prototype instanceof WEBAUTHN_TABLE.mixin) ??
-    metadatas.find((m) => m.tableName === WEBAUTHN_TABLE.defaultName || m.findColumnWithDatabaseName("credential_id"))
+    user?.relations.find((r) => r.propertyName === table.userProperty)?.inverseEntityMetadata ??
+    metadatas.find((m) => typeof m.target === "function" && m.target.prototype instanceof table.mixin) ??
+    metadatas.find((m) => m.tableName === table.defaultName)
   );
+}
+
+/** What a feature's child table lacks: the entity or table (`columns` null), else the tagged columns. */
+function childTableProblems(
+  source: SecurityModelProblem["source"],
+  need: ChildTableRequirement,
+  found: string | undefined,
+  table: string,
+  columns: Set<string> | null,
+): SecurityModelProblem[] {
+  const since = versionWithTable(need.table.key);
+  // The class name the user mixin's relation names (`FsRefreshTracker`), which the app's entity must carry.
+  const relation = getMetadataArgsStorage().relations.find((r) => r.target === since.user && r.propertyName === need.table.userProperty);
+  const className = typeof relation?.type === "string" ? relation.type : need.table.mixin.name;
+  const entity = found ?? className;
+  if (!columns) {
+    const fix =
+      source === "entity"
+        ? `register \`@Entity() class ${className} extends ${need.table.mixin.name} {}\` beside a User that extends ${since.user.name}`
+        : `run the shipped migrations up to ${migrationNames(since.migrations()).pop()}`;
+    return [
+      problem(
+        source,
+        entity,
+        table,
+        source === "entity" ? "(entity)" : "(table)",
+        need.feature,
+        source === "entity" ? "missing-entity" : "missing-table",
+        `missing; ${need.feature} needs the ${need.table.rowName} ${source === "entity" ? "entity" : `table ${table}`}: ${fix}`,
+      ),
+    ];
+  }
+  return need.columns
+    .filter((fact) => !columns.has(fact.column))
+    .map((fact) =>
+      problem(
+        source,
+        entity,
+        table,
+        fact.column,
+        need.feature,
+        "missing",
+        `missing (needed by ${need.feature}). Fix: extend ${need.table.mixin.name}.`,
+      ),
+    );
 }
 
 /** The user's child tables (by key) that the User entity has a relation to. */
@@ -97,19 +150,10 @@ export async function checkSecurityModels(
     Role: entityFacts(dataSource, role, "Role", "role"),
   };
   const problems = evaluate("entity", facts, features);
-  if (features.webauthn && !webauthnEntity(metadatas)) {
-    const since = versionWithTable(WEBAUTHN_TABLE.key);
-    problems.push(
-      problem(
-        "entity",
-        "WebAuthn",
-        "web_authn",
-        "(entity)",
-        "webauthn",
-        "missing-entity",
-        `missing; webauthn needs a WebAuthn entity: register \`@Entity() class WebAuthn extends ${WEBAUTHN_TABLE.mixin.name} {}\` beside a User that extends ${since.user.name}`,
-      ),
-    );
+  for (const need of childTablesNeeded(features)) {
+    const entity = childEntity(metadatas, user, need.table);
+    const names = entity ? new Set(entity.columns.map((column) => column.databaseName)) : null;
+    problems.push(...childTableProblems("entity", need, entity?.name, entity?.tableName ?? need.table.defaultName, names));
   }
   return problems;
 }
@@ -136,20 +180,11 @@ export async function checkSecurityDatabase(
       Role: tableFacts(await runner.getTable(roleTable), role?.name ?? "Role", roleTable),
     };
     const problems = evaluate("database", facts, features);
-    const webauthnTable = webauthnEntity(metadatas)?.tablePath ?? WEBAUTHN_TABLE.defaultName;
-    if (features.webauthn && !(await runner.hasTable(webauthnTable))) {
-      const until = migrationNames(versionWithTable(WEBAUTHN_TABLE.key).migrations()).pop();
-      problems.push(
-        problem(
-          "database",
-          "WebAuthn",
-          webauthnTable,
-          "(table)",
-          "webauthn",
-          "missing-table",
-          `missing; webauthn needs the ${webauthnTable} table: run the shipped migrations up to ${until}`,
-        ),
-      );
+    for (const need of childTablesNeeded(features)) {
+      const entity = childEntity(metadatas, user, need.table);
+      const table = await runner.getTable(entity?.tablePath ?? need.table.defaultName);
+      const names = table ? new Set(table.columns.map((column) => column.name)) : null;
+      problems.push(...childTableProblems("database", need, entity?.name, entity?.tableName ?? need.table.defaultName, names));
     }
     return problems;
   } finally {

@@ -5,8 +5,9 @@
  * fact comes from the released mixins' columns and their `@Feature` tags (`src/columns`).
  */
 import { columnFactsOf } from "../columns/facts";
-import { SCHEMA_VERSIONS } from "../versions";
-import type { SchemaVersion } from "../versions";
+import type { ColumnFact } from "../columns/facts";
+import { allChildTables, SCHEMA_VERSIONS } from "../versions";
+import type { ReleasedChildTable, SchemaVersion } from "../versions";
 
 /**
  * The methods a feature with methods may enable: `SECURITY_TWO_FACTOR_ENABLED_METHODS` and
@@ -35,6 +36,8 @@ export interface SecurityFeatures {
   webauthn?: boolean;
   /** `SECURITY_MULTI_FACTOR_RECOVERY_CODES`. */
   recoveryCodes?: boolean;
+  /** `SECURITY_REFRESH_TOKEN`: refresh tokens; needs the refresh-tracker table (`fs_refresh_tracker`). */
+  refreshToken?: boolean;
 }
 
 /** Type families a requirement accepts (the database's exact type may vary). */
@@ -69,6 +72,7 @@ const FEATURE_NAMES: readonly FeatureName[] = [
   "permissions",
   "webauthn",
   "recoveryCodes",
+  "refreshToken",
 ];
 
 interface TaggedRequirement extends ColumnRequirement {
@@ -136,6 +140,22 @@ export function userMixinWithEveryFeature(): string {
 
 function usesMethod(setting: SecurityFeatures[keyof SecurityFeatures], method: string): boolean {
   return typeof setting === "object" && (setting.methods as string[]).includes(method);
+}
+
+/** A user child table a feature needs, with the columns its mixin tags with that feature. */
+export interface ChildTableRequirement {
+  feature: FeatureName;
+  table: ReleasedChildTable;
+  columns: ColumnFact[];
+}
+
+/** The user child tables the enabled `features` need: those whose mixin tags a column with one of them. */
+export function childTablesNeeded(features: SecurityFeatures): ChildTableRequirement[] {
+  return enabledFeatures(features).flatMap((feature) =>
+    allChildTables()
+      .map((table) => ({ feature, table, columns: columnFactsOf(table.mixin).filter((fact) => fact.tag?.feature === feature) }))
+      .filter((need) => need.columns.length > 0),
+  );
 }
 
 /** The features that are on, `core` first. */

@@ -1,6 +1,7 @@
 /**
- * Online upgrades: the shipped schema upgrades (V1 to V2, V2 to V3) carried out while the app keeps signing
- * users in and up, on its old and its new version at once (a rolling deploy). Expand, backfill, contract:
+ * Online upgrades: the shipped schema upgrades (V1 to V2, V2 to V3, V3 to V4) carried out while the app keeps
+ * signing users in and up, on its old and its new version at once (a rolling deploy). A step that only adds
+ * tables (V3 to V4) is `create` then `complete`; one that changes the user table is expand, backfill, contract:
  *
  * 1. `check`: the data the new schema forbids stops it before anything changes (as the offline migration);
  * 2. `expand`: the new columns, nullable, with a database default (PostgreSQL, MariaDB) or an insert trigger
@@ -23,13 +24,13 @@
 import type { DataSource, EntityMetadata } from "typeorm";
 import type { ColumnMetadata } from "typeorm/metadata/ColumnMetadata";
 import type { IndexMetadata } from "typeorm/metadata/IndexMetadata";
-import { Table, TableForeignKey } from "typeorm";
 import { isDuplicateKey } from "../datastore/database-errors";
 import {
   caseFolded,
   columnDefinition,
-  createTables,
+  createCheckedTables,
   explainDuplicates,
+  madeByThisPackage,
   newIndexName,
   randomTokenSql,
   refuseCaseDuplicates,
@@ -39,14 +40,14 @@ import {
 import { quotedInSchema, quotedTable } from "../database/quoting";
 import { appSecurityTables } from "../schema";
 import { UserBase } from "../user/base";
-import { UserMixinV2 } from "../user/v2";
-import { UserMixinV3 } from "../user/v3";
+import { SCHEMA_VERSIONS, type SchemaVersion } from "../versions";
+import { MigrationBlockedError } from "../errors";
 import { OnlineSession, OnlineUpgradeError } from "./session";
 import { ReplicaLagGuard } from "./replica-lag";
-import { ONLINE_VERSIONS, upgradeStep, type UpgradeStep } from "./steps";
+import { onlineVersions, upgradeStep, type ColumnsStep, type TablesStep, type UpgradeStep } from "./steps";
 
 /** The phases of one online upgrade step, in order. */
-export type OnlinePhaseName = "check" | "expand" | "backfill" | "indexes" | "not-null" | "complete";
+export type OnlinePhaseName = "check" | "expand" | "backfill" | "indexes" | "not-null" | "create" | "complete";
 
 /** What an online upgrade reports while it runs. */
 export interface OnlineUpgradeProgress {
@@ -146,15 +147,14 @@ interface Phase extends Omit<OnlinePhasePlan, "done" | "rows"> {
 
 const DEFAULTS = { batchMs: 50, pauseMs: 0, lockTimeoutMs: 50, attempts: 200, lockWaitMs: 120_000, maxReplicaLagMs: 1000 };
 
-/** The schema version of the DataSource's User entity. */
-function entityVersion(dataSource: DataSource): number {
+/** The schema version of the DataSource's User entity: the newest whose user mixin it extends. */
+function entityVersion(dataSource: DataSource): SchemaVersion {
   const user = dataSource.entityMetadatas.find(
     (m) => typeof m.target === "function" && m.target.prototype instanceof UserBase && !m.isJunction,
   );
   const target = user?.target as Function | undefined;
-  if (target?.prototype instanceof UserMixinV3) return 3;
-  if (target?.prototype instanceof UserMixinV2) return 2;
-  return 1;
+  const row = [...SCHEMA_VERSIONS].reverse().find((version) => target?.prototype instanceof version.user);
+  return row?.version ?? 1;
 }
 
 function migrationsTable(dataSource: DataSource): string {
@@ -175,7 +175,7 @@ async function buildPlan(session: OnlineSession, options: Settings) {
   const recorded = await recordedMigrations(session);
   const toVersion = entityVersion(dataSource);
   const steps: UpgradeStep[] = [];
-  for (const version of ONLINE_VERSIONS) if (version <= toVersion) steps.push(await upgradeStep(dataSource, version));
+  for (const version of onlineVersions()) if (version <= toVersion) steps.push(await upgradeStep(dataSource, version));
   if (!recorded.includes("SecurityV1CreateTables1795737600000")) {
     throw new OnlineUpgradeError(
       "DataSource",
@@ -186,6 +186,8 @@ async function buildPlan(session: OnlineSession, options: Settings) {
     );
   }
   const pending = steps.filter((step) => !recorded.includes(step.migration));
+  // A table a step would create that something else made stops the whole upgrade before its first change.
+  for (const step of pending) await missingTables(session, step.tables);
   const fromVersion = Math.max(1, ...steps.filter((step) => recorded.includes(step.migration)).map((step) => step.version));
   const phases: Phase[] = [];
   const startPhases = await Promise.all(pending.map((step) => stepPhases(session, step, options)));
@@ -287,8 +289,117 @@ function temporaryName(kind: "fill" | "not_null", column: ColumnMetadata): strin
   return `tsm_online_${kind}_${column.databaseName}`.slice(0, 63);
 }
 
-/** The phases of one step, for its dialect. */
-async function stepPhases(session: OnlineSession, step: UpgradeStep, options: Settings): Promise<Phase[]> {
+/** The phases of one step, for its kind and dialect. */
+function stepPhases(session: OnlineSession, step: UpgradeStep, options: Settings): Promise<Phase[]> {
+  return step.kind === "tables" ? tableStepPhases(session, step) : columnStepPhases(session, step, options);
+}
+
+/**
+ * The tables of a step not in the database yet. One that is there but was not made by this package (by
+ * Flask-Security, synchronize or anything else) stops the step, changing nothing, as the offline migration
+ * stops: recorded as applied, it would leave a schema the migration never made.
+ */
+async function missingTables(session: OnlineSession, tables: EntityMetadata[]): Promise<EntityMetadata[]> {
+  const missing: EntityMetadata[] = [];
+  for (const metadata of tables) {
+    const existing = await session.runner.getTable(metadata.tablePath);
+    if (!existing) missing.push(metadata);
+    else if (!madeByThisPackage(existing, metadata))
+      throw new MigrationBlockedError(
+        metadata.tableName,
+        "(table)",
+        "table-exists",
+        `table "${metadata.tablePath}" already exists and was not made by this package. Nothing was changed. ` +
+          `If it was made by Flask-Security or synchronize, adopt it instead (see the README).`,
+      );
+  }
+  return missing;
+}
+
+/**
+ * Creates the step's missing tables with their indexes and foreign keys, in the caller's transaction
+ * (PostgreSQL, SQLite); MariaDB/MySQL commit each statement, each waiting at most the session's lock wait
+ * for the metadata lock on the parent table and tried again.
+ */
+async function createMissingTables(session: OnlineSession, tables: EntityMetadata[]): Promise<void> {
+  const missing = await missingTables(session, tables);
+  if (missing.length === 0) return;
+  if (session.dialect === "mysql")
+    return session.retry(`create ${missing.map((m) => m.tableName).join(", ")}`, () => createCheckedTables(session.runner, missing));
+  await createCheckedTables(session.runner, missing);
+}
+
+/** The statements that create `tables`, as the query runner would send them (for the plan). */
+async function createTableStatements(session: OnlineSession, tables: EntityMetadata[]): Promise<string[]> {
+  const { runner } = session;
+  runner.enableSqlMemory();
+  try {
+    await createCheckedTables(runner, tables);
+    return runner.getMemorySql().upQueries.map((query) => query.query);
+  } finally {
+    runner.disableSqlMemory();
+  }
+}
+
+/** The INSERT that records `migration` as applied, as TypeORM records it. */
+function recordStatement(dataSource: DataSource, migration: string): string {
+  const q = (name: string) => dataSource.driver.escape(name);
+  const timestamp = Number(/(\d{13})$/.exec(migration)![1]);
+  return `INSERT INTO ${q(migrationsTable(dataSource))} (${q("timestamp")}, ${q("name")}) VALUES (${timestamp}, '${migration}')`;
+}
+
+/**
+ * The phases of a step that only creates tables (V3 to V4): `create`, one short statement per table whose
+ * foreign key locks the user table for a moment (PostgreSQL SHARE ROW EXCLUSIVE, which blocks writes; MariaDB
+ * a metadata lock), so it waits at most `lockTimeoutMs` for that lock and is tried again; then `complete`,
+ * which records the shipped migration. Both app versions work after `create`: the old one never reads the
+ * new tables.
+ */
+async function tableStepPhases(session: OnlineSession, step: TablesStep): Promise<Phase[]> {
+  const { dataSource, dialect } = session;
+  const base = { migration: step.migration };
+  const names = step.tables.map((t) => t.tableName).join(", ");
+  const isRecorded = async () => (await recordedMigrations(session)).includes(step.migration);
+  const recordSql = recordStatement(dataSource, step.migration);
+  const create: Phase = {
+    ...base,
+    phase: "create",
+    beforeDeploy: true,
+    description: `create ${names} with its indexes and its foreign key to ${step.user.tableName} (${
+      dialect === "postgres"
+        ? `the key's SHARE ROW EXCLUSIVE lock on ${step.user.tableName} pauses its writes for a moment; waits at most the lock timeout for it, then tries again`
+        : dialect === "mysql"
+          ? `a metadata lock on ${step.user.tableName} for a moment; waits at most the lock timeout for it, then tries again`
+          : "one write transaction"
+    })`,
+    statements: await createTableStatements(session, step.tables),
+    isDone: async () => (await isRecorded()) || (await missingTables(session, step.tables)).length === 0,
+    run: async () => {
+      if (dialect === "mysql") return createMissingTables(session, step.tables);
+      await session.transaction(`create ${names}`, () => createMissingTables(session, step.tables));
+    },
+  };
+  const complete: Phase = {
+    ...base,
+    phase: "complete",
+    beforeDeploy: false,
+    description: `record ${step.migration} as applied (nothing else changes: the old app version keeps working)`,
+    statements: [recordSql],
+    isDone: isRecorded,
+    run: async () => {
+      // The table is checked again: recorded, a table dropped since the create phase would never be made.
+      await session.transaction(`complete ${step.migration}`, async () => {
+        if ((await missingTables(session, step.tables)).length > 0)
+          throw new OnlineUpgradeError(names, "(table)", "table-missing", `${names} is missing; nothing was recorded: run the upgrade again`);
+        await session.query(recordSql);
+      });
+    },
+  };
+  return [create, complete];
+}
+
+/** The phases of a step that changes the user table, for its dialect. */
+async function columnStepPhases(session: OnlineSession, step: ColumnsStep, options: Settings): Promise<Phase[]> {
   const { dataSource, dialect } = session;
   const q = (name: string) => dataSource.driver.escape(name);
   const table = quotedTable(dataSource, step.user);
@@ -312,11 +423,6 @@ async function stepPhases(session: OnlineSession, step: UpgradeStep, options: Se
   const hasColumns = async () => {
     const t = await live();
     return step.columns.every((c) => t.findColumnByName(c.databaseName));
-  };
-  const missingTables = async () => {
-    const missing: EntityMetadata[] = [];
-    for (const metadata of step.tables) if (!(await session.runner.hasTable(metadata.tablePath))) missing.push(metadata);
-    return missing;
   };
   const isRecorded = async () => (await recordedMigrations(session)).includes(step.migration);
 
@@ -410,17 +516,6 @@ async function stepPhases(session: OnlineSession, step: UpgradeStep, options: Se
             ...createTableStatements,
           ];
 
-  const createMissingTables = async () => {
-    const missing = await missingTables();
-    if (missing.length === 0) return;
-    if (dialect === "mysql")
-      return session.retry(`create ${missing.map((m) => m.tableName).join(", ")}`, () => createTables(session.runner, missing));
-    for (const metadata of missing) {
-      const created = Table.create(metadata, dataSource.driver);
-      for (const foreignKey of metadata.foreignKeys) created.foreignKeys.push(TableForeignKey.create(foreignKey, dataSource.driver));
-      await session.runner.createTable(created, false, true, true);
-    }
-  };
 
   const mysqlDefault = async (): Promise<string | null> => {
     const [row] = await session.query(
@@ -442,7 +537,7 @@ async function stepPhases(session: OnlineSession, step: UpgradeStep, options: Se
     }${step.tables.length ? `; create ${step.tables.map((t) => t.tableName).join(", ")}` : ""}`,
     statements: expandStatements,
     isDone: async () => {
-      if (!(await hasColumns()) || (await missingTables()).length > 0) return false;
+      if (!(await hasColumns()) || (await missingTables(session, step.tables)).length > 0) return false;
       if (dialect === "sqlite") return true; // one transaction
       // A complete phase killed between dropping the default and recording the step comes back here: the
       // default is set again, and dropped again by complete.
@@ -456,7 +551,7 @@ async function stepPhases(session: OnlineSession, step: UpgradeStep, options: Se
             await session.query(expandStatements[0]);
             await session.query(expandStatements[1]);
           }
-          await createMissingTables();
+          await createMissingTables(session, step.tables);
         });
       } else if (dialect === "sqlite") {
         await session.transaction(`expand ${step.user.tableName}`, async () => {
@@ -465,7 +560,7 @@ async function stepPhases(session: OnlineSession, step: UpgradeStep, options: Se
             await session.query(sqliteTrigger);
             for (const column of step.nullable) await setSqliteNotNull(session.runner, step.user, column, false);
           }
-          await createMissingTables();
+          await createMissingTables(session, step.tables);
         });
       } else {
         const t = await live();
@@ -483,7 +578,7 @@ async function stepPhases(session: OnlineSession, step: UpgradeStep, options: Se
           await session.ddl(`add columns to ${step.user.tableName}`, expandStatements[0]);
         }
         if ((await mysqlDefault()) === null) await session.ddl(`default of ${step.token.databaseName}`, expandStatements[1]);
-        await createMissingTables();
+        await createMissingTables(session, step.tables);
       }
     },
   };
@@ -692,9 +787,7 @@ async function stepPhases(session: OnlineSession, step: UpgradeStep, options: Se
         ];
 
   // ---- Complete ---------------------------------------------------------------------------------------------
-  const migrations = session.dataSource.driver.escape(migrationsTable(dataSource));
-  const timestamp = Number(/(\d{13})$/.exec(step.migration)![1]);
-  const recordSql = `INSERT INTO ${migrations} (${q("timestamp")}, ${q("name")}) VALUES (${timestamp}, '${step.migration}')`;
+  const recordSql = recordStatement(dataSource, step.migration);
   const completeStatements =
     dialect === "sqlite"
       ? [

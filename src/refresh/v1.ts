@@ -36,7 +36,7 @@ export abstract class RefreshTrackerMixinV1 {
   static secretProperties: readonly string[] = ["refreshFamily"];
 
   /** Primary key. */
-  @Feature("none")
+  @Feature("refreshToken")
   @PrimaryGeneratedColumn({ name: "id", type: "integer" })
   id!: number;
 
@@ -44,7 +44,7 @@ export abstract class RefreshTrackerMixinV1 {
    * The family every refresh token of this tracker names: 64 hex characters from the operating system's
    * cryptographic source, set on insert when left unset. Unique. Secret: never in `toJSON()`.
    */
-  @Feature("none")
+  @Feature("refreshToken")
   @Secret()
   @IsOptional()
   @Length(1, 64)
@@ -53,7 +53,7 @@ export abstract class RefreshTrackerMixinV1 {
   refreshFamily!: string;
 
   /** The generation of the family's only valid refresh token; 1 on insert, one more at each exchange. */
-  @Feature("none")
+  @Feature("refreshToken")
   @IsOptional()
   @IsInt()
   @Min(1)
@@ -61,39 +61,39 @@ export abstract class RefreshTrackerMixinV1 {
   gen!: number | null;
 
   /** When the family stops being exchangeable (naive UTC); an exchange does not move it. */
-  @Feature("none")
+  @Feature("refreshToken")
   @IsDate()
   @Column({ ...datetimeColumn("expires_at"), nullable: false })
   expiresAt!: Date;
 
   /** When the family was revoked (reset, sign-out, reuse detected); null while it is valid. */
-  @Feature("none")
+  @Feature("refreshToken")
   @IsOptional()
   @IsDate()
   @Column(datetimeColumn("revoked_at"))
   revokedAt!: Date | null;
 
   /** When the family was created or last exchanged; the insert time when left unset. */
-  @Feature("none")
+  @Feature("refreshToken")
   @IsOptional()
   @IsDate()
   @Column({ ...datetimeColumn("last_used_at"), nullable: false })
   lastUsedAt!: Date;
 
   /** When the tracker was created (database default, naive UTC). */
-  @Feature("none")
+  @Feature("refreshToken")
   @CreateDateColumn({ name: "create_datetime" })
   createDatetime!: Date;
 
   /** A name the app gives the family (the device or client it was issued to). */
-  @Feature("none")
+  @Feature("refreshToken")
   @IsNotEmpty()
   @MaxLength(64)
   @Column(varcharColumn("name", 64, { nullable: false }))
   name!: string;
 
   /** The owner's id; indexed. */
-  @Feature("none")
+  @Feature("refreshToken")
   @Index()
   @Column({ name: "user_id", type: "integer", nullable: false })
   userId!: number;

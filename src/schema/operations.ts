@@ -27,7 +27,7 @@ export function newIndexName(connection: DataSource, metadata: EntityMetadata, n
 }
 
 /** Whether a live table has the columns, primary key and index names TypeORM gives `metadata` (never true of a Flask-Security table). */
-function madeByThisPackage(table: Table, metadata: EntityMetadata): boolean {
+export function madeByThisPackage(table: Table, metadata: EntityMetadata): boolean {
   const sorted = (names: string[]) => [...names].sort().join(",");
   return (
     sorted(table.columns.map((c) => c.name)) === sorted(metadata.columns.map((c) => c.databaseName)) &&

@@ -1,5 +1,5 @@
 /**
- * The online upgrades (V1 to V2, V2 to V3) under a rolling deploy: while each phase runs, an app instance on
+ * The online upgrades (V1 to V2, V2 to V3, V3 to V4) under a rolling deploy: while each phase runs, an app instance on
  * the old entity version and (from the end of `expand`, when its columns exist) one on the new version sign
  * users in and up through the datastore. Afterwards: every user (old ones, and those either version created
  * during the upgrade) has a distinct token; every pre-existing value is unchanged and every sign-in counted;
@@ -19,6 +19,9 @@ import { AppLoad } from "./support/app-load";
 import { APPS, MIGRATIONS } from "./support/apps";
 
 const USERS = 1_000;
+type Version = keyof typeof APPS;
+/** Phases in which the new app version does not run yet: its tables or columns are made by them. */
+const BEFORE_NEW_APP = ["check", "expand", "create"];
 const SIGNED_IN = Array.from({ length: 20 }, (_, i) => `user${i * 7}@example.com`);
 const LOGIN_COLUMNS = ["last_login_at", "current_login_at", "last_login_ip", "current_login_ip", "login_count", "update_datetime"];
 
@@ -45,7 +48,7 @@ describeEachDatabase("online upgrade", (db: TestDatabase) => {
   /** A second database upgraded offline, for the reference fingerprints. */
   const offline = new TestDatabase(db.kind);
   const opened: DataSource[] = [];
-  const open = async (target: TestDatabase, version: 1 | 2 | 3) => {
+  const open = async (target: TestDatabase, version: Version) => {
     const ds = new DataSource(target.options([...APPS[version]], { migrations: MIGRATIONS[version] }));
     await ds.initialize();
     opened.push(ds);
@@ -64,7 +67,7 @@ describeEachDatabase("online upgrade", (db: TestDatabase) => {
     }
     const reference = await open(offline, 1);
     fingerprints.set(1, await schemaFingerprint(reference, db.kind));
-    for (const version of [2, 3] as const) {
+    for (const version of [2, 3, 4] as const) {
       const ds = await open(offline, version);
       await ds.runMigrations({ transaction: "all" });
       fingerprints.set(version, await schemaFingerprint(ds, db.kind));
@@ -81,8 +84,8 @@ describeEachDatabase("online upgrade", (db: TestDatabase) => {
    * Runs the online upgrade to `to` while an old-version and a new-version app instance work, and checks what
    * both did in every phase.
    */
-  async function upgradeUnderLoad(to: 2 | 3) {
-    const from = (to - 1) as 1 | 2;
+  async function upgradeUnderLoad(to: 2 | 3 | 4) {
+    const from = (to - 1) as 1 | 2 | 3;
     let phase = "before";
     const oldApp = new AppLoad(`v${from}-app-${to}`, await open(db, from), APPS[from][0], APPS[from][1], SIGNED_IN, () => phase);
     const newApp = new AppLoad(`v${to}-app-${to}`, await open(db, to), APPS[to][0], APPS[to][1], SIGNED_IN, () => phase);
@@ -96,9 +99,9 @@ describeEachDatabase("online upgrade", (db: TestDatabase) => {
         phases.push(phase);
         // Both versions work in this phase before it does its own work (and on, while it does).
         await oldApp.waitForWork(phase);
-        if (phase !== "check" && phase !== "expand") await newApp.waitForWork(phase);
-      } else if (progress.event === "done" && progress.phase === "expand") {
-        newApp.start(); // the new version's columns exist from here on
+        if (!BEFORE_NEW_APP.includes(phase)) await newApp.waitForWork(phase);
+      } else if (progress.event === "done" && (progress.phase === "expand" || progress.phase === "create")) {
+        newApp.start(); // the new version's columns and tables exist from here on
       }
     };
     oldApp.start();
@@ -118,12 +121,15 @@ describeEachDatabase("online upgrade", (db: TestDatabase) => {
     await newApp.stop();
 
     expect([...oldApp.failures, ...newApp.failures]).toEqual([]);
-    const expected = ["check", "expand", "backfill", "indexes", ...(db.kind === "postgres" && to === 2 ? ["not-null"] : []), "complete"];
+    const expected =
+      to === 4
+        ? ["create", "complete"]
+        : ["check", "expand", "backfill", "indexes", ...(db.kind === "postgres" && to === 2 ? ["not-null"] : []), "complete"];
     expect(phases).toEqual(expected);
     for (const p of [...expected, "deployed"]) {
       expect({ phase: p, old: oldApp.in(p).signIns > 0 }).toEqual({ phase: p, old: true });
       if (p !== "complete") expect({ phase: p, old: oldApp.in(p).signUps > 0 }).toEqual({ phase: p, old: true });
-      if (p !== "check" && p !== "expand")
+      if (!BEFORE_NEW_APP.includes(p))
         expect({ phase: p, new: newApp.in(p).signIns > 0 && newApp.in(p).signUps > 0 }).toEqual({ phase: p, new: true });
     }
 
@@ -198,6 +204,72 @@ describeEachDatabase("online upgrade", (db: TestDatabase) => {
     expect(await schemaFingerprint(upgrader, db.kind)).toBe(fingerprints.get(3));
   });
 
+  it("V3 to V4 online: a table-only step (create, complete) while both app versions work; the schema is the offline one's; down and again", async () => {
+    const { upgrader } = await upgradeUnderLoad(4);
+    expect(await schemaFingerprint(upgrader, db.kind)).toBe(fingerprints.get(4));
+    expect(await drift(upgrader)).toEqual([]);
+    expect(await upgrader.runMigrations({ transaction: "all" })).toEqual([]);
+    // The new table works, with its foreign key to the user table: a tracker of a user no one has is refused.
+    const [user] = await upgrader.query(`SELECT MIN(id) AS id, MAX(id) AS last FROM ${upgrader.driver.escape("user")}`);
+    const trackers = upgrader.getRepository(APPS[4][3]);
+    const tracker = (family: string, userId: number) =>
+      trackers.create({ refreshFamily: family, name: "web", expiresAt: new Date(), lastUsedAt: new Date(), userId } as never);
+    await trackers.insert(tracker("f".repeat(64), Number(user.id)));
+    await expect(trackers.insert(tracker("e".repeat(64), Number(user.last) + 1000))).rejects.toThrow();
+    expect(await trackers.count()).toBe(1);
+    await upgrader.undoLastMigration({ transaction: "all" });
+    expect(await schemaFingerprint(upgrader, db.kind)).toBe(fingerprints.get(3));
+    const plan = await planOnlineUpgrade(upgrader);
+    expect(plan).toMatchObject({ fromVersion: 3, toVersion: 4, done: false, readyForNewVersion: false });
+    expect(plan.phases.map((p) => [p.phase, p.done])).toEqual([
+      ["create", false],
+      ["complete", false],
+    ]);
+    expect(plan.phases[0].statements.join("\n")).toMatch(/CREATE TABLE[^]*fs_refresh_tracker[^]*REFERENCES/);
+    const ready = await upgradeOnline(upgrader);
+    expect(ready).toMatchObject({ readyForNewVersion: true, done: false });
+    await upgradeOnline(upgrader, { complete: true });
+    expect(await schemaFingerprint(upgrader, db.kind)).toBe(fingerprints.get(4));
+  });
+
+  if (db.kind === "postgres")
+    it("V3 to V4 on PostgreSQL: the foreign key's lock on the user table waits at most lockTimeoutMs behind a long transaction, and is tried again", async () => {
+      const upgrader = await open(db, 4);
+      await upgrader.undoLastMigration({ transaction: "all" });
+      const holder = upgrader.createQueryRunner();
+      await holder.connect();
+      await holder.query(`BEGIN`);
+      // A long write transaction on the user table (a user no one signs in here): its ROW EXCLUSIVE lock conflicts
+      // with the key's SHARE ROW EXCLUSIVE.
+      await holder.query(`UPDATE "user" SET login_count = login_count WHERE email = 'user1@example.com'`);
+      const retries: string[] = [];
+      let signInsWhileWaiting = 0;
+      const reader = new SecurityDatastore(upgrader, APPS[4][0], APPS[4][1]);
+      const upgrade = upgradeOnline(upgrader, {
+        complete: true,
+        lockTimeoutMs: 20,
+        onProgress: async (progress) => {
+          if (progress.event !== "retry") return;
+          retries.push(progress.phase);
+          // While the create waits for its lock, it holds nothing that stops sign-ins (it gave up after 20 ms).
+          const user = await reader.findUserByEmail(SIGNED_IN[0]);
+          if (user) {
+            await reader.recordLogin(user, "192.0.2.9");
+            signInsWhileWaiting++;
+          }
+          if (retries.length === 3) {
+            await holder.query(`COMMIT`);
+          }
+        },
+      });
+      const done = await upgrade.finally(() => holder.release());
+      expect(done.done).toBe(true);
+      expect(retries.length).toBeGreaterThanOrEqual(3);
+      expect(new Set(retries)).toEqual(new Set(["create"]));
+      expect(signInsWhileWaiting).toBeGreaterThanOrEqual(3);
+      expect(await schemaFingerprint(upgrader, db.kind)).toBe(fingerprints.get(4));
+    });
+
   describe("refused and concurrent runs", () => {
     const other = new TestDatabase(db.kind);
     beforeAll(() => other.create());
@@ -218,6 +290,40 @@ describeEachDatabase("online upgrade", (db: TestDatabase) => {
       expect(error.message).toMatch(/"bob" \(ids 1, 2\)\. Nothing was changed\./);
       expect(await schemaFingerprint(upgrader, db.kind)).toBe(before);
       await users.update({ email: "dup1@example.com" }, { username: "bobby" });
+    });
+
+    it("V1 to V4 in one command: a table of that name not made by this package stops it before anything changes; without it, every step runs", async () => {
+      const v1db = new TestDatabase(db.kind);
+      await v1db.create();
+      const openedBefore = opened.length;
+      try {
+        const v1ds = await open(v1db, 1);
+        await v1ds.runMigrations({ transaction: "all" });
+        await fillV1(v1ds, 200);
+        await v1ds.query(`CREATE TABLE fs_refresh_tracker (id INTEGER PRIMARY KEY, refresh_family VARCHAR(64))`);
+        const before = await schemaFingerprint(v1ds, db.kind);
+        const upgrader = await open(v1db, 4);
+        for (const attempt of [() => planOnlineUpgrade(upgrader), () => upgradeOnline(upgrader, { complete: true })]) {
+          const error = await attempt().catch((e) => e);
+          expect(error).toBeInstanceOf(MigrationBlockedError);
+          expect(error).toMatchObject({ entity: "fs_refresh_tracker", field: "(table)", rule: "table-exists" });
+        }
+        expect(await schemaFingerprint(upgrader, db.kind)).toBe(before);
+        await v1ds.query(`DROP TABLE fs_refresh_tracker`);
+        const plan = await planOnlineUpgrade(upgrader);
+        expect(plan).toMatchObject({ fromVersion: 1, toVersion: 4 });
+        expect([...new Set(plan.phases.map((p) => p.migration))]).toEqual([
+          "SecurityV2TokenUniquifierUniqueUsername1795737660000",
+          "SecurityV3WebAuthnRecoveryCodes1795737720000",
+          "SecurityV4RefreshTrackers1795737780000",
+        ]);
+        expect((await upgradeOnline(upgrader, { complete: true, batchMs: 5 })).done).toBe(true);
+        expect(await schemaFingerprint(upgrader, db.kind)).toBe(fingerprints.get(4));
+        expect(await drift(upgrader)).toEqual([]);
+      } finally {
+        for (const ds of opened.slice(openedBefore)) if (ds.isInitialized) await ds.destroy();
+        await v1db.drop();
+      }
     });
 
     it("two runs at once: one waits for the other's lock, or, past lockWaitMs, stops with OnlineUpgradeBusyError; the database ends upgraded", async () => {
