@@ -390,7 +390,12 @@ async function tableStepPhases(session: OnlineSession, step: TablesStep): Promis
       // The table is checked again: recorded, a table dropped since the create phase would never be made.
       await session.transaction(`complete ${step.migration}`, async () => {
         if ((await missingTables(session, step.tables)).length > 0)
-          throw new OnlineUpgradeError(names, "(table)", "table-missing", `${names} is missing; nothing was recorded: run the upgrade again`);
+          throw new OnlineUpgradeError(
+            names,
+            "(table)",
+            "table-missing",
+            `${names} is missing; nothing was recorded: run the upgrade again`,
+          );
         await session.query(recordSql);
       });
     },
@@ -515,7 +520,6 @@ async function columnStepPhases(session: OnlineSession, step: ColumnsStep, optio
             ...step.nullable.map((c) => `(stored schema) ${columnDefinition(dataSource, c).replace(/ NULL$/, "")} NOT NULL → NULL`),
             ...createTableStatements,
           ];
-
 
   const mysqlDefault = async (): Promise<string | null> => {
     const [row] = await session.query(
