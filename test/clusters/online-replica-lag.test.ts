@@ -18,6 +18,9 @@ import {
   PG_PRIMARY_URL,
   PG_REPLICA_URL,
   PgClusterDatabase,
+  pauseReplica,
+  replicaCaughtUp,
+  resumeReplica,
   withDatabase,
   withPgAt,
 } from "./support/clusters";
@@ -25,19 +28,6 @@ import {
 /** Enough users that the backfill takes far longer than the lag it may build up while the replica is paused. */
 const USERS = 20_000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function replicaCaughtUp(): Promise<void> {
-  const { rows } = await withPgAt(PG_PRIMARY_URL, (c) => c.query(`SELECT pg_current_wal_lsn()::text AS lsn`));
-  for (;;) {
-    const { rows: done } = await withPgAt(PG_REPLICA_URL, (c) =>
-      c.query(`SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS done`, [rows[0].lsn]),
-    );
-    if (done[0].done) return;
-    await sleep(50);
-  }
-}
-const pauseReplica = () => withPgAt(PG_REPLICA_URL, (c) => c.query(`SELECT pg_wal_replay_pause()`));
-const resumeReplica = () => withPgAt(PG_REPLICA_URL, (c) => c.query(`SELECT pg_wal_replay_resume()`)).catch(() => undefined);
 
 /** Users with a token, as `url`'s server answers (the primary or the replica). */
 const tokened = (url: string, database: string) =>

@@ -21,23 +21,19 @@ import { Role, User } from "../fixtures/app-v2";
 import * as V1 from "../fixtures/app-v1";
 import * as V3 from "../fixtures/app-v3";
 import { recordFigures } from "../reliability/support/figures";
-import { clustersScript, describeOn, PG_PRIMARY_URL, PG_REPLICA_URL, PgClusterDatabase, withPgAt } from "./support/clusters";
+import {
+  clustersScript,
+  describeOn,
+  PG_PRIMARY_URL,
+  PG_REPLICA_URL,
+  PgClusterDatabase,
+  pauseReplica,
+  replicaCaughtUp,
+  resumeReplica,
+  withPgAt,
+} from "./support/clusters";
 
 const HASH = "$2b$12$replica-test-hash-replica-test-hash-replica-test-hash-re";
-
-/** Resolves once the replica has replayed everything the primary has written so far. */
-async function replicaCaughtUp(): Promise<void> {
-  const { rows } = await withPgAt(PG_PRIMARY_URL, (c) => c.query(`SELECT pg_current_wal_lsn()::text AS lsn`));
-  for (;;) {
-    const { rows: done } = await withPgAt(PG_REPLICA_URL, (c) =>
-      c.query(`SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS done`, [rows[0].lsn]),
-    );
-    if (done[0].done) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-const pauseReplica = () => withPgAt(PG_REPLICA_URL, (c) => c.query(`SELECT pg_wal_replay_pause()`));
-const resumeReplica = () => withPgAt(PG_REPLICA_URL, (c) => c.query(`SELECT pg_wal_replay_resume()`)).catch(() => undefined);
 
 /** The rows the replica itself answers for `sql` in `database`: what a read sent there would get. */
 const onReplica = (database: string, sql: string, params: unknown[] = []) =>

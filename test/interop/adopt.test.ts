@@ -16,7 +16,8 @@ import {
   planFlaskSecurityAdoption,
   securitySchemaStatus,
 } from "../../src";
-import { securityMigrations } from "../../migrations";
+import { migrationsUpTo } from "../../src/versions";
+import type { SchemaVersion } from "../../src/versions";
 import { describeEachDatabase } from "../support/database";
 import { describeWithFlaskSecurity } from "./support/flask-security";
 import { runFlask } from "./support/flask-driver";
@@ -25,7 +26,7 @@ import { emptyDatabase, expectSameAsFlask } from "./support/compare";
 import { VERSIONS } from "./support/entities";
 
 const ROOT = join(__dirname, "..", "..");
-const shipped = (version: number) => securityMigrations.slice(0, version).map((m) => new m().name);
+const shipped = (version: SchemaVersion) => migrationsUpTo(version).map((m) => new m().name);
 
 /** A Flask-Security user without what adoption may change (answers about permissions, the token column). */
 const kept = ({ has_permission: _p, found_by_auth_token: _t, fs_token_uniquifier: _u, ...rest }: FlaskUser) => rest;
@@ -39,7 +40,7 @@ describeWithFlaskSecurity("adopting a database Flask-Security 5.1.2 made", () =>
       it(`plans, adopts into V${v.version} without losing a row, and both sides use the result`, async () => {
         await emptyDatabase(db);
         const made = (await runFlask("make", db, { version: v.version, traps: true })).before;
-        const ds = await db.dataSource(v.entities, { migrations: securityMigrations.slice(0, v.version) });
+        const ds = await db.dataSource(v.entities, { migrations: migrationsUpTo(v.version) });
         try {
           const plan = await planFlaskSecurityAdoption(ds);
           expect(plan).toMatchObject({
@@ -112,7 +113,7 @@ describeWithFlaskSecurity("adopting a database Flask-Security 5.1.2 made", () =>
       await emptyDatabase(db);
       const made = (await runFlask("make", db, { version: 2, tokenUniquifier: true })).before;
       const [, v2] = VERSIONS;
-      const ds = await db.dataSource(v2.entities, { migrations: securityMigrations.slice(0, 2) });
+      const ds = await db.dataSource(v2.entities, { migrations: migrationsUpTo(2) });
       try {
         const plan = await adoptFlaskSecurityDatabase(ds);
         expect(plan.changes.map(describeAdoptionChange).some((line) => line.includes("fs_token_uniquifier"))).toBe(false);
@@ -128,7 +129,7 @@ describeWithFlaskSecurity("adopting a database Flask-Security 5.1.2 made", () =>
       await emptyDatabase(db);
       await runFlask("make", db, { version: 2 });
       const [v1] = VERSIONS;
-      const ds = await db.dataSource(v1.entities, { migrations: securityMigrations.slice(0, 1) });
+      const ds = await db.dataSource(v1.entities, { migrations: migrationsUpTo(1) });
       try {
         const plan = await planFlaskSecurityAdoption(ds);
         expect(plan.action).toBe("blocked");
@@ -146,7 +147,7 @@ describeWithFlaskSecurity("adopting a database Flask-Security 5.1.2 made", () =>
       await emptyDatabase(db);
       await runFlask("make", db, { version: 2 });
       const [, v2] = VERSIONS;
-      const ds = await db.dataSource(v2.entities, { migrations: securityMigrations.slice(0, 2) });
+      const ds = await db.dataSource(v2.entities, { migrations: migrationsUpTo(2) });
       try {
         await ds.query(`CREATE TABLE posts (id integer PRIMARY KEY, author_id integer REFERENCES ${ds.driver.escape("user")} (id))`);
         const plan = await planFlaskSecurityAdoption(ds);
@@ -168,7 +169,7 @@ describeWithFlaskSecurity("adopting a database Flask-Security 5.1.2 made", () =>
         await emptyDatabase(db);
         await runFlask("make", db, { version: 3 });
         const v3 = VERSIONS[2];
-        const ds = await db.dataSource(v3.entities, { migrations: securityMigrations.slice(0, 3) });
+        const ds = await db.dataSource(v3.entities, { migrations: migrationsUpTo(3) });
         try {
           await ds.query(
             `INSERT INTO ${ds.driver.escape("user")} (email, active, fs_uniquifier) VALUES ('ALICE@example.com', ${db.kind === "sqlite" ? 1 : true}, 'case-variant')`,
@@ -192,7 +193,7 @@ describeWithFlaskSecurity("adopting a database Flask-Security 5.1.2 made", () =>
         await emptyDatabase(db);
         const made = (await runFlask("make", db, { version: 2, traps: true })).before;
         const [, v2] = VERSIONS;
-        const ds = await db.dataSource(v2.entities, { migrations: securityMigrations.slice(0, 2) });
+        const ds = await db.dataSource(v2.entities, { migrations: migrationsUpTo(2) });
         try {
           // The first step of an adoption, then the process died.
           await ds.query("RENAME TABLE `role` TO tsm_adopt_role, `user` TO tsm_adopt_user, roles_users TO tsm_adopt_roles_users");

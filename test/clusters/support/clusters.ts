@@ -45,6 +45,24 @@ export async function withPgAt<T>(url: string, fn: (client: Client) => Promise<T
   }
 }
 
+/** Resolves once the replica has replayed everything the primary has written so far. */
+export async function replicaCaughtUp(): Promise<void> {
+  const { rows } = await withPgAt(PG_PRIMARY_URL, (c) => c.query(`SELECT pg_current_wal_lsn()::text AS lsn`));
+  for (;;) {
+    const { rows: done } = await withPgAt(PG_REPLICA_URL, (c) =>
+      c.query(`SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS done`, [rows[0].lsn]),
+    );
+    if (done[0].done) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Stops the replica applying WAL (it keeps receiving it): a replica that lags on purpose. */
+export const pauseReplica = () => withPgAt(PG_REPLICA_URL, (c) => c.query(`SELECT pg_wal_replay_pause()`));
+
+/** Lets the replica apply WAL again; a replica already gone is no error (tests call it while cleaning up). */
+export const resumeReplica = () => withPgAt(PG_REPLICA_URL, (c) => c.query(`SELECT pg_wal_replay_resume()`)).catch(() => undefined);
+
 export async function withMysqlAt<T>(url: string, fn: (c: Awaited<ReturnType<typeof createConnection>>) => Promise<T>): Promise<T> {
   const connection = await createConnection({ uri: url, connectTimeout: 5000 });
   try {

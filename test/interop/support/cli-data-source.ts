@@ -6,10 +6,10 @@ import "reflect-metadata";
 import { DataSource } from "typeorm";
 import type { DataSourceOptions } from "typeorm";
 import { withNaiveUtc } from "../../../src";
-import { securityMigrations } from "../../../migrations";
+import { migrationsUpTo } from "../../../src/versions";
 import { VERSIONS } from "./entities";
 
 const connection = JSON.parse(process.env.TSM_CLI_CONNECTION ?? "{}") as DataSourceOptions;
 const v = VERSIONS.find((row) => row.version === Number(process.env.TSM_INTEROP_VERSION ?? VERSIONS.length))!;
 
-export default new DataSource(withNaiveUtc({ ...connection, entities: v.entities, migrations: securityMigrations.slice(0, v.version) }));
+export default new DataSource(withNaiveUtc({ ...connection, entities: v.entities, migrations: migrationsUpTo(v.version) }));

@@ -6,7 +6,8 @@
 import { Column, Entity, ManyToMany, ManyToOne, OneToMany, TableColumn } from "typeorm";
 import type { MigrationInterface, QueryRunner, Relation } from "typeorm";
 import { RoleMixinV1, UserMixinV1, UserMixinV2, UserMixinV3, WebAuthnMixinV1 } from "../../../src";
-import { securityMigrations } from "../../../migrations";
+import { migrationsUpTo } from "../../../src/versions";
+import type { SchemaVersion } from "../../../src/versions";
 
 @Entity("role")
 export class RoleV1 extends RoleMixinV1 {}
@@ -57,7 +58,7 @@ export class AppUserName1900000000000 implements MigrationInterface {
 
 /** One schema version: our entities, the shipped migrations up to it, and how Flask-Security's side runs. */
 export interface InteropVersion {
-  version: number;
+  version: SchemaVersion;
   User: typeof UserV1 | typeof UserV2 | typeof UserV3;
   Role: typeof RoleV1;
   /** The WebAuthn entity, from version 3 on. */
@@ -76,7 +77,7 @@ export const VERSIONS: InteropVersion[] = [
     User: UserV1,
     Role: RoleV1,
     entities: [UserV1, RoleV1],
-    migrations: [...securityMigrations.slice(0, 1), AppUserName1900000000000],
+    migrations: [...migrationsUpTo(1), AppUserName1900000000000],
     tokenUniquifier: false,
   },
   {
@@ -84,7 +85,7 @@ export const VERSIONS: InteropVersion[] = [
     User: UserV2,
     Role: RoleV2,
     entities: [UserV2, RoleV2],
-    migrations: [...securityMigrations.slice(0, 2), AppUserName1900000000000],
+    migrations: [...migrationsUpTo(2), AppUserName1900000000000],
     tokenUniquifier: true,
   },
   {
@@ -93,7 +94,7 @@ export const VERSIONS: InteropVersion[] = [
     Role: RoleV3,
     WebAuthn: WebAuthnV3,
     entities: [UserV3, RoleV3, WebAuthnV3],
-    migrations: [...securityMigrations.slice(0, 3), AppUserName1900000000000],
+    migrations: [...migrationsUpTo(3), AppUserName1900000000000],
     tokenUniquifier: true,
   },
 ];
