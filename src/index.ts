@@ -9,6 +9,7 @@ export { WebAuthnMixinV1 } from "./webauthn/v1";
 export type { WebAuthnUsage } from "./webauthn/v1";
 export { RoleMixinV1 } from "./role/v1";
 export { RefreshTrackerMixinV1 } from "./refresh/v1";
+export type { SchemaVersion, SecurityMigration } from "./versions";
 
 // DataSource settings and value formats
 export { withNaiveUtc, NaiveUtcRequiredError } from "./datetime";
@@ -30,7 +31,7 @@ export { securitySchemaStatus } from "./checks/status";
 export type { SecuritySchemaStatus } from "./checks/status";
 
 // Passwords: hashes a Flask-Security app verifies, and the other way round
-export { PasswordHasher } from "./password";
+export { PasswordHasher, FLASK_SECURITY_RELEASES } from "./password";
 export type {
   PasswordHasherOptions,
   PasswordVerification,
