@@ -1,0 +1,71 @@
+/**
+ * PostgreSQL: the online upgrade compresses the full-page images its own session writes to the WAL (the
+ * backfill's and the index builds'), because the sign-ins that wait during an upgrade wait for the WAL flush
+ * their commits share with those writes (bench/RESULTS.md). The setting needs superuser or
+ * `GRANT SET ON PARAMETER wal_compression`: the upgrade uses it when it may, never leaves it on the app's pooled
+ * connection, and runs to the end without it for a role that may not set it (the usual owner of an app's
+ * tables).
+ */
+import { DataSource } from "typeorm";
+import { upgradeOnline } from "../../src";
+import { OnlineSession } from "../../src/online/session";
+import { fillV1 } from "../fixtures/v1-users";
+import { databaseOptions, describeOnDatabase, withPg } from "../support/database";
+import { PG_URL } from "../support/servers";
+import { APPS, MIGRATIONS } from "./support/apps";
+
+const GUARDS = { lockTimeoutMs: 50, attempts: 20, lockWaitMs: 5_000 };
+
+/** The server's own default for wal_compression, as a fresh connection sees it. */
+async function serverDefault(): Promise<string> {
+  return withPg(async (c) => (await c.query(`SHOW wal_compression`)).rows[0].wal_compression as string);
+}
+
+describeOnDatabase("postgres", "online upgrade: WAL compression of its own writes", (db) => {
+  it("a superuser's upgrade session compresses its WAL (lz4, or pglz where lz4 is not built in); the pooled connection gets the server's setting back", async () => {
+    const ds = await db.dataSource([...APPS[1]], { poolSize: 1 }); // one connection: the session's is the app's afterwards
+    const session = await OnlineSession.open(ds, GUARDS);
+    expect(["lz4", "pglz"]).toContain(session.walCompression);
+    expect(await session.query(`SHOW wal_compression`)).toEqual([{ wal_compression: session.walCompression }]);
+    await session.close();
+    expect(await ds.query(`SHOW wal_compression`)).toEqual([{ wal_compression: await serverDefault() }]);
+  });
+
+  it("a role that may not set it (the owner of the app's tables, no superuser) upgrades V1 to V2 online without it", async () => {
+    const name = `${db.name}_owned`;
+    const OWNER = `${db.name}_owner`; // per test database: runs side by side do not share it
+    await withPg(async (c) => {
+      await c.query(`CREATE ROLE ${OWNER} LOGIN NOSUPERUSER`);
+      await c.query(`CREATE DATABASE ${name} OWNER ${OWNER}`);
+    });
+    const url = new URL(PG_URL);
+    url.username = OWNER;
+    url.pathname = `/${name}`;
+    const open = (version: 1 | 2) =>
+      new DataSource({
+        ...databaseOptions("postgres", name, [...APPS[version]], { migrations: MIGRATIONS[version] }),
+        url: url.toString(),
+      } as never).initialize();
+    try {
+      const v1 = await open(1);
+      await v1.runMigrations({ transaction: "all" });
+      await fillV1(v1, 300);
+      await v1.destroy();
+
+      const v2 = await open(2);
+      const session = await OnlineSession.open(v2, GUARDS);
+      expect(session.walCompression).toBeNull();
+      await session.close();
+      const plan = await upgradeOnline(v2, { complete: true, batchMs: 5 });
+      expect(plan).toMatchObject({ fromVersion: 1, toVersion: 2, done: true });
+      const [counts] = await v2.query(`SELECT COUNT(*)::int AS users, COUNT(DISTINCT fs_token_uniquifier)::int AS tokens FROM "user"`);
+      expect(counts).toEqual({ users: 300, tokens: 300 });
+      await v2.destroy();
+    } finally {
+      await withPg(async (c) => {
+        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+        await c.query(`DROP ROLE IF EXISTS ${OWNER}`);
+      });
+    }
+  });
+});
