@@ -1,5 +1,5 @@
 /**
- * `npm run bench:online`: each shipped upgrade (V1 to V2, then V2 to V3) on BENCH_USERS users (default
+ * `npm run bench:online`: each shipped upgrade (V1 to V2, V2 to V3, V3 to V4) on BENCH_USERS users (default
  * 1,000,000), offline (TypeORM's runner, the shipped migration) and online (`upgradeOnline`), side by side
  * in one run on two databases filled alike, while a load of BENCH_SIGNINS sign-ins/s (default 60) and
  * BENCH_SIGNUPS sign-ups/s (default 6) runs: the old app version until the deploy point (offline: until the
@@ -11,7 +11,8 @@
  * through `save()` (its tokens from the entity). Reports the upgrade's total time, worst and p99 wait of
  * sign-ins and sign-ups, and draws the sign-in waits over time to docs/online-upgrade-<database>.svg.
  *
- * BENCH_DATABASES (default postgres,mariadb), BENCH_STEPS (default v2,v3), BENCH_BATCH_MS (default 50), BENCH_SAMPLES
+ * BENCH_DATABASES (default postgres,mariadb), BENCH_STEPS (default v2,v3,v4; the steps before the last one
+ * named run too, unreported, to reach it), BENCH_BATCH_MS (default 50), BENCH_SAMPLES
  * (a folder: every wait as JSON).
  */
 import "reflect-metadata";
@@ -30,10 +31,16 @@ import { fill } from "./migrations";
 
 const USERS = Number(process.env.BENCH_USERS ?? 1_000_000);
 const KINDS = (process.env.BENCH_DATABASES ?? "postgres,mariadb").split(",") as DatabaseKind[];
-const STEPS = (process.env.BENCH_STEPS ?? "v2,v3").split(",").map((s) => Number(s.slice(1)) as 2 | 3);
+const STEPS = (process.env.BENCH_STEPS ?? "v2,v3,v4").split(",").map((s) => Number(s.slice(1)) as Step);
 const SIGNINS = Number(process.env.BENCH_SIGNINS ?? 60);
 const SIGNUPS = Number(process.env.BENCH_SIGNUPS ?? 6);
 const BATCH_MS = Number(process.env.BENCH_BATCH_MS ?? 50);
+
+/** The version each shipped upgrade reaches, in order. */
+const ALL_STEPS = [2, 3, 4] as const;
+type Step = (typeof ALL_STEPS)[number];
+/** The token column whose values must stay distinct after each step (V4 adds a table, no user column). */
+const TOKEN: Record<Step, string> = { 2: "fs_token_uniquifier", 3: "fs_webauthn_user_handle", 4: "fs_webauthn_user_handle" };
 
 /** One operation of the load: when it started (s since the upgrade began), how long it waited (ms). */
 interface Sample {
@@ -132,15 +139,15 @@ interface Run {
   withoutToken: number;
 }
 
-async function openApp(db: TestDatabase, version: 1 | 2 | 3) {
+async function openApp(db: TestDatabase, version: 1 | Step) {
   const ds = await db.dataSource([...APPS[version]], { migrations: MIGRATIONS[version], poolSize: 20 });
   const [User, Role] = APPS[version] as unknown as [abstract new () => UserBase, abstract new () => RoleMixinV1];
   return { ds, store: new SecurityDatastore<UserBase, RoleMixinV1>(ds, User, Role) };
 }
 
 /** One upgrade of `db` to `to` under load, offline or online. */
-async function upgradeUnderLoad(db: TestDatabase, to: 2 | 3, path: Run["path"]): Promise<Run> {
-  const apps = { old: await openApp(db, (to - 1) as 1 | 2), new: await openApp(db, to) };
+async function upgradeUnderLoad(db: TestDatabase, to: Step, path: Run["path"]): Promise<Run> {
+  const apps = { old: await openApp(db, (to - 1) as 1 | Step), new: await openApp(db, to) };
   const upgrader = await db.dataSource([...APPS[to]], { migrations: MIGRATIONS[to] });
   const load = new Load(apps, `${path}${to}`);
   load.start();
@@ -167,9 +174,7 @@ async function upgradeUnderLoad(db: TestDatabase, to: 2 | 3, path: Run["path"]):
   const end = load.now();
   await new Promise((resolve) => setTimeout(resolve, 2000)); // and after
   await load.stop();
-  const [row] = await upgrader.query(
-    `SELECT COUNT(*) AS n, COUNT(DISTINCT ${to === 2 ? "fs_token_uniquifier" : "fs_webauthn_user_handle"}) AS tokens FROM ${upgrader.driver.escape("user")}`,
-  );
+  const [row] = await upgrader.query(`SELECT COUNT(*) AS n, COUNT(DISTINCT ${TOKEN[to]}) AS tokens FROM ${upgrader.driver.escape("user")}`);
   // Offline, the old version's sign-ups that waited for the migration insert after it: V3 leaves them without a handle.
   const withoutToken = Number(row.n) - Number(row.tokens);
   if (path === "online" && withoutToken !== 0) throw new Error(`${path} V${to}: ${row.n} users, ${row.tokens} distinct tokens`);
@@ -297,7 +302,8 @@ async function main(): Promise<void> {
         }
         await fill(db, 1);
       }
-      for (const to of [2, 3] as const) {
+      for (const to of ALL_STEPS) {
+        if (to > Math.max(...STEPS)) break;
         const offline = await upgradeUnderLoad(databases.offline, to, "offline");
         const online = await upgradeUnderLoad(databases.online, to, "online");
         if (!STEPS.includes(to)) continue;
