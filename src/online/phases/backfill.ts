@@ -1,0 +1,85 @@
+/**
+ * `backfill`: existing users get their random token in batches of about `batchMs`, each batch its own short
+ * transaction, waiting for lagging replicas between batches.
+ */
+import { ReplicaLagGuard } from "../replica-lag";
+import type { Settings } from "../upgrade";
+import type { ColumnsStepContext } from "./context";
+import type { Phase } from "./shared";
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** One batch: the users without a token whose `id` (quoted) is in `[?, ?)` get a random one. */
+function batchStatement({ step, dialect, quote: q, table, token, random, withoutToken }: ColumnsStepContext, id: string): string {
+  const keepUpdateDatetime =
+    dialect === "mysql" && step.user.updateDateColumn
+      ? `, ${q(step.user.updateDateColumn.databaseName)} = ${q(step.user.updateDateColumn.databaseName)}`
+      : "";
+  const placeholders = dialect === "postgres" ? ["$1", "$2"] : ["?", "?"];
+  return `UPDATE ${table} SET ${token} = ${random}${keepUpdateDatetime} WHERE ${id} >= ${placeholders[0]} AND ${id} < ${placeholders[1]} AND ${withoutToken}`;
+}
+
+/** The `backfill` phase of the step. */
+export function backfillPhase(context: ColumnsStepContext, options: Settings): Phase {
+  const { session, step, quote: q, table, withoutToken, hasNewColumns } = context;
+  const id = q("id");
+  const batchSql = batchStatement(context, id);
+  /** Users without a token (every user while the column is not there yet). */
+  const rowsLeft = async () =>
+    Number((await session.query(`SELECT COUNT(*) AS n FROM ${table}${(await hasNewColumns()) ? ` WHERE ${withoutToken}` : ""}`))[0].n);
+  return {
+    migration: step.migration,
+    phase: "backfill",
+    beforeDeploy: true,
+    description: `give every existing user a distinct random ${step.token.databaseName}, in batches of about ${options.batchMs} ms, each its own transaction`,
+    statements: [batchSql],
+    rows: rowsLeft,
+    isDone: async () => (await hasNewColumns()) && (await rowsLeft()) === 0,
+    run: async (report) => {
+      const total = await rowsLeft();
+      if (total === 0) return;
+      // Rows inserted from now on get their token from the default (or trigger): only ids up to here need it.
+      const [{ low, high }] = await session.query(`SELECT MIN(${id}) AS low, MAX(${id}) AS high FROM ${table} WHERE ${withoutToken}`);
+      let from = Number(low);
+      const last = Number(high);
+      let size = 500;
+      let done = 0;
+      const started = Date.now();
+      const replicas = await ReplicaLagGuard.open(session, options.maxReplicaLagMs, options.replicaLagExplicit, (message) =>
+        report({ event: "wait", message }),
+      );
+      while (from <= last) {
+        await replicas?.waitForReplicas((lag, waited) =>
+          report({
+            event: "wait",
+            message: `waiting for ${lag.watching}: ${Math.round(lag.lagMs)} ms behind the backfill (more than ${options.maxReplicaLagMs} ms), waited ${Math.round(waited / 1000)} s`,
+            replicaLagMs: Math.round(lag.lagMs),
+          }),
+        );
+        const to = Math.min(from + size, last + 1);
+        const batchStarted = Date.now();
+        const changed = await session.transaction(`backfill ${step.token.databaseName}`, async () => {
+          const result = await session.runner.query(batchSql, [from, to], true);
+          return Number(result.affected ?? 0);
+        });
+        const took = Math.max(1, Date.now() - batchStarted);
+        await replicas?.committed();
+        done += changed;
+        from = to;
+        // The next batch sized to take about batchMs, growing or shrinking at most fourfold at a time.
+        size = Math.max(50, Math.min(100_000, Math.round(size * Math.min(4, Math.max(0.25, options.batchMs / took)))));
+        const seconds = Math.max(0.001, (Date.now() - started) / 1000);
+        const rate = done / seconds;
+        await report({
+          event: "progress",
+          message: `${done} of ${total} users`,
+          rowsDone: Math.min(done, total),
+          rowsTotal: total,
+          rowsPerSecond: Math.round(rate),
+          secondsLeft: rate > 0 ? Math.max(0, (total - done) / rate) : undefined,
+        });
+        if (options.pauseMs > 0) await sleep(options.pauseMs);
+      }
+    },
+  };
+}
