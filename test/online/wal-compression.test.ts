@@ -7,7 +7,8 @@
  * tables).
  */
 import { DataSource } from "typeorm";
-import { upgradeOnline } from "../../src";
+import { planOnlineUpgrade, upgradeOnline } from "../../src";
+import type { OnlineUpgradePlan } from "../../src";
 import { OnlineSession } from "../../src/online/session";
 import { fillV1 } from "../fixtures/v1-users";
 import { databaseOptions, describeOnDatabase, withPg } from "../support/database";
@@ -56,6 +57,15 @@ describeOnDatabase("postgres", "online upgrade: WAL compression of its own write
       const session = await OnlineSession.open(v2, GUARDS);
       expect(session.walCompression).toBeNull();
       await session.close();
+      // The plan says so, and how to change it; a superuser's plan on the same database says it compresses.
+      const backfill = (plan: OnlineUpgradePlan) => plan.phases.find((phase) => phase.phase === "backfill")!.description;
+      expect(backfill(await planOnlineUpgrade(v2))).toContain(
+        "WAL not compressed (this role may not set wal_compression: GRANT SET ON PARAMETER",
+      );
+      const superuser = await new DataSource(databaseOptions("postgres", name, [...APPS[2]], { migrations: MIGRATIONS[2] })).initialize();
+      expect(backfill(await planOnlineUpgrade(superuser))).toMatch(/its WAL compressed \((lz4|pglz)\)/);
+      await superuser.destroy();
+
       const plan = await upgradeOnline(v2, { complete: true, batchMs: 5 });
       expect(plan).toMatchObject({ fromVersion: 1, toVersion: 2, done: true });
       const [counts] = await v2.query(`SELECT COUNT(*)::int AS users, COUNT(DISTINCT fs_token_uniquifier)::int AS tokens FROM "user"`);

@@ -19,6 +19,17 @@ function batchStatement({ step, dialect, quote: q, table, token, random, without
   return `UPDATE ${table} SET ${token} = ${random}${keepUpdateDatetime} WHERE ${id} >= ${placeholders[0]} AND ${id} < ${placeholders[1]} AND ${withoutToken}`;
 }
 
+/**
+ * PostgreSQL: whether this session compresses the WAL it writes (see `OnlineSession.walCompression`), said in
+ * the plan because sign-ins wait longer behind an uncompressed backfill and only a DBA can change it.
+ */
+function walNote({ session }: ColumnsStepContext): string {
+  if (session.dialect !== "postgres") return "";
+  return session.walCompression
+    ? `; its WAL compressed (${session.walCompression}), so sign-ins wait less for their commits`
+    : `; its WAL not compressed (this role may not set wal_compression: GRANT SET ON PARAMETER wal_compression TO the role, PostgreSQL 15+), so sign-ins wait longer for their commits`;
+}
+
 /** The `backfill` phase of the step. */
 export function backfillPhase(context: ColumnsStepContext, options: Settings): Phase {
   const { session, step, quote: q, table, withoutToken, hasNewColumns } = context;
@@ -31,7 +42,7 @@ export function backfillPhase(context: ColumnsStepContext, options: Settings): P
     migration: step.migration,
     phase: "backfill",
     beforeDeploy: true,
-    description: `give every existing user a distinct random ${step.token.databaseName}, in batches of about ${options.batchMs} ms, each its own transaction`,
+    description: `give every existing user a distinct random ${step.token.databaseName}, in batches of about ${options.batchMs} ms, each its own transaction${walNote(context)}`,
     statements: [batchSql],
     rows: rowsLeft,
     isDone: async () => (await hasNewColumns()) && (await rowsLeft()) === 0,
