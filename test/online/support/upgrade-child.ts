@@ -1,7 +1,9 @@
 /**
  * The process the online-upgrade kill trials SIGKILL. It loads everything first and says `ready`; then it reads
  * one line of JSON from stdin (`UpgradeOrder`), opens the database with the new app version's DataSource,
- * says `start`, runs the whole online upgrade (`complete: true`), says `done <ms>` and exits.
+ * says `start`, runs the whole online upgrade (`complete: true`), says `done <ms>` and exits. The order names
+ * only the target: the upgrade starts from whatever the database records, so a V1 database with `to: 4` is
+ * brought to V4 in one command (every step in turn), as the command line does it with the V4 app.
  */
 import "reflect-metadata";
 import { DataSource } from "typeorm";
@@ -16,8 +18,8 @@ export interface UpgradeOrder {
   kind: DatabaseKind;
   /** Database name (PostgreSQL, MariaDB) or file (SQLite). */
   name: string;
-  /** The schema version to reach. */
-  to: 2 | 3;
+  /** The schema version to reach: the app version whose DataSource the child opens. */
+  to: 2 | 3 | 4;
   /** Target duration of a backfill batch, ms. */
   batchMs: number;
 }

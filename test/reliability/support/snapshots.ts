@@ -123,8 +123,14 @@ export async function schemaFingerprint(ds: DataSource, kind: DatabaseKind): Pro
 /** Per table, per column: the number of rows and a sha256 of the column's values in key order. */
 export type ColumnChecksums = Record<string, Record<string, string>>;
 
-/** The tables whose rows the trials compare, with the key that orders them. */
-const DATA_TABLES: Record<string, string> = { user: "id", role: "id", roles_users: "user_id, role_id", fs_refresh_tracker: "id" };
+/** The tables whose rows the trials compare, with the key that orders them: every table of every version. */
+const DATA_TABLES: Record<string, string> = {
+  user: "id",
+  role: "id",
+  roles_users: "user_id, role_id",
+  web_authn: "id",
+  fs_refresh_tracker: "id",
+};
 
 /**
  * A checksum of every column of every data table present (one query per table), so a state can be compared
