@@ -30,10 +30,10 @@ export interface SessionGuards {
 
 /**
  * PostgreSQL: compresses the full-page images this session writes to the WAL (its backfill and index builds),
- * trying lz4, then pglz. The sign-ins that wait during an online upgrade wait for the WAL flush their commits
- * share with the upgrade's writes (their wait events are WALWrite and WALSync), and most of those writes are
- * full-page images: fewer bytes to flush, shorter waits (figures: bench/RESULTS.md). The setting is per
- * session, so the app's own writes are untouched; without the right to set it, the upgrade goes on as before.
+ * trying lz4, then pglz. Most of an upgrade's WAL is full-page images; compressed, there are fewer bytes for
+ * the disk, the checkpoints they force and the replicas (bench/RESULTS.md: the backfills ran faster; the
+ * sign-ins' waits did not fall). The setting is per session, so the app's own writes are untouched; without
+ * the right to set it, the upgrade goes on as before.
  */
 async function compressOwnWal(runner: QueryRunner): Promise<string | null> {
   for (const method of ["lz4", "pglz"]) {

@@ -1,7 +1,6 @@
 /**
  * PostgreSQL: the online upgrade compresses the full-page images its own session writes to the WAL (the
- * backfill's and the index builds'), because the sign-ins that wait during an upgrade wait for the WAL flush
- * their commits share with those writes (bench/RESULTS.md). The setting needs superuser or
+ * backfill's and the index builds'), which are most of what it writes (bench/RESULTS.md). The setting needs superuser or
  * `GRANT SET ON PARAMETER wal_compression`: the upgrade uses it when it may, never leaves it on the app's pooled
  * connection, and runs to the end without it for a role that may not set it (the usual owner of an app's
  * tables).

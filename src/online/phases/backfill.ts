@@ -21,13 +21,13 @@ function batchStatement({ step, dialect, quote: q, table, token, random, without
 
 /**
  * PostgreSQL: whether this session compresses the WAL it writes (see `OnlineSession.walCompression`), said in
- * the plan because sign-ins wait longer behind an uncompressed backfill and only a DBA can change it.
+ * the plan because it decides how much the backfill writes, and only a DBA can change it.
  */
 function walNote({ session }: ColumnsStepContext): string {
   if (session.dialect !== "postgres") return "";
   return session.walCompression
-    ? `; its WAL compressed (${session.walCompression}), so sign-ins wait less for their commits`
-    : `; its WAL not compressed (this role may not set wal_compression: GRANT SET ON PARAMETER wal_compression TO the role, PostgreSQL 15+), so sign-ins wait longer for their commits`;
+    ? `; its WAL compressed (${session.walCompression})`
+    : `; its WAL not compressed (this role may not set wal_compression: GRANT SET ON PARAMETER wal_compression TO the role, PostgreSQL 15+), so it writes more`;
 }
 
 /** The `backfill` phase of the step. */
