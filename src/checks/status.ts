@@ -53,18 +53,25 @@ export interface SecuritySchemaStatus {
 }
 
 /**
- * The names in TypeORM's migrations table, where its runner keeps it: the DataSource's `migrationsTableName`
- * in the DataSource's `schema` (PostgreSQL), not necessarily where the security tables are.
+ * TypeORM's migrations table where its runner keeps it: the DataSource's `migrationsTableName` in the
+ * DataSource's `schema` (PostgreSQL), not necessarily where the security tables are. `path` as TypeORM names
+ * it (`schema.table`), `quoted` for raw SQL.
  */
-export async function recordedMigrations(dataSource: DataSource, runner: QueryRunner): Promise<string[]> {
+export function migrationsTable(dataSource: DataSource): { path: string; quoted: string } {
   const options = dataSource.options as { migrationsTableName?: string; schema?: string };
   const path = dataSource.driver.buildTableName(options.migrationsTableName ?? "migrations", options.schema);
-  if (!(await runner.hasTable(path))) return [];
   const quoted = path
     .split(".")
     .map((part) => dataSource.driver.escape(part))
     .join(".");
-  return (await runner.query(`SELECT name FROM ${quoted}`)).map((r: { name: string }) => r.name);
+  return { path, quoted };
+}
+
+/** The names in TypeORM's migrations table (none when it is not there yet). */
+export async function recordedMigrations(dataSource: DataSource, runner: QueryRunner): Promise<string[]> {
+  const table = migrationsTable(dataSource);
+  if (!(await runner.hasTable(table.path))) return [];
+  return (await runner.query(`SELECT name FROM ${table.quoted}`)).map((r: { name: string }) => r.name);
 }
 
 /** What the tables of the database are, before migrations and drift: the part adoption also reads. */

@@ -7,6 +7,7 @@ import type { DataSource, EntityMetadata } from "typeorm";
 import type { ColumnMetadata } from "typeorm/metadata/ColumnMetadata";
 import { createCheckedTables, madeByThisPackage } from "../../schema/operations";
 import { MigrationBlockedError } from "../../errors";
+import { migrationsTable, recordedMigrations as recordedIn } from "../../checks/status";
 import type { OnlineSession } from "../session";
 import type { OnlinePhasePlan, OnlineUpgradeProgress } from "../upgrade";
 
@@ -20,16 +21,9 @@ export interface Phase extends Omit<OnlinePhasePlan, "done" | "rows"> {
   run(report: (progress: Omit<OnlineUpgradeProgress, "migration" | "phase">) => Promise<void>): Promise<void>;
 }
 
-function migrationsTable(dataSource: DataSource): string {
-  return (dataSource.options as { migrationsTableName?: string }).migrationsTableName ?? "migrations";
-}
-
 /** The names of the migrations recorded as applied (none when the migrations table is not there). */
-export async function recordedMigrations(session: OnlineSession): Promise<string[]> {
-  const table = migrationsTable(session.dataSource);
-  if (!(await session.runner.hasTable(table))) return [];
-  const rows: Array<{ name: string }> = await session.query(`SELECT name FROM ${session.dataSource.driver.escape(table)}`);
-  return rows.map((r) => r.name);
+export function recordedMigrations(session: OnlineSession): Promise<string[]> {
+  return recordedIn(session.dataSource, session.runner);
 }
 
 /** Whether `migration` is recorded as applied: its step is complete. */
@@ -41,7 +35,7 @@ export async function migrationRecorded(session: OnlineSession, migration: strin
 export function recordStatement(dataSource: DataSource, migration: string): string {
   const q = (name: string) => dataSource.driver.escape(name);
   const timestamp = Number(/(\d{13})$/.exec(migration)![1]);
-  return `INSERT INTO ${q(migrationsTable(dataSource))} (${q("timestamp")}, ${q("name")}) VALUES (${timestamp}, '${migration}')`;
+  return `INSERT INTO ${migrationsTable(dataSource).quoted} (${q("timestamp")}, ${q("name")}) VALUES (${timestamp}, '${migration}')`;
 }
 
 /** The name of the temporary objects of an online upgrade (SQLite trigger, PostgreSQL check constraint). */
