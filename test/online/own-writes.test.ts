@@ -1,5 +1,7 @@
 /**
- * PostgreSQL: the online upgrade compresses the full-page images its own session writes to the WAL (the
+ * PostgreSQL: how the online upgrade's own session writes. It has the kernel write out the pages it dirties as
+ * it goes (`backend_flush_after`, any role may set it), so they never pile up in the page cache and go out at
+ * once while sign-ins wait for their WAL flush (bench/RESULTS.md). And it compresses the full-page images its own session writes to the WAL (the
  * backfill's and the index builds'), which are most of what it writes (bench/RESULTS.md). The setting needs superuser or
  * `GRANT SET ON PARAMETER wal_compression`: the upgrade uses it when it may, never leaves it on the app's pooled
  * connection, and runs to the end without it for a role that may not set it (the usual owner of an app's
@@ -16,19 +18,30 @@ import { APPS, MIGRATIONS } from "./support/apps";
 
 const GUARDS = { lockTimeoutMs: 50, attempts: 20, lockWaitMs: 5_000 };
 
-/** The server's own default for wal_compression, as a fresh connection sees it. */
-async function serverDefault(): Promise<string> {
-  return withPg(async (c) => (await c.query(`SHOW wal_compression`)).rows[0].wal_compression as string);
+/** The server's own default for a setting, as a fresh connection sees it. */
+async function serverDefault(setting: "wal_compression" | "backend_flush_after"): Promise<string> {
+  return withPg(async (c) => (await c.query(`SHOW ${setting}`)).rows[0][setting] as string);
 }
 
-describeOnDatabase("postgres", "online upgrade: WAL compression of its own writes", (db) => {
+describeOnDatabase("postgres", "online upgrade: how its own session writes", (db) => {
   it("a superuser's upgrade session compresses its WAL (lz4, or pglz where lz4 is not built in); the pooled connection gets the server's setting back", async () => {
     const ds = await db.dataSource([...APPS[1]], { poolSize: 1 }); // one connection: the session's is the app's afterwards
     const session = await OnlineSession.open(ds, GUARDS);
     expect(["lz4", "pglz"]).toContain(session.walCompression);
     expect(await session.query(`SHOW wal_compression`)).toEqual([{ wal_compression: session.walCompression }]);
     await session.close();
-    expect(await ds.query(`SHOW wal_compression`)).toEqual([{ wal_compression: await serverDefault() }]);
+    expect(await ds.query(`SHOW wal_compression`)).toEqual([{ wal_compression: await serverDefault("wal_compression") }]);
+  });
+
+  it("the upgrade session has its dirtied pages written out every 256 kB; the pooled connection gets the server's setting back", async () => {
+    const ds = await db.dataSource([...APPS[1]], { poolSize: 1 });
+    const server = await serverDefault("backend_flush_after");
+    expect(server).not.toBe("256kB"); // else this test would prove nothing
+    const session = await OnlineSession.open(ds, GUARDS);
+    expect(session.flushesEarly).toBe(true);
+    expect(await session.query(`SHOW backend_flush_after`)).toEqual([{ backend_flush_after: "256kB" }]);
+    await session.close();
+    expect(await ds.query(`SHOW backend_flush_after`)).toEqual([{ backend_flush_after: server }]);
   });
 
   it("a role that may not set it (the owner of the app's tables, no superuser) upgrades V1 to V2 online without it", async () => {
@@ -55,6 +68,8 @@ describeOnDatabase("postgres", "online upgrade: WAL compression of its own write
       const v2 = await open(2);
       const session = await OnlineSession.open(v2, GUARDS);
       expect(session.walCompression).toBeNull();
+      expect(session.flushesEarly).toBe(true); // any role may set backend_flush_after
+      expect(await session.query(`SHOW backend_flush_after`)).toEqual([{ backend_flush_after: "256kB" }]);
       await session.close();
       // The plan says so, and how to change it; a superuser's plan on the same database says it compresses.
       const backfill = (plan: OnlineUpgradePlan) => plan.phases.find((phase) => phase.phase === "backfill")!.description;
