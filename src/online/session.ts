@@ -143,7 +143,9 @@ export class OnlineSession {
       if (this.dialect === "postgres") {
         if (this.locked) await this.runner.query(`SELECT pg_advisory_unlock(${PG_LOCK_KEY})`);
         await this.runner
-          .query(`RESET lock_timeout; RESET statement_timeout; RESET client_connection_check_interval; RESET wal_compression; RESET backend_flush_after`)
+          .query(
+            `RESET lock_timeout; RESET statement_timeout; RESET client_connection_check_interval; RESET wal_compression; RESET backend_flush_after`,
+          )
           .catch(() => undefined);
       } else if (this.dialect === "mysql") {
         if (this.locked) await this.runner.query(`SELECT RELEASE_LOCK(CONCAT('typeorm-security-models upgrade ', DATABASE()))`);
