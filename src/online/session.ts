@@ -64,6 +64,39 @@ async function flushOwnWritesEarly(runner: QueryRunner): Promise<boolean> {
   }
 }
 
+/**
+ * PostgreSQL: refuses a DataSource that reaches the server through a pooler in transaction mode (PgBouncer's
+ * `pool_mode = transaction`), before the session sets or locks anything. Such a pooler hands the server
+ * session to whichever client runs the next transaction, so the upgrade's lock would not keep a second run
+ * out, and its `lock_timeout` and write settings would land on the app's transactions. Two client connections
+ * of the pool open at once are two server sessions when connected directly; through such a pooler, the second
+ * gets the server session the first just let go (PgBouncer reuses the most recent one). A pool of one cannot
+ * open a second connection while the session holds the first, so it is not probed.
+ */
+async function refuseTransactionPooler(dataSource: DataSource, runner: QueryRunner): Promise<void> {
+  const options = dataSource.options as { poolSize?: number; extra?: { max?: number } };
+  if ((options.poolSize ?? options.extra?.max ?? 10) < 2) return;
+  const pid = async (on: QueryRunner) => Number((await on.query(`SELECT pg_backend_pid() AS pid`))[0].pid);
+  const other = dataSource.createQueryRunner();
+  try {
+    const ours = await pid(runner);
+    const theirs = await pid(other);
+    if (ours !== theirs) return;
+    throw new OnlineUpgradeError(
+      "DataSource",
+      "(connection)",
+      "transaction-pooler",
+      `two connections of this DataSource were answered by the same PostgreSQL server process (${ours}): it goes through ` +
+        `a pooler in transaction mode, such as PgBouncer with pool_mode = transaction, which hands a server session to ` +
+        `another client between transactions. An online upgrade needs a session of its own (its lock keeps a second ` +
+        `run out; its lock_timeout must not reach the app's transactions). Run it with a DataSource that connects to ` +
+        `PostgreSQL itself (the server's host and port, not the pooler's); the app can stay on the pooler. Nothing was changed.`,
+    );
+  } finally {
+    await other.release();
+  }
+}
+
 /** PostgreSQL's advisory lock key of the online upgrade (advisory locks are per database). */
 const PG_LOCK_KEY = 7_165_307_744_001;
 
@@ -92,6 +125,10 @@ export class OnlineSession {
   static async open(dataSource: DataSource, guards: SessionGuards): Promise<OnlineSession> {
     const session = new OnlineSession(dataSource, dataSource.createQueryRunner(), guards);
     if (session.dialect === "postgres") {
+      await refuseTransactionPooler(dataSource, session.runner).catch(async (error: unknown) => {
+        await session.runner.release();
+        throw error;
+      });
       // PostgreSQL 14+: a statement of a client that died is cancelled within a second, so a killed run's
       // index build does not hold the lock for its whole duration (older servers: it finishes first).
       await session.runner.query(`SET client_connection_check_interval = 1000`).catch(() => undefined);

@@ -7,7 +7,10 @@
  */
 import { Client } from "pg";
 import type { DataSource } from "typeorm";
-import { SecurityDatastore, securitySchemaStatus } from "../../src";
+import { OnlineUpgradeError, planOnlineUpgrade, SecurityDatastore, securitySchemaStatus, upgradeOnline } from "../../src";
+import { APPS, MIGRATIONS } from "../online/support/apps";
+import { fillV1 } from "../fixtures/v1-users";
+import { databaseDump } from "../support/dump";
 import { securityMigrationsV3 } from "../../migrations";
 import { appAddDisplayName } from "../fixtures/app-migrations";
 import * as V3 from "../fixtures/app-v3";
@@ -117,6 +120,37 @@ describeOn("pgbouncer", "PgBouncer, transaction pooling", () => {
       expect((await securitySchemaStatus(v3)).family).toBe("empty");
       expect(await v3.runMigrations({ transaction: "each" })).toHaveLength(migrations.length);
       expect((await securitySchemaStatus(v3)).ok).toBe(true);
+    } finally {
+      await fresh.drop();
+    }
+  });
+
+  it("an online upgrade through it is refused before any change, naming the pooler; the same DataSource on the primary runs it", async () => {
+    const fresh = new PgClusterDatabase();
+    await fresh.create();
+    try {
+      await withPgAt(withDatabase(PG_PRIMARY_URL, fresh.name), (c) => c.query(`CREATE EXTENSION IF NOT EXISTS pgcrypto`));
+      const v1 = await fresh.dataSource({ url: PG_PRIMARY_URL }, { entities: [...APPS[1]], migrations: MIGRATIONS[1] });
+      await v1.runMigrations({ transaction: "all" });
+      await fillV1(v1, 200);
+      const before = await databaseDump(v1, "postgres");
+      const options = { entities: [...APPS[2]], migrations: MIGRATIONS[2] };
+      const pooled = await fresh.dataSource({ url: PGBOUNCER_URL }, options);
+      for (const attempt of [() => upgradeOnline(pooled, { complete: true }), () => planOnlineUpgrade(pooled)]) {
+        const refused = await attempt().catch((error: unknown) => error);
+        expect(refused).toBeInstanceOf(OnlineUpgradeError);
+        expect(refused).toMatchObject({ rule: "transaction-pooler" });
+        expect((refused as Error).message).toMatch(
+          /pooler in transaction mode, such as PgBouncer.*connects to\s+PostgreSQL itself.*Nothing was changed/s,
+        );
+      }
+      expect(await databaseDump(v1, "postgres")).toEqual(before);
+      // Nothing of ours is left on the server sessions PgBouncer shares: the app's transactions see the defaults.
+      const settings = await pooled.query(`SELECT current_setting('lock_timeout') AS l, current_setting('backend_flush_after') AS f`);
+      expect(settings).toEqual([{ l: "0", f: "0" }]);
+      const direct = await fresh.dataSource({ url: PG_PRIMARY_URL }, options);
+      expect(await upgradeOnline(direct, { complete: true, batchMs: 5 })).toMatchObject({ fromVersion: 1, toVersion: 2, done: true });
+      expect(await securitySchemaStatus(pooled)).toMatchObject({ version: 2, drift: [], ok: true });
     } finally {
       await fresh.drop();
     }
