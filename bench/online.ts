@@ -14,7 +14,8 @@
  * BENCH_DATABASES (default postgres,mariadb), BENCH_STEPS (default v2,v3,v4; the steps before the last one
  * named run too, unreported, to reach it, each the same way on both databases; BENCH_REACH=offline takes them
  * offline on both, so a step starts from a compact table, not from the one an online step before it left),
- * BENCH_BATCH_MS (default 50), BENCH_SAMPLES (a folder: every wait as JSON).
+ * BENCH_BATCH_MS (default 50), BENCH_WORKERS (the backfill's `workers`, default 1), BENCH_SAMPLES (a folder: every
+ * wait as JSON).
  */
 import "reflect-metadata";
 import { writeFileSync } from "fs";
@@ -36,6 +37,7 @@ const STEPS = (process.env.BENCH_STEPS ?? "v2,v3,v4").split(",").map((s) => Numb
 const SIGNINS = Number(process.env.BENCH_SIGNINS ?? 60);
 const SIGNUPS = Number(process.env.BENCH_SIGNUPS ?? 6);
 const BATCH_MS = Number(process.env.BENCH_BATCH_MS ?? 50);
+const WORKERS = Number(process.env.BENCH_WORKERS ?? 1);
 
 /** The version each shipped upgrade reaches, in order. */
 const ALL_STEPS = [2, 3, 4] as const;
@@ -164,12 +166,12 @@ async function upgradeUnderLoad(db: TestDatabase, to: Step, path: Run["path"]): 
     const onProgress = (progress: OnlineUpgradeProgress) => {
       if (progress.event === "start") marks.push({ at: load.now(), label: progress.phase });
     };
-    await upgradeOnline(upgrader, { batchMs: BATCH_MS, onProgress });
+    await upgradeOnline(upgrader, { batchMs: BATCH_MS, workers: WORKERS, onProgress });
     const ready = load.now();
     load.deploy();
     await new Promise((resolve) => setTimeout(resolve, 1000)); // the deploy; not counted in the upgrade's time
     const completing = load.now();
-    await upgradeOnline(upgrader, { complete: true, batchMs: BATCH_MS, onProgress });
+    await upgradeOnline(upgrader, { complete: true, batchMs: BATCH_MS, workers: WORKERS, onProgress });
     seconds = ready - start + (load.now() - completing);
   }
   const end = load.now();
@@ -275,7 +277,7 @@ function picture(kind: DatabaseKind, rows: Array<{ to: number; offline: Run; onl
 async function main(): Promise<void> {
   const down = await probeServers();
   console.log(
-    `Online upgrade benchmark: ${USERS.toLocaleString("en")} users, ${SIGNINS} sign-ins/s and ${SIGNUPS} sign-ups/s, batches of ${BATCH_MS} ms`,
+    `Online upgrade benchmark: ${USERS.toLocaleString("en")} users, ${SIGNINS} sign-ins/s and ${SIGNUPS} sign-ups/s, batches of ${BATCH_MS} ms, ${WORKERS} backfill worker(s)`,
   );
   console.log(
     `Load average before: ${loadavg()

@@ -12,7 +12,7 @@ import type { OnlineUpgradeOptions, OnlineUpgradePlan, OnlineUpgradeProgress } f
 
 /** The command's usage, for `--help` and mistakes. */
 export const UPGRADE_USAGE = `  typeorm-security-models upgrade -d <data-source file> --online [--complete] [--dry-run] [--json]
-      [--batch-ms <ms>] [--pause-ms <ms>] [--lock-timeout-ms <ms>] [--max-replica-lag-ms <ms> | --ignore-replicas]
+      [--batch-ms <ms>] [--pause-ms <ms>] [--workers <n>] [--lock-timeout-ms <ms>] [--max-replica-lag-ms <ms> | --ignore-replicas]
 
 upgrade --online: moves the database to the version of the data source's User entity while the app keeps
   running. Without --complete it stops where the old and the new app version both work: deploy the new one
@@ -46,7 +46,13 @@ function parseUpgradeArgs(argv: string[]): UpgradeArgs {
     else if (arg === "--json") args.json = true;
     else if (arg === "--batch-ms") args.options.batchMs = number(arg, argv[++i]);
     else if (arg === "--pause-ms") args.options.pauseMs = number(arg, argv[++i]);
-    else if (arg === "--lock-timeout-ms") args.options.lockTimeoutMs = number(arg, argv[++i]);
+    else if (arg === "--workers") {
+      const value = argv[++i];
+      const n = Number(value);
+      if (value === undefined || !Number.isInteger(n) || n < 1 || n > 64)
+        throw new UpgradeUsageError(`--workers needs a whole number of connections from 1 to 64`);
+      args.options.workers = n;
+    } else if (arg === "--lock-timeout-ms") args.options.lockTimeoutMs = number(arg, argv[++i]);
     else if (arg === "--max-replica-lag-ms") args.options.maxReplicaLagMs = number(arg, argv[++i]);
     else if (arg === "--ignore-replicas") args.options.maxReplicaLagMs = false;
     else throw new UpgradeUsageError(`unknown option "${arg}"`);

@@ -64,6 +64,12 @@ async function flushOwnWritesEarly(runner: QueryRunner): Promise<boolean> {
   }
 }
 
+/** How many connections the DataSource's pool opens at most (TypeORM's `poolSize`, else the driver's own option, else its default of 10). */
+export function poolSizeOf(dataSource: DataSource): number {
+  const options = dataSource.options as { poolSize?: number; extra?: { max?: number; connectionLimit?: number } };
+  return options.poolSize ?? options.extra?.max ?? options.extra?.connectionLimit ?? 10;
+}
+
 /**
  * PostgreSQL: refuses a DataSource that reaches the server through a pooler in transaction mode (PgBouncer's
  * `pool_mode = transaction`), before the session sets or locks anything. Such a pooler hands the server
@@ -74,8 +80,7 @@ async function flushOwnWritesEarly(runner: QueryRunner): Promise<boolean> {
  * open a second connection while the session holds the first, so it is not probed.
  */
 async function refuseTransactionPooler(dataSource: DataSource, runner: QueryRunner): Promise<void> {
-  const options = dataSource.options as { poolSize?: number; extra?: { max?: number } };
-  if ((options.poolSize ?? options.extra?.max ?? 10) < 2) return;
+  if (poolSizeOf(dataSource) < 2) return;
   const pid = async (on: QueryRunner) => Number((await on.query(`SELECT pg_backend_pid() AS pid`))[0].pid);
   const other = dataSource.createQueryRunner();
   try {

@@ -125,5 +125,13 @@ describeEachDatabase("upgrade command", (db) => {
     const result = await run(process.execPath, [cli, "upgrade", "-d", dataSourceFile], { cwd: ROOT, env: env(3) }).catch((error) => error);
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/upgrade needs --online; the offline path is TypeORM's own/);
+    for (const workers of ["0", "1.5", "65", "two"]) {
+      const wrong = await run(process.execPath, [cli, "upgrade", "-d", dataSourceFile, "--online", "--workers", workers], {
+        cwd: ROOT,
+        env: env(3),
+      }).catch((error) => error);
+      expect({ workers, code: wrong.code }).toEqual({ workers, code: 2 });
+      expect(wrong.stderr).toContain("--workers needs a whole number of connections from 1 to 64");
+    }
   });
 });

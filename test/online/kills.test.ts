@@ -13,6 +13,8 @@
  * `fs_refresh_tracker` takes a tracker of an existing user and refuses one of a missing user (its foreign key
  * is there).
  *
+ * The killed run backfills with 1, 2 or 3 workers in turn, and the rerun with another number of them.
+ *
  * Seeded: TSM_ONLINE_KILL_SEED replays a run; TSM_ONLINE_KILLS kills per database (default 10, the V1 to V4
  * one included); TSM_ONLINE_KILL_USERS users in each snapshot (default 3,000).
  */
@@ -194,7 +196,7 @@ describeEachDatabase("online upgrade killed at random", (db) => {
   }
 
   /** Runs the online upgrade to `to` on `name` in a child process, SIGKILLed `delayMs` after it starts (never when Infinity). */
-  async function runChild(name: string, to: Step["to"], delayMs: number): Promise<{ finished: boolean; ms: number }> {
+  async function runChild(name: string, to: Step["to"], delayMs: number, workers = 1): Promise<{ finished: boolean; ms: number }> {
     const child = spawn(process.execPath, [childScript], { cwd: join(__dirname, "..", ".."), stdio: ["pipe", "pipe", "pipe"] });
     let output = "";
     let errors = "";
@@ -205,7 +207,7 @@ describeEachDatabase("online upgrade killed at random", (db) => {
     const ready = new Promise<void>((resolve) => child.stdout.on("data", (chunk) => (output += chunk).includes("ready\n") && resolve()));
     await ready;
     const started = new Promise<void>((resolve) => child.stdout.on("data", () => output.includes("start\n") && resolve()));
-    const order: UpgradeOrder = { kind, name, to, batchMs: BATCH_MS };
+    const order: UpgradeOrder = { kind, name, to, batchMs: BATCH_MS, workers };
     child.stdin.write(`${JSON.stringify(order)}\n`);
     await Promise.race([started, exited]);
     const timer = Number.isFinite(delayMs) ? setTimeout(() => child.kill("SIGKILL"), delayMs) : undefined;
@@ -275,8 +277,14 @@ describeEachDatabase("online upgrade killed at random", (db) => {
       await cloneDatabase(kind, snapshots.get(from)!, name);
       const reference = references.get(label(step))!;
       const delayMs = random() * reference.ms * 0.8;
-      const where = `seed ${seed} (replay with TSM_ONLINE_KILL_SEED=${seed}), ${label(step)}, trial ${trial + 1}, killed ${delayMs.toFixed(0)} ms after start (of ${reference.ms.toFixed(0)})`;
-      const { finished } = await runChild(name, to, delayMs);
+      // The killed run and the rerun backfill with different numbers of workers: the rerun's slices are not the killed run's.
+      const [workers, rerunWorkers] = [
+        [1, 2],
+        [2, 3],
+        [3, 1],
+      ][trial % 3];
+      const where = `seed ${seed} (replay with TSM_ONLINE_KILL_SEED=${seed}), ${label(step)}, trial ${trial + 1}, ${workers} worker(s), killed ${delayMs.toFixed(0)} ms after start (of ${reference.ms.toFixed(0)}), rerun with ${rerunWorkers}`;
+      const { finished } = await runChild(name, to, delayMs, workers);
 
       const killed = await describeState(name, from);
       expect({ where, rows: only(killed.sums, KEPT[from]) }).toEqual({ where, rows: only(before.sums, KEPT[from]) });
@@ -284,7 +292,7 @@ describeEachDatabase("online upgrade killed at random", (db) => {
       const ds = upgraderDataSource({ kind, name, to });
       await ds.initialize();
       try {
-        const plan = await upgradeOnline(ds, { complete: true, batchMs: BATCH_MS });
+        const plan = await upgradeOnline(ds, { complete: true, batchMs: BATCH_MS, workers: rerunWorkers });
         expect({ where, done: plan.done }).toEqual({ where, done: true });
         const after = await describeStateOf(ds, TOKENS[to]);
         expect({ where, schema: after.schema, rows: only(after.sums, KEPT[from]), tokens: after.tokens }).toEqual({

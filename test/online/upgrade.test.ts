@@ -8,7 +8,14 @@
  * has nothing to do and `migration:revert` works.
  */
 import { DataSource } from "typeorm";
-import { MigrationBlockedError, OnlineUpgradeBusyError, planOnlineUpgrade, SecurityDatastore, upgradeOnline } from "../../src";
+import {
+  MigrationBlockedError,
+  OnlineUpgradeBusyError,
+  OnlineUpgradeError,
+  planOnlineUpgrade,
+  SecurityDatastore,
+  upgradeOnline,
+} from "../../src";
 import type { OnlineUpgradeProgress } from "../../src";
 import * as v1 from "../fixtures/app-v1";
 import { fillV1 } from "../fixtures/v1-users";
@@ -84,7 +91,7 @@ describeEachDatabase("online upgrade", (db: TestDatabase) => {
    * Runs the online upgrade to `to` while an old-version and a new-version app instance work, and checks what
    * both did in every phase.
    */
-  async function upgradeUnderLoad(to: 2 | 3 | 4) {
+  async function upgradeUnderLoad(to: 2 | 3 | 4, workers = 1) {
     const from = (to - 1) as 1 | 2 | 3;
     let phase = "before";
     const oldApp = new AppLoad(`v${from}-app-${to}`, await open(db, from), APPS[from][0], APPS[from][1], SIGNED_IN, () => phase);
@@ -105,7 +112,7 @@ describeEachDatabase("online upgrade", (db: TestDatabase) => {
       }
     };
     oldApp.start();
-    const ready = await upgradeOnline(upgrader, { batchMs: 5, onProgress });
+    const ready = await upgradeOnline(upgrader, { batchMs: 5, workers, onProgress });
     expect(ready.readyForNewVersion).toBe(true);
     expect(ready.done).toBe(false);
     // Between the phases: the new version is deployed everywhere, so the old one signs no one up any more.
@@ -191,8 +198,8 @@ describeEachDatabase("online upgrade", (db: TestDatabase) => {
     expect(await schemaFingerprint(upgrader, db.kind)).toBe(fingerprints.get(2));
   });
 
-  it("V2 to V3 online: both app versions sign in and up in every phase; every user gets a distinct WebAuthn handle; the schema is the offline one's", async () => {
-    const { upgrader } = await upgradeUnderLoad(3);
+  it("V2 to V3 online, 3 backfill workers: both app versions sign in and up in every phase; every user gets a distinct WebAuthn handle; the schema is the offline one's", async () => {
+    const { upgrader } = await upgradeUnderLoad(3, 3);
     const handles = await tokenCounts(upgrader, "fs_webauthn_user_handle");
     expect(handles).toEqual({ users: handles.users, filled: handles.users, distinct: handles.users });
     expect(await schemaFingerprint(upgrader, db.kind)).toBe(fingerprints.get(3));
@@ -337,5 +344,29 @@ describeEachDatabase("online upgrade", (db: TestDatabase) => {
       expect((await planOnlineUpgrade(a)).done).toBe(true);
       expect(await schemaFingerprint(a, db.kind)).toBe(fingerprints.get(2));
     });
+  });
+  it("workers: a count that is not a whole number from 1 to 64, or more than the DataSource's pool opens, is refused before anything is read or changed", async () => {
+    const upgrader = await open(db, 4);
+    const before = await schemaFingerprint(upgrader, db.kind);
+    for (const workers of [0, 2.5, 65, Number.NaN]) {
+      const refused = await upgradeOnline(upgrader, { workers }).catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(OnlineUpgradeError);
+      expect(refused).toMatchObject({ field: "workers", rule: "workers-range" });
+      expect((refused as Error).message).toContain("must be a whole number from 1 to 64");
+    }
+    if (db.kind !== "sqlite") {
+      // A pool of 2: three workers would wait forever for a third connection.
+      const small = new DataSource(db.options([...APPS[4]], { migrations: MIGRATIONS[4], poolSize: 2 }));
+      await small.initialize();
+      opened.push(small);
+      const refused = await planOnlineUpgrade(small, { workers: 3 }).catch((error: unknown) => error);
+      expect(refused).toMatchObject({ field: "workers", rule: "workers-pool" });
+      expect((refused as Error).message).toContain("at most 2 (poolSize)");
+      expect((await planOnlineUpgrade(small, { workers: 2 })).done).toBe(true);
+    } else {
+      // SQLite has one writer: any count backfills with one, whatever the pool.
+      expect((await planOnlineUpgrade(upgrader, { workers: 8 })).done).toBe(true);
+    }
+    expect(await schemaFingerprint(upgrader, db.kind)).toBe(before);
   });
 });

@@ -3,6 +3,7 @@
  * transaction, waiting for lagging replicas between batches.
  */
 import { ReplicaLagGuard } from "../replica-lag";
+import { OnlineSession } from "../session";
 import type { Settings } from "../upgrade";
 import type { ColumnsStepContext } from "./context";
 import type { Phase } from "./shared";
@@ -30,6 +31,11 @@ function walNote({ session }: ColumnsStepContext): string {
     : `; its WAL not compressed (this role may not set wal_compression: GRANT SET ON PARAMETER wal_compression TO the role, PostgreSQL 15+), so it writes more`;
 }
 
+/** How many connections share the backfill, said in the plan when more than one. */
+function workersNote({ session }: ColumnsStepContext, options: Settings): string {
+  return session.dialect !== "sqlite" && options.workers > 1 ? `, ${options.workers} workers side by side on their own connections` : "";
+}
+
 /** The `backfill` phase of the step. */
 export function backfillPhase(context: ColumnsStepContext, options: Settings): Phase {
   const { session, step, quote: q, table, withoutToken, hasNewColumns } = context;
@@ -42,7 +48,7 @@ export function backfillPhase(context: ColumnsStepContext, options: Settings): P
     migration: step.migration,
     phase: "backfill",
     beforeDeploy: true,
-    description: `give every existing user a distinct random ${step.token.databaseName}, in batches of about ${options.batchMs} ms, each its own transaction${walNote(context)}`,
+    description: `give every existing user a distinct random ${step.token.databaseName}, in batches of about ${options.batchMs} ms, each its own transaction${workersNote(context, options)}${walNote(context)}`,
     statements: [batchSql],
     rows: rowsLeft,
     isDone: async () => (await hasNewColumns()) && (await rowsLeft()) === 0,
@@ -51,45 +57,58 @@ export function backfillPhase(context: ColumnsStepContext, options: Settings): P
       if (total === 0) return;
       // Rows inserted from now on get their token from the default (or trigger): only ids up to here need it.
       const [{ low, high }] = await session.query(`SELECT MIN(${id}) AS low, MAX(${id}) AS high FROM ${table} WHERE ${withoutToken}`);
-      let from = Number(low);
-      const last = Number(high);
-      let size = 500;
+      const first = Number(low);
+      const end = Number(high) + 1;
+      // SQLite has one writer: more workers would only queue behind each other.
+      const workers = session.dialect === "sqlite" ? 1 : Math.max(1, Math.min(options.workers, end - first));
       let done = 0;
       const started = Date.now();
       const replicas = await ReplicaLagGuard.open(session, options.maxReplicaLagMs, options.replicaLagExplicit, (message) =>
         report({ event: "wait", message }),
       );
-      while (from <= last) {
-        await replicas?.waitForReplicas((lag, waited) =>
-          report({
-            event: "wait",
-            message: `waiting for ${lag.watching}: ${Math.round(lag.lagMs)} ms behind the backfill (more than ${options.maxReplicaLagMs} ms), waited ${Math.round(waited / 1000)} s`,
-            replicaLagMs: Math.round(lag.lagMs),
-          }),
-        );
-        const to = Math.min(from + size, last + 1);
-        const batchStarted = Date.now();
-        const changed = await session.transaction(`backfill ${step.token.databaseName}`, async () => {
-          const result = await session.runner.query(batchSql, [from, to], true);
-          return Number(result.affected ?? 0);
-        });
-        const took = Math.max(1, Date.now() - batchStarted);
-        await replicas?.committed();
-        done += changed;
-        from = to;
-        // The next batch sized to take about batchMs, growing or shrinking at most fourfold at a time.
-        size = Math.max(50, Math.min(100_000, Math.round(size * Math.min(4, Math.max(0.25, options.batchMs / took)))));
-        const seconds = Math.max(0.001, (Date.now() - started) / 1000);
-        const rate = done / seconds;
-        await report({
-          event: "progress",
-          message: `${done} of ${total} users`,
-          rowsDone: Math.min(done, total),
-          rowsTotal: total,
-          rowsPerSecond: Math.round(rate),
-          secondsLeft: rate > 0 ? Math.max(0, (total - done) / rate) : undefined,
-        });
-        if (options.pauseMs > 0) await sleep(options.pauseMs);
+      /** One worker: the ids in `[from, to)`, batch after batch, on its own connection. */
+      const work = async (on: OnlineSession, from: number, to: number) => {
+        let size = 500;
+        while (from < to) {
+          await replicas?.waitForReplicas((lag, waited) =>
+            report({
+              event: "wait",
+              message: `waiting for ${lag.watching}: ${Math.round(lag.lagMs)} ms behind the backfill (more than ${options.maxReplicaLagMs} ms), waited ${Math.round(waited / 1000)} s`,
+              replicaLagMs: Math.round(lag.lagMs),
+            }),
+          );
+          const next = Math.min(from + size, to);
+          const batchStarted = Date.now();
+          const changed = await on.transaction(`backfill ${step.token.databaseName}`, async () => {
+            const result = await on.runner.query(batchSql, [from, next], true);
+            return Number(result.affected ?? 0);
+          });
+          const took = Math.max(1, Date.now() - batchStarted);
+          await replicas?.committed();
+          done += changed;
+          from = next;
+          // The next batch sized to take about batchMs, growing or shrinking at most fourfold at a time.
+          size = Math.max(50, Math.min(100_000, Math.round(size * Math.min(4, Math.max(0.25, options.batchMs / took)))));
+          const seconds = Math.max(0.001, (Date.now() - started) / 1000);
+          const rate = done / seconds;
+          await report({
+            event: "progress",
+            message: `${Math.min(done, total)} of ${total} users`,
+            rowsDone: Math.min(done, total),
+            rowsTotal: total,
+            rowsPerSecond: Math.round(rate),
+            secondsLeft: rate > 0 ? Math.max(0, (total - done) / rate) : undefined,
+          });
+          if (options.pauseMs > 0) await sleep(options.pauseMs);
+        }
+      };
+      // Each worker its own slice of the ids; a killed run's next one starts from the users still without a token.
+      const slice = Math.ceil((end - first) / workers);
+      const others = await Promise.all(Array.from({ length: workers - 1 }, () => OnlineSession.open(session.dataSource, session.guards)));
+      try {
+        await Promise.all([session, ...others].map((on, i) => work(on, first + i * slice, Math.min(end, first + (i + 1) * slice))));
+      } finally {
+        for (const other of others) await other.close();
       }
     },
   };

@@ -22,6 +22,8 @@ export interface UpgradeOrder {
   to: 2 | 3 | 4;
   /** Target duration of a backfill batch, ms. */
   batchMs: number;
+  /** Connections that backfill side by side. */
+  workers: number;
 }
 
 /** The new app version's DataSource on the trial's database. */
@@ -31,6 +33,6 @@ export function upgraderDataSource(order: Pick<UpgradeOrder, "kind" | "name" | "
 
 if (require.main === module) {
   serveOneOrder<UpgradeOrder>(upgraderDataSource, async (ds, order) => {
-    await upgradeOnline(ds, { complete: true, batchMs: order.batchMs });
+    await upgradeOnline(ds, { complete: true, batchMs: order.batchMs, workers: order.workers });
   });
 }
