@@ -14,7 +14,7 @@
  * BENCH_DATABASES (default postgres,mariadb), BENCH_STEPS (default v2,v3,v4; the steps before the last one
  * named run too, unreported, to reach it, each the same way on both databases; BENCH_REACH=offline takes them
  * offline on both, so a step starts from a compact table, not from the one an online step before it left),
- * BENCH_BATCH_MS (default 50), BENCH_WORKERS (the backfill's `workers`, default 1), BENCH_SAMPLES (a folder: every
+ * BENCH_BATCH_MS (default 50), BENCH_WORKERS (the backfill's `workers`, default 2), BENCH_SAMPLES (a folder: every
  * wait as JSON).
  */
 import "reflect-metadata";
@@ -37,7 +37,7 @@ const STEPS = (process.env.BENCH_STEPS ?? "v2,v3,v4").split(",").map((s) => Numb
 const SIGNINS = Number(process.env.BENCH_SIGNINS ?? 60);
 const SIGNUPS = Number(process.env.BENCH_SIGNUPS ?? 6);
 const BATCH_MS = Number(process.env.BENCH_BATCH_MS ?? 50);
-const WORKERS = Number(process.env.BENCH_WORKERS ?? 1);
+const WORKERS = Number(process.env.BENCH_WORKERS ?? 2);
 
 /** The version each shipped upgrade reaches, in order. */
 const ALL_STEPS = [2, 3, 4] as const;
