@@ -333,6 +333,39 @@ describeEachDatabase("online upgrade", (db: TestDatabase) => {
       }
     });
 
+    // Not on SQLite: it has one writer, so the backfill runs one worker there, and rows have no locks of their own.
+    if (db.kind !== "sqlite")
+      it("two workers, one held up by a transaction that keeps a user's row locked: the upgrade stops with the lock's error once its attempts run out and lets go of the database; run again, it completes", async () => {
+        const v1db = new TestDatabase(db.kind);
+        await v1db.create();
+        const openedBefore = opened.length;
+        try {
+          const v1ds = await open(v1db, 1);
+          await v1ds.runMigrations({ transaction: "all" });
+          await fillV1(v1ds, 400);
+          const [{ last }] = await v1ds.query(`SELECT MAX(id) AS last FROM ${v1ds.driver.escape("user")}`);
+          const holder = v1ds.createQueryRunner();
+          await holder.startTransaction();
+          await holder.query(`SELECT id FROM ${v1ds.driver.escape("user")} WHERE id = ${Number(last)} FOR UPDATE`);
+          const upgrader = await open(v1db, 2);
+          const failed = await upgradeOnline(upgrader, { batchMs: 5, workers: 2, attempts: 2, lockTimeoutMs: 20 }).catch(
+            (error: unknown) => error,
+          );
+          await holder.rollbackTransaction();
+          await holder.release();
+          expect(failed).toBeInstanceOf(Error);
+          expect((failed as Error).message).toMatch(/lock/i);
+          // The failed run let go of its lock and of every worker's connection: the next run starts at once.
+          const done = await upgradeOnline(upgrader, { complete: true, batchMs: 5, workers: 2, lockWaitMs: 0 });
+          expect(done.done).toBe(true);
+          expect(await tokenCounts(upgrader, "fs_token_uniquifier")).toEqual({ users: 400, filled: 400, distinct: 400 });
+          expect(await schemaFingerprint(upgrader, db.kind)).toBe(fingerprints.get(2));
+        } finally {
+          for (const ds of opened.slice(openedBefore)) if (ds.isInitialized) await ds.destroy();
+          await v1db.drop();
+        }
+      });
+
     it("two runs at once: one waits for the other's lock, or, past lockWaitMs, stops with OnlineUpgradeBusyError; the database ends upgraded", async () => {
       const [a, b] = [await open(other, 2), await open(other, 2)];
       const results = await Promise.allSettled([

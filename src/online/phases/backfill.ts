@@ -66,10 +66,12 @@ export function backfillPhase(context: ColumnsStepContext, options: Settings): P
       const replicas = await ReplicaLagGuard.open(session, options.maxReplicaLagMs, options.replicaLagExplicit, (message) =>
         report({ event: "wait", message }),
       );
+      /** The first error of any worker: the others stop before their next batch. */
+      let failure: { error: unknown } | undefined;
       /** One worker: the ids in `[from, to)`, batch after batch, on its own connection. */
       const work = async (on: OnlineSession, from: number, to: number) => {
         let size = 500;
-        while (from < to) {
+        while (from < to && !failure) {
           await replicas?.waitForReplicas((lag, waited) =>
             report({
               event: "wait",
@@ -104,9 +106,18 @@ export function backfillPhase(context: ColumnsStepContext, options: Settings): P
       };
       // Each worker its own slice of the ids; a killed run's next one starts from the users still without a token.
       const slice = Math.ceil((end - first) / workers);
-      const others = await Promise.all(Array.from({ length: workers - 1 }, () => OnlineSession.open(session.dataSource, session.guards)));
+      const others: OnlineSession[] = [];
       try {
-        await Promise.all([session, ...others].map((on, i) => work(on, first + i * slice, Math.min(end, first + (i + 1) * slice))));
+        while (others.length < workers - 1) others.push(await OnlineSession.open(session.dataSource, session.guards));
+        // Every worker ends its batch before the sessions close; the first error is the phase's.
+        await Promise.all(
+          [session, ...others].map((on, i) =>
+            work(on, first + i * slice, Math.min(end, first + (i + 1) * slice)).catch((error: unknown) => {
+              failure ??= { error };
+            }),
+          ),
+        );
+        if (failure) throw failure.error;
       } finally {
         for (const other of others) await other.close();
       }
