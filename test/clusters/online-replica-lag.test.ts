@@ -146,7 +146,9 @@ describeOn("galera", "online upgrade, replica guard", () => {
     await db.create();
     const v1 = await db.dataSource(0, { entities: [...APPS[1]], migrations: MIGRATIONS[1] });
     await v1.runMigrations({ transaction: "all" });
-    await fillV1(v1, 3000);
+    // Enough users for many more batches (each one writeset) than node 3's flow-control limit (gcs.fc_limit,
+    // 16 by default): with 3,000 a fast machine's batches grew to a few writesets in all, and the cluster never paused.
+    await fillV1(v1, USERS);
     const upgrader = await db.dataSource(0, { entities: [...APPS[2]], migrations: MIGRATIONS[2] });
     // Node 3 holds a table lock its appliers must wait for: its receive queue grows, flow control pauses node 1.
     const blocker = await createConnection({ uri: withDatabase(GALERA_URLS[2], db.name) });
@@ -173,6 +175,6 @@ describeOn("galera", "online upgrade, replica guard", () => {
     });
     const other = await db.dataSource(2, { entities: [...APPS[2]] });
     const [row] = await other.query(`SELECT COUNT(DISTINCT fs_token_uniquifier) AS n FROM user`);
-    expect(Number(row.n)).toBe(3000);
+    expect(Number(row.n)).toBe(USERS);
   });
 });
