@@ -62,6 +62,21 @@ describeEachDatabase("online upgrade", (db: TestDatabase) => {
     return ds;
   };
   const fingerprints = new Map<number, string>();
+  /** `work` on a database of its own at V1 with `users` users, dropped afterwards with every DataSource opened on it. */
+  async function onFreshV1(users: number, work: (v1ds: DataSource, v1db: TestDatabase) => Promise<void>): Promise<void> {
+    const v1db = new TestDatabase(db.kind);
+    await v1db.create();
+    const openedBefore = opened.length;
+    try {
+      const v1ds = await open(v1db, 1);
+      await v1ds.runMigrations({ transaction: "all" });
+      await fillV1(v1ds, users);
+      await work(v1ds, v1db);
+    } finally {
+      for (const ds of opened.slice(openedBefore)) if (ds.isInitialized) await ds.destroy();
+      await v1db.drop();
+    }
+  }
   /** Every app instance started, stopped at the end even when a test failed half way. */
   const loads: AppLoad[] = [];
 
@@ -300,13 +315,7 @@ describeEachDatabase("online upgrade", (db: TestDatabase) => {
     });
 
     it("V1 to V4 in one command: a table of that name not made by this package stops it before anything changes; without it, every step runs", async () => {
-      const v1db = new TestDatabase(db.kind);
-      await v1db.create();
-      const openedBefore = opened.length;
-      try {
-        const v1ds = await open(v1db, 1);
-        await v1ds.runMigrations({ transaction: "all" });
-        await fillV1(v1ds, 200);
+      await onFreshV1(200, async (v1ds, v1db) => {
         await v1ds.query(`CREATE TABLE fs_refresh_tracker (id INTEGER PRIMARY KEY, refresh_family VARCHAR(64))`);
         const before = await schemaFingerprint(v1ds, db.kind);
         const upgrader = await open(v1db, 4);
@@ -327,22 +336,13 @@ describeEachDatabase("online upgrade", (db: TestDatabase) => {
         expect((await upgradeOnline(upgrader, { complete: true, batchMs: 5 })).done).toBe(true);
         expect(await schemaFingerprint(upgrader, db.kind)).toBe(fingerprints.get(4));
         expect(await drift(upgrader)).toEqual([]);
-      } finally {
-        for (const ds of opened.slice(openedBefore)) if (ds.isInitialized) await ds.destroy();
-        await v1db.drop();
-      }
+      });
     });
 
     // Not on SQLite: it has one writer, so the backfill runs one worker there, and rows have no locks of their own.
     if (db.kind !== "sqlite")
       it("two workers, one held up by a transaction that keeps a user's row locked: the upgrade stops with the lock's error once its attempts run out and lets go of the database; run again, it completes", async () => {
-        const v1db = new TestDatabase(db.kind);
-        await v1db.create();
-        const openedBefore = opened.length;
-        try {
-          const v1ds = await open(v1db, 1);
-          await v1ds.runMigrations({ transaction: "all" });
-          await fillV1(v1ds, 400);
+        await onFreshV1(400, async (v1ds, v1db) => {
           const [{ last }] = await v1ds.query(`SELECT MAX(id) AS last FROM ${v1ds.driver.escape("user")}`);
           const holder = v1ds.createQueryRunner();
           await holder.startTransaction();
@@ -360,10 +360,7 @@ describeEachDatabase("online upgrade", (db: TestDatabase) => {
           expect(done.done).toBe(true);
           expect(await tokenCounts(upgrader, "fs_token_uniquifier")).toEqual({ users: 400, filled: 400, distinct: 400 });
           expect(await schemaFingerprint(upgrader, db.kind)).toBe(fingerprints.get(2));
-        } finally {
-          for (const ds of opened.slice(openedBefore)) if (ds.isInitialized) await ds.destroy();
-          await v1db.drop();
-        }
+        });
       });
 
     it("two runs at once: one waits for the other's lock, or, past lockWaitMs, stops with OnlineUpgradeBusyError; the database ends upgraded", async () => {
