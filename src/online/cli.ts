@@ -7,7 +7,7 @@
 import type { DataSource } from "typeorm";
 import { MigrationBlockedError } from "../errors";
 import { OnlineUpgradeBusyError } from "./session";
-import { planOnlineUpgrade, upgradeOnline } from "./upgrade";
+import { MAX_WORKERS, planOnlineUpgrade, upgradeOnline } from "./upgrade";
 import type { OnlineUpgradeOptions, OnlineUpgradePlan, OnlineUpgradeProgress } from "./upgrade";
 
 /** The command's usage, for `--help` and mistakes. */
@@ -49,8 +49,8 @@ function parseUpgradeArgs(argv: string[]): UpgradeArgs {
     else if (arg === "--workers") {
       const value = argv[++i];
       const n = Number(value);
-      if (value === undefined || !Number.isInteger(n) || n < 1 || n > 64)
-        throw new UpgradeUsageError(`--workers needs a whole number of connections from 1 to 64`);
+      if (value === undefined || !Number.isInteger(n) || n < 1 || n > MAX_WORKERS)
+        throw new UpgradeUsageError(`--workers needs a whole number of connections from 1 to ${MAX_WORKERS}`);
       args.options.workers = n;
     } else if (arg === "--lock-timeout-ms") args.options.lockTimeoutMs = number(arg, argv[++i]);
     else if (arg === "--max-replica-lag-ms") args.options.maxReplicaLagMs = number(arg, argv[++i]);

@@ -131,6 +131,9 @@ export interface OnlineUpgradePlan {
 
 export { OnlineUpgradeError };
 
+/** The most backfill workers an upgrade takes (the command line checks the same bound). */
+export const MAX_WORKERS = 64;
+
 const DEFAULTS = { batchMs: 50, pauseMs: 0, workers: 1, lockTimeoutMs: 50, attempts: 200, lockWaitMs: 120_000, maxReplicaLagMs: 1000 };
 
 /** The schema version of the DataSource's User entity: the newest whose user mixin it extends. */
@@ -199,12 +202,12 @@ export type Settings = ReturnType<typeof withDefaults>;
 
 function withDefaults(options: OnlineUpgradeOptions, dataSource: DataSource) {
   const workers = options.workers ?? DEFAULTS.workers;
-  if (!Number.isInteger(workers) || workers < 1 || workers > 64)
+  if (!Number.isInteger(workers) || workers < 1 || workers > MAX_WORKERS)
     throw new OnlineUpgradeError(
       "OnlineUpgradeOptions",
       "workers",
       "workers-range",
-      `must be a whole number from 1 to 64; got ${String(workers)}. Nothing was changed.`,
+      `must be a whole number from 1 to ${MAX_WORKERS}; got ${String(workers)}. Nothing was changed.`,
     );
   // Each worker holds a connection of the pool for the whole backfill: more than the pool would wait forever.
   if (dialectOf(dataSource) !== "sqlite" && workers > poolSizeOf(dataSource))
