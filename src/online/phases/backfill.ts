@@ -7,17 +7,28 @@ import { OnlineSession } from "../session";
 import type { Settings } from "../upgrade";
 import type { ColumnsStepContext } from "./context";
 import type { Phase } from "./shared";
+import { twinsBehind } from "./twins";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** One batch: the users without a token whose `id` (quoted) is in `[?, ?)` get a random one. */
-function batchStatement({ step, dialect, quote: q, table, token, random, withoutToken }: ColumnsStepContext, id: string): string {
+/**
+ * One batch: the users without a token whose `id` (quoted) is in `[?, ?)` get a random one; with twins
+ * (MariaDB, `twins.ts`), every row of the range whose twin differs from its column gets it copied, and keeps
+ * the token it has.
+ */
+function batchStatement({ step, dialect, quote: q, table, token, random, withoutToken, twins }: ColumnsStepContext, id: string): string {
   const keepUpdateDatetime =
     dialect === "mysql" && step.user.updateDateColumn
       ? `, ${q(step.user.updateDateColumn.databaseName)} = ${q(step.user.updateDateColumn.databaseName)}`
       : "";
   const placeholders = dialect === "postgres" ? ["$1", "$2"] : ["?", "?"];
-  return `UPDATE ${table} SET ${token} = ${random}${keepUpdateDatetime} WHERE ${id} >= ${placeholders[0]} AND ${id} < ${placeholders[1]} AND ${withoutToken}`;
+  const range = `${id} >= ${placeholders[0]} AND ${id} < ${placeholders[1]}`;
+  if (!twins) return `UPDATE ${table} SET ${token} = ${random}${keepUpdateDatetime} WHERE ${range} AND ${withoutToken}`;
+  const copies = twins.columns.map((t) => `, ${q(t.name)} = ${q(t.column.databaseName)}`).join("");
+  return (
+    `UPDATE ${table} SET ${token} = CASE WHEN ${withoutToken} THEN ${random} ELSE ${token} END${copies}${keepUpdateDatetime} ` +
+    `WHERE ${range} AND (${withoutToken} OR ${twinsBehind(twins, q)})`
+  );
 }
 
 /**
@@ -38,25 +49,35 @@ function workersNote({ session }: ColumnsStepContext, options: Settings): string
 
 /** The `backfill` phase of the step. */
 export function backfillPhase(context: ColumnsStepContext, options: Settings): Phase {
-  const { session, step, quote: q, table, withoutToken, hasNewColumns } = context;
+  const { session, step, quote: q, table, backfillPredicate, hasNewColumns } = context;
   const id = q("id");
   const batchSql = batchStatement(context, id);
-  /** Users without a token (every user while the column is not there yet). */
+  /** Users the backfill has left (every user while the column is not there yet). */
   const rowsLeft = async () =>
-    Number((await session.query(`SELECT COUNT(*) AS n FROM ${table}${(await hasNewColumns()) ? ` WHERE ${withoutToken}` : ""}`))[0].n);
+    Number(
+      (await session.query(`SELECT COUNT(*) AS n FROM ${table}${(await hasNewColumns()) ? ` WHERE ${await backfillPredicate()}` : ""}`))[0]
+        .n,
+    );
   return {
     migration: step.migration,
     phase: "backfill",
     beforeDeploy: true,
-    description: `give every existing user a distinct random ${step.token.databaseName}, in batches of about ${options.batchMs} ms, each its own transaction${workersNote(context, options)}${walNote(context)}`,
+    description: `give every existing user a distinct random ${step.token.databaseName}${
+      context.twins
+        ? ` and copy ${context.twins.columns.map((t) => t.column.databaseName).join(", ")} into ${context.twins.columns.length > 1 ? "their twins" : "its twin"}`
+        : ""
+    }, in batches of about ${options.batchMs} ms, each its own transaction${workersNote(context, options)}${walNote(context)}`,
     statements: [batchSql],
     rows: rowsLeft,
     isDone: async () => (await hasNewColumns()) && (await rowsLeft()) === 0,
     run: async (report) => {
       const total = await rowsLeft();
       if (total === 0) return;
-      // Rows inserted from now on get their token from the default (or trigger): only ids up to here need it.
-      const [{ low, high }] = await session.query(`SELECT MIN(${id}) AS low, MAX(${id}) AS high FROM ${table} WHERE ${withoutToken}`);
+      // Rows inserted from now on get their token from the default (or trigger), and their twins from the
+      // triggers: only ids up to here need the backfill.
+      const [{ low, high }] = await session.query(
+        `SELECT MIN(${id}) AS low, MAX(${id}) AS high FROM ${table} WHERE ${await backfillPredicate()}`,
+      );
       const first = Number(low);
       const end = Number(high) + 1;
       // SQLite has one writer: more workers would only queue behind each other.

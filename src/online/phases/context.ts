@@ -12,6 +12,7 @@ import type { OnlineSession } from "../session";
 import type { ColumnsStep } from "../steps";
 import type { Settings } from "../upgrade";
 import { migrationRecorded, temporaryName, type Phase } from "./shared";
+import { twinsBehind, twinsOf, twinsPresent, type Twins } from "./twins";
 
 /** One step that changes the user table, as its phases see it. */
 export interface ColumnsStepContext {
@@ -44,8 +45,12 @@ export interface ColumnsStepContext {
    * the backfill has not reached.
    */
   tokenPlaceholder: string | null;
-  /** Users without a token: the backfill's predicate. */
+  /** Users without a token. */
   withoutToken: string;
+  /** MariaDB: the nullable twins its NOT NULL columns become nullable through (`twins.ts`), or null (a rebuild, or none). */
+  twins: Twins | null;
+  /** The rows the backfill has left: without a token, or (while the twins are there) with a twin behind its column. */
+  backfillPredicate: () => Promise<string>;
   /** The column's definition, nullable. */
   nullableDefinition: (column: ColumnMetadata) => string;
   /** The live table, read fresh (the query runner caches definitions). */
@@ -71,6 +76,8 @@ export async function columnsStepContext(session: OnlineSession, step: ColumnsSt
   const tokenStaysNullable = step.token.isNullable;
   const tokenPlaceholder = dialect === "mysql" && !tokenStaysNullable ? "''" : null;
   const liveTable = async () => (await session.runner.getTable(step.user.tablePath))!;
+  const twins = await twinsOf(session, step);
+  const withoutToken = tokenPlaceholder ? `${token} = ${tokenPlaceholder}` : `${token} IS NULL`;
   return {
     session,
     step,
@@ -83,7 +90,12 @@ export async function columnsStepContext(session: OnlineSession, step: ColumnsSt
     trigger: quote(temporaryName("fill", step.token)),
     tokenStaysNullable,
     tokenPlaceholder,
-    withoutToken: tokenPlaceholder ? `${token} = ${tokenPlaceholder}` : `${token} IS NULL`,
+    withoutToken,
+    twins,
+    backfillPredicate: async () =>
+      twins && (await twinsPresent(twins, session, step.user.tableName)).columns
+        ? `(${withoutToken} OR ${twinsBehind(twins, quote)})`
+        : withoutToken,
     nullableDefinition: (column) => columnDefinition(dataSource, column).replace(/ (NOT )?NULL$/, " NULL"),
     liveTable,
     hasNewColumns: async () => {

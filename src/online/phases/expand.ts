@@ -10,6 +10,7 @@ import type { Dialect } from "../../database/dialect";
 import { OnlineUpgradeError } from "../session";
 import type { ColumnsStepContext } from "./context";
 import { createMissingTables, missingTables, type Phase } from "./shared";
+import { addTwinsStatements, twinsPresent } from "./twins";
 
 /** The `ADD COLUMN` clauses of the step: the token nullable, or (MariaDB/MySQL, ending NOT NULL) with the placeholder. */
 function addColumnClauses({ dataSource, step, tokenPlaceholder, nullableDefinition }: ColumnsStepContext): string[] {
@@ -47,6 +48,7 @@ function expandStatements(context: ColumnsStepContext): string[] {
     mysql: () => [
       `ALTER TABLE ${table} ${addColumns.join(", ")}, ALGORITHM=INSTANT`,
       `ALTER TABLE ${table} ALTER COLUMN ${token} SET DEFAULT (${random}), ALGORITHM=INSTANT`,
+      ...(context.twins ? addTwinsStatements(context.twins, table, context.session) : []),
       ...createTables,
     ],
     sqlite: () => [
@@ -63,6 +65,17 @@ function expandStatements(context: ColumnsStepContext): string[] {
 export function expandPhase(context: ColumnsStepContext): Phase {
   const { session, step, dialect, table, tokenPlaceholder, liveTable, hasNewColumns, isRecorded, mysqlTokenDefault } = context;
   const statements = expandStatements(context);
+  const { twins } = context;
+  /** Whether the columns to make nullable are (swapped already), or have their twins and triggers (MariaDB). */
+  const nullableNow = async () => {
+    const t = await liveTable();
+    return step.nullable.every((c) => t.findColumnByName(c.databaseName)!.isNullable);
+  };
+  const twinsReady = async () => {
+    if (!twins || (await nullableNow())) return true;
+    const present = await twinsPresent(twins, session, step.user.tableName);
+    return present.columns && present.triggers;
+  };
   return {
     migration: step.migration,
     phase: "expand",
@@ -70,7 +83,11 @@ export function expandPhase(context: ColumnsStepContext): Phase {
     description: `add ${step.columns.map((c) => c.databaseName).join(", ")} (${
       tokenPlaceholder ? `nullable, ${step.token.databaseName} NOT NULL with '' for the users already there` : "nullable"
     }, metadata only) with a random ${step.token.databaseName} for every new row${
-      step.nullable.length ? `; make ${step.nullable.map((c) => c.databaseName).join(", ")} nullable` : ""
+      step.nullable.length
+        ? context.twins
+          ? `; add a nullable twin of ${step.nullable.map((c) => c.databaseName).join(", ")} (metadata only) and the triggers that copy every write into it`
+          : `; make ${step.nullable.map((c) => c.databaseName).join(", ")} nullable`
+        : ""
     }${step.tables.length ? `; create ${step.tables.map((t) => t.tableName).join(", ")}` : ""}`,
     statements,
     isDone: async () => {
@@ -78,7 +95,7 @@ export function expandPhase(context: ColumnsStepContext): Phase {
       if (dialect === "sqlite") return true; // one transaction
       // A complete phase killed between dropping the default and recording the step comes back here: the
       // default is set again, and dropped again by complete.
-      if (dialect === "mysql") return (await isRecorded()) || (await mysqlTokenDefault()) !== null;
+      if (dialect === "mysql") return (await isRecorded()) || ((await mysqlTokenDefault()) !== null && (await twinsReady()));
       return true; // one transaction
     },
     run: async () => {
@@ -115,6 +132,15 @@ export function expandPhase(context: ColumnsStepContext): Phase {
           await session.ddl(`add columns to ${step.user.tableName}`, statements[0]);
         }
         if ((await mysqlTokenDefault()) === null) await session.ddl(`default of ${step.token.databaseName}`, statements[1]);
+        if (twins && !(await nullableNow())) {
+          // The twins first, then their triggers: a row written between the two is caught by the backfill,
+          // which copies every row whose twin differs from its column.
+          const [addTwins, insertTrigger, updateTrigger] = addTwinsStatements(twins, table, session);
+          if (!(await twinsPresent(twins, session, step.user.tableName)).columns)
+            await session.ddl(`twins of ${step.nullable.map((c) => c.databaseName).join(", ")}`, addTwins);
+          await session.ddl(`insert trigger of the twins`, insertTrigger);
+          await session.ddl(`update trigger of the twins`, updateTrigger);
+        }
         await createMissingTables(session, step.tables);
       }
     },

@@ -11,6 +11,7 @@ import { quotedInSchema } from "../../database/quoting";
 import type { Dialect } from "../../database/dialect";
 import type { ColumnsStepContext } from "./context";
 import type { Phase } from "./shared";
+import { swapTwins, swapTwinsStatements } from "./twins";
 
 /** The names of the unique indexes the step builds on this database (MariaDB/MySQL: the collation does the letter case). */
 function wantedIndexes({ step, dialect }: ColumnsStepContext): string[] {
@@ -55,7 +56,7 @@ async function explainIndexFailure({ session, step }: ColumnsStepContext, name: 
 }
 
 /** The statements of the phase: one per index (PostgreSQL, SQLite) or one ALTER for all (MariaDB/MySQL). */
-function indexStatements({ dataSource, step, dialect, quote: q, table }: ColumnsStepContext): string[] {
+function indexStatements({ dataSource, session, step, dialect, quote: q, table, twins }: ColumnsStepContext): string[] {
   const indexSql = (index: IndexMetadata, concurrently = "") =>
     `CREATE UNIQUE INDEX ${concurrently}${newIndexName(dataSource, step.user, index.name)} ON ${table} (${index.columns
       .map((c) => q(c.databaseName))
@@ -69,12 +70,13 @@ function indexStatements({ dataSource, step, dialect, quote: q, table }: Columns
   const byDialect: Record<Dialect, () => string[]> = {
     postgres: () => [...caseSql("CONCURRENTLY "), ...step.indexes.map((i) => indexSql(i, "CONCURRENTLY "))],
     mysql: () => [
-      // Without a column to make nullable, INPLACE builds the secondary indexes without rebuilding the table
-      // (MariaDB's NOCOPY would say so, but MySQL does not know it).
+      // Without a column to make nullable (or with twins for them), INPLACE builds the secondary indexes
+      // without rebuilding the table (MariaDB's NOCOPY would say so, but MySQL does not know it).
       `ALTER TABLE ${table} ${[
-        ...step.nullable.map((c) => `MODIFY COLUMN ${columnDefinition(dataSource, c)}`),
+        ...(twins ? [] : step.nullable.map((c) => `MODIFY COLUMN ${columnDefinition(dataSource, c)}`)),
         ...step.indexes.map((i) => `ADD UNIQUE INDEX ${q(i.name)} (${i.columns.map((c) => q(c.databaseName)).join(", ")})`),
       ].join(", ")}, ALGORITHM=INPLACE, LOCK=NONE`,
+      ...(twins ? swapTwinsStatements(twins, table, session) : []),
     ],
     sqlite: () => [...caseSql(), ...step.indexes.map((i) => indexSql(i))],
   };
@@ -85,13 +87,16 @@ function indexStatements({ dataSource, step, dialect, quote: q, table }: Columns
 function indexesDescription(context: ColumnsStepContext): string {
   const { step, dialect } = context;
   const wanted = wantedIndexes(context);
+  const nullable = step.nullable.map((c) => c.databaseName).join(", ");
+  const mysqlHow = context.twins
+    ? ` in one ALTER … ALGORITHM=INPLACE, LOCK=NONE (no table rebuild; reads and writes go on), then swap ${nullable} for ` +
+      `${context.twins.columns.length > 1 ? "their nullable twins" : "its nullable twin"} in one instant ALTER under ` +
+      `LOCK TABLES (reads and writes of the table wait for those milliseconds)`
+    : step.nullable.length
+      ? `, make ${nullable} nullable in one ALTER … ALGORITHM=INPLACE, LOCK=NONE (a table rebuild; reads and writes go on, but its commit stops them for a moment that grows with the table)`
+      : ` in one ALTER … ALGORITHM=INPLACE, LOCK=NONE (no table rebuild; reads and writes go on)`;
   const byDialect: Record<Dialect, () => string> = {
-    mysql: () =>
-      `build the unique indexes ${step.indexes.map((i) => i.name).join(", ")}${
-        step.nullable.length
-          ? `, make ${step.nullable.map((c) => c.databaseName).join(", ")} nullable in one ALTER … ALGORITHM=INPLACE, LOCK=NONE (a table rebuild; reads and writes go on, but its commit stops them for a moment that grows with the table)`
-          : ` in one ALTER … ALGORITHM=INPLACE, LOCK=NONE (no table rebuild; reads and writes go on)`
-      }`,
+    mysql: () => `build the unique indexes ${step.indexes.map((i) => i.name).join(", ")}${mysqlHow}`,
     postgres: () => `build the unique indexes ${wanted.join(", ")} with CREATE INDEX CONCURRENTLY (reads and writes go on)`,
     sqlite: () => `build the unique indexes ${wanted.join(", ")}, each in one write transaction`,
   };
@@ -113,12 +118,16 @@ export function indexesPhase(context: ColumnsStepContext): Phase {
     isDone: () => indexesBuilt(context),
     run: async () => {
       if (dialect === "mysql") {
+        const { twins, table } = context;
+        const present = await liveIndexes(context);
         try {
-          await session.ddl(`indexes of ${step.user.tableName}`, statements[0]);
+          if (!twins || !step.indexes.every((i) => present.has(i.name)))
+            await session.ddl(`indexes of ${step.user.tableName}`, statements[0]);
         } catch (error) {
           if (isDuplicateKey(error)) for (const index of step.indexes) await explainIndexFailure(context, index.name);
           throw error;
         }
+        if (twins && !(await indexesBuilt(context))) await swapTwins(twins, table, session);
         return;
       }
       const present = await liveIndexes(context);
