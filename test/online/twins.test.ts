@@ -41,12 +41,12 @@ describeOnDatabase("mariadb", "online V2 to V3 on MariaDB: password made nullabl
     Number((await ds.query(`SELECT TABLE_ID AS id FROM information_schema.INNODB_SYS_TABLES WHERE NAME = ?`, [`${database}/user`]))[0].id);
   const passwordOf = async (ds: DataSource, email: string) =>
     (await ds.query(`SELECT password FROM user WHERE email = ?`, [email]))[0]?.password as string | undefined;
-  const columnsOf = async (ds: DataSource) =>
-    (
-      (await ds.query(
-        `SELECT COLUMN_NAME AS name FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'user' ORDER BY ORDINAL_POSITION`,
-      )) as Array<{ name: string }>
-    ).map((c) => c.name);
+  const columnsOf = async (ds: DataSource): Promise<string[]> => {
+    const columns: Array<{ name: string }> = await ds.query(
+      `SELECT COLUMN_NAME AS name FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'user' ORDER BY ORDINAL_POSITION`,
+    );
+    return columns.map((c) => c.name);
+  };
   let reference: string;
 
   beforeAll(async () => {
