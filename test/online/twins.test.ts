@@ -9,7 +9,8 @@ import { DataSource } from "typeorm";
 import { planOnlineUpgrade, upgradeOnline } from "../../src";
 import type { OnlineUpgradeProgress } from "../../src";
 import { fillV1 } from "../fixtures/v1-users";
-import { describeOnDatabase, TestDatabase } from "../support/database";
+import { describeOnDatabase, TestDatabase, withMysql } from "../support/database";
+import { MYSQL_URL } from "../support/servers";
 import { schemaFingerprint } from "../reliability/support/snapshots";
 import { APPS, MIGRATIONS } from "./support/apps";
 
@@ -164,6 +165,67 @@ describeOnDatabase("mariadb", "online V2 to V3 on MariaDB: password made nullabl
     } finally {
       await v3.query(`SET GLOBAL innodb_instant_alter_column_allowed = '${String(was)}'`);
     }
+    expect(await schemaFingerprint(v3, "mariadb")).toBe(reference);
+  });
+
+  it("a run that added twins plans with them even once the server forbids instant moves (a rebuild would leave them behind), and completes once it allows them again", async () => {
+    const { v3 } = await atV2();
+    const stop = new Error("stopped after expand");
+    await expect(
+      upgradeOnline(v3, {
+        batchMs: 5,
+        onProgress: (p) => {
+          if (p.phase === "backfill" && p.event === "start") throw stop;
+        },
+      }),
+    ).rejects.toBe(stop);
+    expect(await columnsOf(v3)).toContain(TWIN);
+    const [{ was }] = await v3.query(`SELECT @@GLOBAL.innodb_instant_alter_column_allowed AS was`);
+    await v3.query(`SET GLOBAL innodb_instant_alter_column_allowed = 'add_last'`);
+    try {
+      const plan = await planOnlineUpgrade(v3);
+      expect(plan.phases.find((p) => p.phase === "indexes")!.statements).toContain("LOCK TABLES `user` WRITE");
+    } finally {
+      await v3.query(`SET GLOBAL innodb_instant_alter_column_allowed = '${String(was)}'`);
+    }
+    expect((await upgradeOnline(v3, { batchMs: 5, complete: true })).done).toBe(true);
+    expect(await columnsOf(v3)).not.toContain(TWIN);
+    expect(await schemaFingerprint(v3, "mariadb")).toBe(reference);
+  });
+
+  it("a role without the TRIGGER privilege: expand stops at CREATE TRIGGER with MariaDB's own message; granted it, the same command carries on to the end", async () => {
+    const { v3, database } = await atV2();
+    const role = `tsm_twin_${process.pid}`;
+    await withMysql(async (c) => {
+      await c.query(`CREATE USER IF NOT EXISTS '${role}'@'%' IDENTIFIED BY 'pw'`);
+      await c.query(
+        `GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, INDEX, REFERENCES, LOCK TABLES ON \`${database}\`.* TO '${role}'@'%'`,
+      );
+    });
+    const url = new URL(MYSQL_URL);
+    url.username = role;
+    url.password = "pw";
+    url.pathname = `/${database}`;
+    // Each run as a new process would: its own DataSource (MariaDB gives a connection a database grant made
+    // after it opened only on its next USE).
+    const run = async () => {
+      const asRole = new DataSource({ ...v3.options, url: url.toString() } as typeof v3.options);
+      await asRole.initialize();
+      try {
+        return await upgradeOnline(asRole, { batchMs: 5, complete: true });
+      } finally {
+        await asRole.destroy();
+      }
+    };
+    try {
+      await expect(run()).rejects.toThrow(/TRIGGER command denied/);
+      expect(await columnsOf(v3)).toContain(TWIN);
+      await withMysql((c) => c.query(`GRANT TRIGGER ON \`${database}\`.* TO '${role}'@'%'`));
+      expect((await run()).done).toBe(true);
+    } finally {
+      await withMysql((c) => c.query(`DROP USER IF EXISTS '${role}'@'%'`));
+    }
+    expect(await columnsOf(v3)).not.toContain(TWIN);
     expect(await schemaFingerprint(v3, "mariadb")).toBe(reference);
   });
 });

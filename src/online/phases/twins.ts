@@ -25,7 +25,7 @@ import { columnDefinition } from "../../schema/operations";
 import type { OnlineSession } from "../session";
 import type { ColumnsStep } from "../steps";
 
-/** The twin of `column`: its name, and the quoted names and statements that make and swap it. */
+/** A column that becomes nullable, and its twin's name. */
 export interface Twin {
   /** The column that becomes nullable. */
   column: ColumnMetadata;
@@ -47,11 +47,19 @@ function twinName(column: ColumnMetadata): string {
 }
 
 /**
- * Whether this MariaDB server can make `step`'s columns nullable through twins: instant moves and drops
- * allowed, not a Galera node, and a table that is not COMPRESSED. Null when it cannot (the table is rebuilt).
+ * The twins of `step` on this MariaDB server, or null where the table is rebuilt instead: where instant moves
+ * and drops are not allowed, on a Galera node, for a COMPRESSED table. A run that already added twins or
+ * their triggers carries on with them, whatever the server allows now: a rebuild would leave them behind.
  */
 export async function twinsOf(session: OnlineSession, step: ColumnsStep): Promise<Twins | null> {
   if (session.dialect !== "mysql" || step.nullable.length === 0) return null;
+  const base = `tsm_online_null_${step.user.tableName}`.slice(0, 56);
+  const twins: Twins = {
+    columns: step.nullable.map((column) => ({ column, name: twinName(column) })),
+    triggers: { insert: `${base}_insert`, update: `${base}_update` },
+  };
+  const present = await twinsPresent(twins, session, step.user.tableName);
+  if (present.anyColumn || present.anyTrigger) return twins;
   const [server] = await session.query(`SELECT VERSION() AS version`);
   const [, major, minor] = /^(\d+)\.(\d+)/.exec(String(server.version)) ?? [];
   const mariadb = /mariadb/i.test(String(server.version));
@@ -67,12 +75,7 @@ export async function twinsOf(session: OnlineSession, step: ColumnsStep): Promis
     `SELECT ROW_FORMAT AS format FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?`,
     [step.user.tableName],
   );
-  if (String(table?.format ?? "").toLowerCase() === "compressed") return null;
-  const base = `tsm_online_null_${step.user.tableName}`.slice(0, 56);
-  return {
-    columns: step.nullable.map((column) => ({ column, name: twinName(column) })),
-    triggers: { insert: `${base}_insert`, update: `${base}_update` },
-  };
+  return String(table?.format ?? "").toLowerCase() === "compressed" ? null : twins;
 }
 
 /** SQL that is true for a row whose twins do not hold its columns (NULL-safe). */
@@ -114,12 +117,12 @@ export function swapTwinsStatements(twins: Twins, table: string, session: Online
   ];
 }
 
-/** Which of the twins' columns and triggers the live database has. */
+/** Whether the live database has all (or any) of the twins' columns and triggers. */
 export async function twinsPresent(
   twins: Twins,
   session: OnlineSession,
   tableName: string,
-): Promise<{ columns: boolean; triggers: boolean }> {
+): Promise<{ columns: boolean; triggers: boolean; anyColumn: boolean; anyTrigger: boolean }> {
   const columns: Array<{ name: string }> = await session.query(
     `SELECT COLUMN_NAME AS name FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?`,
     [tableName],
@@ -130,9 +133,12 @@ export async function twinsPresent(
   );
   const names = new Set(columns.map((c) => c.name));
   const triggerNames = new Set(triggers.map((t) => t.name));
+  const triggerList = [twins.triggers.insert, twins.triggers.update];
   return {
     columns: twins.columns.every((t) => names.has(t.name)),
-    triggers: triggerNames.has(twins.triggers.insert) && triggerNames.has(twins.triggers.update),
+    triggers: triggerList.every((name) => triggerNames.has(name)),
+    anyColumn: twins.columns.some((t) => names.has(t.name)),
+    anyTrigger: triggerList.some((name) => triggerNames.has(name)),
   };
 }
 
