@@ -49,6 +49,17 @@ describeOnDatabase("mariadb", "online V2 to V3 on MariaDB: password made nullabl
     return columns.map((c) => c.name);
   };
   let reference: string;
+  /** Runs the upgrade until `phase` starts, and stops it there (as a kill would, before the phase's first statement). */
+  async function stopAtStartOf(ds: DataSource, phase: string): Promise<void> {
+    const stop = new Error(`stopped at the start of ${phase}`);
+    const running = upgradeOnline(ds, {
+      batchMs: 5,
+      onProgress: (p) => {
+        if (p.phase === phase && p.event === "start") throw stop;
+      },
+    });
+    await expect(running).rejects.toBe(stop);
+  }
 
   beforeAll(async () => {
     const { v3 } = await atV2();
@@ -119,15 +130,7 @@ describeOnDatabase("mariadb", "online V2 to V3 on MariaDB: password made nullabl
 
   it("killed between the swap's statements (triggers dropped, ALTER not run): a password changed then is kept, because the resumed run copies every twin that differs", async () => {
     const { v2, v3 } = await atV2();
-    const stop = new Error("stopped before the swap");
-    await expect(
-      upgradeOnline(v3, {
-        batchMs: 5,
-        onProgress: (p) => {
-          if (p.phase === "indexes" && p.event === "start") throw stop;
-        },
-      }),
-    ).rejects.toBe(stop);
+    await stopAtStartOf(v3, "indexes");
     // What a run killed after the swap's DROP TRIGGERs leaves: the twin, no triggers; writes no longer reach the twin.
     await v2.query(`DROP TRIGGER tsm_online_null_user_insert`);
     await v2.query(`DROP TRIGGER tsm_online_null_user_update`);
@@ -170,15 +173,7 @@ describeOnDatabase("mariadb", "online V2 to V3 on MariaDB: password made nullabl
 
   it("a run that added twins plans with them even once the server forbids instant moves (a rebuild would leave them behind), and completes once it allows them again", async () => {
     const { v3 } = await atV2();
-    const stop = new Error("stopped after expand");
-    await expect(
-      upgradeOnline(v3, {
-        batchMs: 5,
-        onProgress: (p) => {
-          if (p.phase === "backfill" && p.event === "start") throw stop;
-        },
-      }),
-    ).rejects.toBe(stop);
+    await stopAtStartOf(v3, "backfill");
     expect(await columnsOf(v3)).toContain(TWIN);
     const [{ was }] = await v3.query(`SELECT @@GLOBAL.innodb_instant_alter_column_allowed AS was`);
     await v3.query(`SET GLOBAL innodb_instant_alter_column_allowed = 'add_last'`);
