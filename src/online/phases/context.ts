@@ -55,6 +55,8 @@ export interface ColumnsStepContext {
   nullableDefinition: (column: ColumnMetadata) => string;
   /** The live table, read fresh (the query runner caches definitions). */
   liveTable: () => Promise<Table>;
+  /** Whether every column the step makes nullable is nullable in the live table (MariaDB: swapped or rebuilt). */
+  nullableNow: () => Promise<boolean>;
   /** Whether every column the step adds is in the live table. */
   hasNewColumns: () => Promise<boolean>;
   /** Whether the step's shipped migration is recorded as applied. */
@@ -98,6 +100,10 @@ export async function columnsStepContext(session: OnlineSession, step: ColumnsSt
         : withoutToken,
     nullableDefinition: (column) => columnDefinition(dataSource, column).replace(/ (NOT )?NULL$/, " NULL"),
     liveTable,
+    nullableNow: async () => {
+      const t = await liveTable();
+      return step.nullable.every((c) => t.findColumnByName(c.databaseName)!.isNullable);
+    },
     hasNewColumns: async () => {
       const t = await liveTable();
       return step.columns.every((c) => t.findColumnByName(c.databaseName));

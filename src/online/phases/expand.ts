@@ -65,12 +65,8 @@ function expandStatements(context: ColumnsStepContext): string[] {
 export function expandPhase(context: ColumnsStepContext): Phase {
   const { session, step, dialect, table, tokenPlaceholder, liveTable, hasNewColumns, isRecorded, mysqlTokenDefault } = context;
   const statements = expandStatements(context);
-  const { twins } = context;
+  const { twins, nullableNow } = context;
   /** Whether the columns to make nullable are (swapped already), or have their twins and triggers (MariaDB). */
-  const nullableNow = async () => {
-    const t = await liveTable();
-    return step.nullable.every((c) => t.findColumnByName(c.databaseName)!.isNullable);
-  };
   const twinsReady = async () => {
     if (!twins || (await nullableNow())) return true;
     const present = await twinsPresent(twins, session, step.user.tableName);

@@ -38,12 +38,9 @@ async function liveIndexes({ session, step, dialect, table, liveTable }: Columns
 
 /** Whether every index of the step is built and valid (MariaDB/MySQL: and its columns made nullable, in the same ALTER). */
 export async function indexesBuilt(context: ColumnsStepContext): Promise<boolean> {
-  const { step, dialect, liveTable } = context;
   const present = await liveIndexes(context);
   if (!wantedIndexes(context).every((name) => present.get(name) === true)) return false;
-  if (dialect !== "mysql") return true;
-  const t = await liveTable();
-  return step.nullable.every((c) => t.findColumnByName(c.databaseName)!.isNullable);
+  return context.dialect !== "mysql" || (await context.nullableNow());
 }
 
 /** The rows that break a unique index, listed as the offline migration lists them (throws), after a failed build. */
