@@ -18,7 +18,7 @@
  * wait as JSON).
  */
 import "reflect-metadata";
-import { writeFileSync } from "fs";
+import { mkdirSync, writeFileSync } from "fs";
 import { loadavg } from "os";
 import { join } from "path";
 import { DataSource } from "typeorm";
@@ -324,7 +324,10 @@ async function main(): Promise<void> {
       }
       writeFileSync(join(__dirname, "..", "docs", `online-upgrade-${kind}.svg`), picture(kind, rows));
       // BENCH_SAMPLES=<folder>: every operation's wait and the phase marks, for a closer look.
-      if (process.env.BENCH_SAMPLES) writeFileSync(join(process.env.BENCH_SAMPLES, `online-${kind}.json`), JSON.stringify(rows));
+      if (process.env.BENCH_SAMPLES) {
+        mkdirSync(process.env.BENCH_SAMPLES, { recursive: true });
+        writeFileSync(join(process.env.BENCH_SAMPLES, `online-${kind}.json`), JSON.stringify(rows));
+      }
     } finally {
       for (const db of Object.values(databases)) await db.drop();
     }

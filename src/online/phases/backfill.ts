@@ -7,6 +7,7 @@ import { OnlineSession } from "../session";
 import type { Settings } from "../upgrade";
 import type { ColumnsStepContext } from "./context";
 import type { Phase } from "./shared";
+import { CHUNKS_IN_TURN, pageRounds, pageRoundStatement } from "./page-rounds";
 import { twinsBehind } from "./twins";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -47,6 +48,34 @@ function workersNote({ session }: ColumnsStepContext, options: Settings): string
   return session.dialect !== "sqlite" && options.workers > 1 ? `, ${options.workers} workers side by side on their own connections` : "";
 }
 
+/**
+ * Runs `work` on `[first, end)` split into one slice per session (fewer when the range is shorter). The first
+ * error of any worker is the call's; the others end their batch and stop.
+ */
+async function inSlices(
+  sessions: OnlineSession[],
+  first: number,
+  end: number,
+  work: (on: OnlineSession, from: number, to: number, stopped: () => boolean) => Promise<void>,
+): Promise<void> {
+  const workers = sessions.slice(0, Math.max(1, Math.min(sessions.length, end - first)));
+  const slice = Math.ceil((end - first) / workers.length);
+  let failure: { error: unknown } | undefined;
+  await Promise.all(
+    workers.map((on, i) =>
+      work(on, first + i * slice, Math.min(end, first + (i + 1) * slice), () => failure !== undefined).catch((error: unknown) => {
+        failure ??= { error };
+      }),
+    ),
+  );
+  if (failure) throw failure.error;
+}
+
+/** The next size of a batch that took `took` ms: about `batchMs`, growing or shrinking at most fourfold at a time. */
+function resized(size: number, took: number, least: number, batchMs: number): number {
+  return Math.max(least, Math.min(100_000, Math.round(size * Math.min(4, Math.max(0.25, batchMs / took)))));
+}
+
 /** The `backfill` phase of the step. */
 export function backfillPhase(context: ColumnsStepContext, options: Settings): Phase {
   const { session, step, quote: q, table, backfillPredicate, hasNewColumns } = context;
@@ -66,81 +95,96 @@ export function backfillPhase(context: ColumnsStepContext, options: Settings): P
       context.twins
         ? ` and copy ${context.twins.columns.map((t) => t.column.databaseName).join(", ")} into ${context.twins.columns.length > 1 ? "their twins" : "its twin"}`
         : ""
-    }, in batches of about ${options.batchMs} ms, each its own transaction${workersNote(context, options)}${walNote(context)}`,
-    statements: [batchSql],
+    }, in batches of about ${options.batchMs} ms, each its own transaction${workersNote(context, options)}${walNote(context)}${
+      context.dialect === "postgres"
+        ? "; on PostgreSQL 14+ page by page first, a few rows of each page moved out so that the rest are updated in place (fewer index entries, less WAL), then in id order the rows the app moved meanwhile"
+        : ""
+    }`,
+    statements: context.dialect === "postgres" ? [pageRoundStatement(context), batchSql] : [batchSql],
     rows: rowsLeft,
     isDone: async () => (await hasNewColumns()) && (await rowsLeft()) === 0,
     run: async (report) => {
       const total = await rowsLeft();
       if (total === 0) return;
-      // Rows inserted from now on get their token from the default (or trigger), and their twins from the
-      // triggers: only ids up to here need the backfill.
-      const [{ low, high }] = await session.query(
-        `SELECT MIN(${id}) AS low, MAX(${id}) AS high FROM ${table} WHERE ${await backfillPredicate()}`,
-      );
-      const first = Number(low);
-      const end = Number(high) + 1;
-      // SQLite has one writer: more workers would only queue behind each other.
-      const workers = session.dialect === "sqlite" ? 1 : Math.max(1, Math.min(options.workers, end - first));
       let done = 0;
       const started = Date.now();
       const replicas = await ReplicaLagGuard.open(session, options.maxReplicaLagMs, options.replicaLagExplicit, (message) =>
         report({ event: "wait", message }),
       );
-      /** The first error of any worker: the others stop before their next batch. */
-      let failure: { error: unknown } | undefined;
-      /** One worker: the ids in `[from, to)`, batch after batch, on its own connection. */
-      const work = async (on: OnlineSession, from: number, to: number) => {
-        let size = 500;
-        while (from < to && !failure) {
-          await replicas?.waitForReplicas((lag, waited) =>
-            report({
-              event: "wait",
-              message: `waiting for ${lag.watching}: ${Math.round(lag.lagMs)} ms behind the backfill (more than ${options.maxReplicaLagMs} ms), waited ${Math.round(waited / 1000)} s`,
-              replicaLagMs: Math.round(lag.lagMs),
-            }),
-          );
-          const next = Math.min(from + size, to);
-          const batchStarted = Date.now();
-          const changed = await on.transaction(`backfill ${step.token.databaseName}`, async () => {
-            const result = await on.runner.query(batchSql, [from, next], true);
-            return Number(result.affected ?? 0);
-          });
-          const took = Math.max(1, Date.now() - batchStarted);
-          await replicas?.committed();
-          done += changed;
-          from = next;
-          // The next batch sized to take about batchMs, growing or shrinking at most fourfold at a time.
-          size = Math.max(50, Math.min(100_000, Math.round(size * Math.min(4, Math.max(0.25, options.batchMs / took)))));
-          const seconds = Math.max(0.001, (Date.now() - started) / 1000);
-          const rate = done / seconds;
-          await report({
-            event: "progress",
-            message: `${Math.min(done, total)} of ${total} users`,
-            rowsDone: Math.min(done, total),
-            rowsTotal: total,
-            rowsPerSecond: Math.round(rate),
-            secondsLeft: rate > 0 ? Math.max(0, (total - done) / rate) : undefined,
-          });
-          if (options.pauseMs > 0) await sleep(options.pauseMs);
-        }
-      };
-      // Each worker its own slice of the ids; a killed run's next one starts from the users still without a token.
-      const slice = Math.ceil((end - first) / workers);
-      const others: OnlineSession[] = [];
-      try {
-        while (others.length < workers - 1) others.push(await OnlineSession.open(session.dataSource, session.guards));
-        // Every worker ends its batch before the sessions close; the first error is the phase's.
-        await Promise.all(
-          [session, ...others].map((on, i) =>
-            work(on, first + i * slice, Math.min(end, first + (i + 1) * slice)).catch((error: unknown) => {
-              failure ??= { error };
-            }),
-          ),
+      /** One statement in its own transaction, after the replicas caught up; counts and reports what it changed. */
+      const batch = async (on: OnlineSession, sql: string, params: number[]): Promise<number> => {
+        await replicas?.waitForReplicas((lag, waited) =>
+          report({
+            event: "wait",
+            message: `waiting for ${lag.watching}: ${Math.round(lag.lagMs)} ms behind the backfill (more than ${options.maxReplicaLagMs} ms), waited ${Math.round(waited / 1000)} s`,
+            replicaLagMs: Math.round(lag.lagMs),
+          }),
         );
-        if (failure) throw failure.error;
+        const batchStarted = Date.now();
+        const changed = await on.transaction(`backfill ${step.token.databaseName}`, async () => {
+          const result = await on.runner.query(sql, params, true);
+          return Number(result.affected ?? 0);
+        });
+        const took = Math.max(1, Date.now() - batchStarted);
+        await replicas?.committed();
+        done += changed;
+        const seconds = Math.max(0.001, (Date.now() - started) / 1000);
+        const rate = done / seconds;
+        await report({
+          event: "progress",
+          message: `${Math.min(done, total)} of ${total} users`,
+          rowsDone: Math.min(done, total),
+          rowsTotal: total,
+          rowsPerSecond: Math.round(rate),
+          secondsLeft: rate > 0 ? Math.max(0, (total - done) / rate) : undefined,
+        });
+        if (options.pauseMs > 0) await sleep(options.pauseMs);
+        return took;
+      };
+      const resize = (size: number, took: number, least: number) => resized(size, took, least, options.batchMs);
+
+      // SQLite has one writer: more workers would only queue behind each other.
+      const workers = session.dialect === "sqlite" ? 1 : Math.max(1, options.workers);
+      const sessions = [session];
+      try {
+        while (sessions.length < workers) sessions.push(await OnlineSession.open(session.dataSource, session.guards));
+
+        // PostgreSQL: page by page first, most rows updated in place (`page-rounds.ts`).
+        const rounds = await pageRounds(context);
+        if (rounds)
+          await inSlices(sessions, 0, rounds.pages, async (on, from, to, stopped) => {
+            // Chunks of pages sized so that a round takes about batchMs; a first guess of 500 rows.
+            let pages = Math.max(1, Math.round(500 / Math.max(1, rounds.rowsPerPage)));
+            while (from < to && !stopped()) {
+              const chunks: [number, number][] = [];
+              for (let at = from; at < to && chunks.length < CHUNKS_IN_TURN; at += pages) chunks.push([at, Math.min(to, at + pages)]);
+              let slowest = 1;
+              for (const perPage of rounds.perPage)
+                for (const [first, end] of chunks)
+                  if (!stopped()) slowest = Math.max(slowest, await batch(on, rounds.statement, [first, end, perPage]));
+              from = chunks[chunks.length - 1][1];
+              pages = resize(pages, slowest, 1);
+            }
+          });
+
+        // Batches in id order: every user on SQLite and MariaDB/MySQL; on PostgreSQL, those the app moved off
+        // their page during the rounds. Rows inserted from now on get their token from the default (or
+        // trigger), and their twins from the triggers: only ids up to here need it.
+        const [{ low, high }] = await session.query(
+          `SELECT MIN(${id}) AS low, MAX(${id}) AS high FROM ${table} WHERE ${await backfillPredicate()}`,
+        );
+        if (low === null || low === undefined) return;
+        await inSlices(sessions, Number(low), Number(high) + 1, async (on, from, to, stopped) => {
+          let size = 500;
+          while (from < to && !stopped()) {
+            const next = Math.min(from + size, to);
+            const took = await batch(on, batchSql, [from, next]);
+            from = next;
+            size = resize(size, took, 50);
+          }
+        });
       } finally {
-        for (const other of others) await other.close();
+        for (const other of sessions.slice(1)) await other.close();
       }
     },
   };
