@@ -51,7 +51,9 @@ const walSince = async (client: Client, lsn: string) =>
 
 /** The package's online upgrade to V3; the backfill phase timed from its progress events. */
 async function byPackage(name: string): Promise<Outcome> {
-  const v3 = await new DataSource(databaseOptions("postgres", name, [...APPS[3]], { migrations: MIGRATIONS[3], poolSize: WORKERS + 2 })).initialize();
+  const v3 = await new DataSource(
+    databaseOptions("postgres", name, [...APPS[3]], { migrations: MIGRATIONS[3], poolSize: WORKERS + 2 }),
+  ).initialize();
   const admin = await connect(name);
   let started = 0;
   let seconds = 0;
