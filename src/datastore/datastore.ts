@@ -6,21 +6,18 @@
  * Every public operation runs through `retryingConflicts`: a deadlock or serialization failure is retried, and
  * any other database error leaves as a DatabaseOperationError without the statement's values (secrets).
  */
-import { validate } from "class-validator";
-import { In } from "typeorm";
 import type { DataSource, DeepPartial, EntityManager, Repository, SelectQueryBuilder } from "typeorm";
-import { DuplicateValueError, InvalidFieldsError, InvalidListItemError, MissingColumnError, UnknownRoleError } from "../errors";
-import { listItemProblem, parseCommaList } from "../lists";
-import { isDuplicateKey, retryingConflicts, uniqueField } from "./database-errors";
-import { unstorableFields } from "./storable";
-import { oneAtATimeOnSqlite } from "./sqlite-queue";
-import { onPrimary } from "./primary";
+import { DuplicateValueError, InvalidFieldsError, MissingColumnError } from "../errors";
+import { isDuplicateKey, uniqueField } from "./database-errors";
 import { type CollisionColumn, inTransactionLocking } from "./identity-lock";
 import { lowerCase } from "./letter-case";
 import { AnyCaseLookups, sameInAnyCase } from "./any-case";
 import type { AnyCaseCondition } from "./any-case";
-import { newRowFields, SECURITY_OWNED_ROLE_FIELDS, SECURITY_OWNED_USER_FIELDS } from "./owned-fields";
-import type { SecurityOwnedRoleField, SecurityOwnedUserField } from "./owned-fields";
+import { newRowFields, SECURITY_OWNED_USER_FIELDS } from "./owned-fields";
+import type { SecurityOwnedUserField } from "./owned-fields";
+import { RoleOperations } from "./role-operations";
+import type { NewRole, SecurityFieldsOfRole } from "./role-operations";
+import { insertRow, onTableOf, positional, returnedRows, validateEntity, type Class } from "./statements";
 import type { RoleMixinV1 } from "../role/v1";
 import type { UserBase } from "../user/base";
 import { dialectOf } from "../database/dialect";
@@ -31,7 +28,7 @@ import type { CleanupOptions, ExchangeOptions, RefreshExchange } from "../refres
 import type { RefreshTrackerMixinV1 } from "../refresh/v1";
 import { accessResetFields, resetAccessRows } from "./reset-access";
 
-type Class<T> = abstract new (...args: never[]) => T;
+export type { NewRole, SecurityFieldsOfRole } from "./role-operations";
 
 /** Lookup options. */
 export interface FindOptions {
@@ -54,16 +51,6 @@ export type NewUser<U> = Partial<Omit<U, SecurityOwnedUserField | "id" | "webaut
  */
 export type SecurityFieldsOfUser<U, R> = Partial<Omit<U, "id" | "roles" | "webauthn">> & { roles?: Array<string | R> };
 
-/** The fields of a new role; permissions as a list or a comma string (`"read, write"`). */
-export type NewRole<R> = Partial<Omit<R, "permissions" | "id" | SecurityOwnedRoleField>> & {
-  name: string;
-  permissions?: string[] | string;
-};
-
-/** What the app sets on a new role on purpose beyond `NewRole` (`updateDatetime`, for an import). */
-export type SecurityFieldsOfRole<R> = Partial<Omit<R, "id" | "permissions">> & { permissions?: string[] | string };
-
-/** The SQL condition and parameters that find a value's candidates in any letter case. */
 /**
  * The datastore over an app's User and Role entities (any schema version):
  * `const store = new SecurityDatastore(dataSource, User, Role)`.
@@ -80,10 +67,14 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
   ) {
     requireNaiveUtc(dataSource, "SecurityDatastore");
     this.anyCase = new AnyCaseLookups(dataSource, () => dataSource.getMetadata(User));
+    this.roleOperations = new RoleOperations(dataSource, User, Role);
   }
 
   /** Case-insensitive lookups on the user table (any-case.ts). */
   private readonly anyCase: AnyCaseLookups;
+
+  /** Roles and role links (role-operations.ts). */
+  private readonly roleOperations: RoleOperations<U, R>;
 
   /** The User repository, in `manager`'s transaction when given. */
   users(manager: EntityManager = this.dataSource.manager): Repository<U> {
@@ -113,10 +104,10 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
       owned: SECURITY_OWNED_USER_FIELDS,
       relations: ["roles"],
     });
-    const roleNames = this.roleNamesOf(wanted);
+    const roleNames = this.roleOperations.namesOf(wanted);
     const build = () => this.users().create({ ...columns } as DeepPartial<U>);
     const candidate = build();
-    await this.validateEntity(candidate, this.User);
+    await validateEntity(this.dataSource, candidate, this.User);
     const email = candidate.email;
     const username = metadata.findColumnWithPropertyName("username") ? (candidate as { username?: string | null }).username : null;
     // The conditions first: on MariaDB/MySQL the first one asks information_schema on a second pooled
@@ -127,7 +118,7 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
     if (username) locks.push(`${metadata.tableName}.username:${lowerCase(username)}`);
     return this.onUsers((primary) =>
       inTransactionLocking(primary, locks, this.collisionColumn(), async (manager) => {
-        const roles = await this.resolveRoles(roleNames, manager);
+        const roles = await this.roleOperations.resolve(roleNames, manager);
         await this.refuseTaken(manager, "email", sameEmail, email);
         if (username && sameUsername) await this.refuseTaken(manager, "username", sameUsername, username);
         // A fresh entity each try: a retried attempt must not carry the id of a rolled-back one.
@@ -214,9 +205,10 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
     const c = (property: string) => this.dataSource.driver.escape(metadata.findColumnWithPropertyName(property)!.databaseName);
     const active = await this.onUsers(async (primary) => {
       if (dialectOf(this.dataSource) !== "mysql") {
-        const rows = await this.records(
+        const rows = await returnedRows(
           primary,
-          this.positional(
+          positional(
+            this.dataSource,
             `UPDATE ${table} SET ${c("active")} = NOT ${c("active")}${this.touched()} WHERE ${c("id")} = ? RETURNING ${c("active")} AS active`,
           ),
           [user.id],
@@ -284,7 +276,7 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
 
   private get refreshTrackerOperations(): RefreshTrackerOperations<U> {
     this.refreshTrackerOps ??= new RefreshTrackerOperations<U>(this.dataSource, this.User, (entity, target) =>
-      this.validateEntity(entity, target as Class<unknown>),
+      validateEntity(this.dataSource, entity, target as Class<unknown>),
     );
     return this.refreshTrackerOps;
   }
@@ -352,7 +344,8 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
     if (!this.loginSql) {
       const metadata = this.dataSource.getMetadata(this.User);
       const c = (property: string) => this.dataSource.driver.escape(metadata.findColumnWithPropertyName(property)!.databaseName);
-      this.loginSql = this.positional(
+      this.loginSql = positional(
+        this.dataSource,
         `UPDATE ${quotedTable(this.dataSource, metadata)} SET ${c("lastLoginAt")} = ${c("currentLoginAt")}, ${c("currentLoginAt")} = ?, ` +
           `${c("lastLoginIp")} = ${c("currentLoginIp")}, ${c("currentLoginIp")} = ?, ${c("loginCount")} = COALESCE(${c("loginCount")}, 0) + 1${this.touched()} ` +
           `WHERE ${c("id")} = ?`,
@@ -361,17 +354,14 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
     return this.loginSql;
   }
 
-  // ---- Roles -----------------------------------------------------------------------------------
+  // ---- Roles (role-operations.ts) ---------------------------------------------------------------
 
   /**
    * The role with this exact name, or null. Exact also where the column's collation is not (MariaDB/MySQL
    * `_ci`: `Admin` does not find `admin`): a role check must never grant a look-alike.
    */
-  async findRole(name: string): Promise<R | null> {
-    if (typeof name !== "string")
-      throw new InvalidFieldsError(this.Role.name, [{ field: "name", rule: "isString", message: "name must be a string" }]);
-    const found = await this.onRoles((manager) => this.roles(manager).find({ where: { name } as never }));
-    return found.find((role) => role.name === name) ?? null;
+  findRole(name: string): Promise<R | null> {
+    return this.roleOperations.find(name);
   }
 
   /**
@@ -379,100 +369,43 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
    * first; refuses a taken name (DuplicateValueError) and an id (the database assigns it). `trusted` sets, on
    * purpose, what the security machinery owns (`updateDatetime`, for an import).
    */
-  async createRole(fields: NewRole<R>, trusted: SecurityFieldsOfRole<R> = {}): Promise<R> {
-    const metadata = this.dataSource.getMetadata(this.Role);
-    const { permissions, ...columns } = newRowFields(metadata, fields, trusted, {
-      operation: "createRole",
-      owned: SECURITY_OWNED_ROLE_FIELDS,
-      relations: [],
-    });
-    const build = () => this.roles().create({ ...columns, permissions: toPermissionList(permissions, this.Role.name) } as DeepPartial<R>);
-    const candidate = build();
-    await this.validateEntity(candidate, this.Role);
-    const taken = () =>
-      new DuplicateValueError(this.Role.name, "name", "duplicate", `another role is already named ${JSON.stringify(candidate.name)}`);
-    return this.onRoles((primary) =>
-      primary
-        .transaction(async (manager) => {
-          const same = await this.roles(manager).find({ where: { name: candidate.name } as never });
-          if (same.some((role) => role.name === candidate.name)) throw taken();
-          const role = build();
-          await insertRow(manager, this.Role, role);
-          return role;
-        })
-        .catch((error) => {
-          if (!isDuplicateKey(error)) throw error;
-          // A concurrent call made it first, or (MariaDB/MySQL `_ci`) a name the database's collation finds equal.
-          throw new DuplicateValueError(
-            this.Role.name,
-            "name",
-            "duplicate",
-            `another role already has this name (as the database compares it: ${JSON.stringify(candidate.name)})`,
-          );
-        }),
-    );
+  createRole(fields: NewRole<R>, trusted: SecurityFieldsOfRole<R> = {}): Promise<R> {
+    return this.roleOperations.create(fields, trusted);
   }
 
   /**
    * The role with this exact name, created (with `fields`) when there is none. Concurrent calls for one name
    * all return the one role that got created.
    */
-  async findOrCreateRole(
+  findOrCreateRole(
     name: string,
     fields: Omit<NewRole<R>, "name"> = {} as Omit<NewRole<R>, "name">,
     trusted: SecurityFieldsOfRole<R> = {},
   ): Promise<R> {
-    const found = await this.findRole(name);
-    if (found) return found;
-    try {
-      return await this.createRole({ ...fields, name } as NewRole<R>, trusted);
-    } catch (error) {
-      if (!(error instanceof DuplicateValueError)) throw error;
-      // Another call created it between our look and our insert: theirs is the role.
-      const made = await this.findRole(name);
-      if (made) return made;
-      throw error;
-    }
+    return this.roleOperations.findOrCreate(name, fields, trusted);
   }
 
   /**
    * Gives the user the role (by name or entity). False when the user already had it: the link is never
    * duplicated, even by concurrent calls. UnknownRoleError for a name no role has.
    */
-  async addRoleToUser(user: U, role: string | R): Promise<boolean> {
-    const [target] = await this.onRoles((manager) => this.resolveRoles(this.roleNamesOf([role]), manager));
-    const links = this.linkTable();
-    const params = [user.id, target.id, user.id, target.id];
-    const dialect = dialectOf(this.dataSource);
-    const from = dialect === "mysql" ? " FROM DUAL" : "";
-    const sql = this.positional(
-      `INSERT INTO ${links} (user_id, role_id) SELECT ?, ?${from} WHERE NOT EXISTS (SELECT 1 FROM ${links} WHERE user_id = ? AND role_id = ?)`,
-    );
-    return this.onUsers(async (manager) => {
-      try {
-        return (await this.run(manager, sql, params)) > 0;
-      } catch (error) {
-        if (isDuplicateKey(error)) return false; // a concurrent call linked it first
-        throw error;
-      }
-    });
+  addRoleToUser(user: U, role: string | R): Promise<boolean> {
+    return this.roleOperations.addToUser(user, role);
   }
 
   /** Takes the role (by name or entity) from the user. False when the user did not have it. */
-  async removeRoleFromUser(user: U, role: string | R): Promise<boolean> {
-    const [target] = await this.onRoles((manager) => this.resolveRoles(this.roleNamesOf([role]), manager));
-    const sql = this.positional(`DELETE FROM ${this.linkTable()} WHERE user_id = ? AND role_id = ?`);
-    return this.onUsers(async (manager) => (await this.run(manager, sql, [user.id, target.id])) > 0);
+  removeRoleFromUser(user: U, role: string | R): Promise<boolean> {
+    return this.roleOperations.removeFromUser(user, role);
   }
 
   /** Adds permissions (list or comma string) to the role, keeping its order. False when it had them all. */
   addPermissionsToRole(role: R | string, permissions: string[] | string): Promise<boolean> {
-    return this.changePermissions(role, permissions, (held, given) => [...held, ...given.filter((p) => !held.includes(p))]);
+    return this.roleOperations.addPermissions(role, permissions);
   }
 
   /** Removes permissions (list or comma string) from the role. False when it had none of them. */
   removePermissionsFromRole(role: R | string, permissions: string[] | string): Promise<boolean> {
-    return this.changePermissions(role, permissions, (held, given) => held.filter((p) => !given.includes(p)));
+    return this.roleOperations.removePermissions(role, permissions);
   }
 
   // ---- Internals -------------------------------------------------------------------------------
@@ -508,9 +441,7 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
    * errors leave without values (database-errors.ts).
    */
   private onUsers<T>(operation: (manager: EntityManager) => Promise<T>): Promise<T> {
-    return oneAtATimeOnSqlite(this.dataSource, () =>
-      retryingConflicts(this.dataSource, this.dataSource.getMetadata(this.User), () => onPrimary(this.dataSource, operation)),
-    );
+    return onTableOf(this.dataSource, this.User, operation);
   }
 
   /** Where a sign-up's locks are written on a Galera node (identity-lock.ts): the Role table's unique name. */
@@ -518,27 +449,6 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
     const metadata = this.dataSource.getMetadata(this.Role);
     const name = metadata.findColumnWithPropertyName("name")!.databaseName;
     return { table: quotedTable(this.dataSource, metadata), column: this.dataSource.driver.escape(name) };
-  }
-
-  /** The operation on the roles, as `onUsers`. */
-  private onRoles<T>(operation: (manager: EntityManager) => Promise<T>): Promise<T> {
-    return oneAtATimeOnSqlite(this.dataSource, () =>
-      retryingConflicts(this.dataSource, this.dataSource.getMetadata(this.Role), () => onPrimary(this.dataSource, operation)),
-    );
-  }
-
-  /** class-validator's rules, then what every database needs to store each string unchanged (storable.ts). */
-  private async validateEntity(entity: object, target: Class<unknown>): Promise<void> {
-    const errors = await validate(entity, { forbidUnknownValues: false });
-    const problems = errors.map((e) => ({
-      field: e.property,
-      rule: Object.keys(e.constraints ?? { invalid: "" })[0],
-      message: Object.values(e.constraints ?? { invalid: `${e.property} is invalid` }).join(", "),
-    }));
-    for (const problem of unstorableFields(this.dataSource.getMetadata(target), entity)) {
-      if (!problems.some((p) => p.field === problem.field)) problems.push(problem);
-    }
-    if (problems.length > 0) throw new InvalidFieldsError(target.name, problems);
   }
 
   private async refuseTaken(
@@ -562,59 +472,6 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
     }
   }
 
-  /**
-   * The role names of `roles` (names, or role entities: their names count), checked before anything is written.
-   * @throws InvalidFieldsError naming `roles` for anything else (a string instead of a list, a number, null, an object without a name).
-   */
-  private roleNamesOf(roles: unknown): Array<{ name: string; id?: unknown }> {
-    if (roles === undefined || roles === null) return [];
-    const problem = (message: string) => new InvalidFieldsError(this.User.name, [{ field: "roles", rule: "isRoleList", message }]);
-    if (!Array.isArray(roles)) throw problem("roles must be a list of role names or roles");
-    return roles.map((role: unknown, index) => {
-      if (typeof role === "string" && role !== "") return { name: role };
-      if (typeof role === "object" && role !== null && typeof (role as { name?: unknown }).name === "string") {
-        const { name, id } = role as { name: string; id?: unknown };
-        return { name, id };
-      }
-      throw problem(`roles item ${index + 1} must be a role name or a role with a name`);
-    });
-  }
-
-  /**
-   * The stored roles of `wanted`, found by exact name. A role entity whose id is not that role's is refused:
-   * the link must go to the role the caller named, never to the row an id points at.
-   */
-  private async resolveRoles(
-    wanted: Array<{ name: string; id?: unknown }>,
-    manager: EntityManager = this.dataSource.manager,
-  ): Promise<R[]> {
-    if (wanted.length === 0) return [];
-    const names = [...new Set(wanted.map((role) => role.name))];
-    const found = (await this.roles(manager).find({ where: { name: In(names) } as never })).filter((role) => names.includes(role.name));
-    const byName = (name: string) => found.find((role) => role.name === name);
-    const missing = names.filter((name) => !byName(name));
-    if (missing.length > 0) {
-      throw new UnknownRoleError(
-        this.User.name,
-        "roles",
-        "unknown-role",
-        `no role is named ${missing.map((n) => JSON.stringify(n)).join(", ")}; create it first (createRole or findOrCreateRole)`,
-      );
-    }
-    wanted.forEach((role, index) => {
-      if (role.id !== undefined && role.id !== byName(role.name)!.id) {
-        throw new InvalidFieldsError(this.User.name, [
-          {
-            field: "roles",
-            rule: "roleMismatch",
-            message: `roles item ${index + 1} has the id of another role than the one its name names`,
-          },
-        ]);
-      }
-    });
-    return names.map((name) => byName(name)!);
-  }
-
   private async setActive(user: U, active: boolean): Promise<boolean> {
     const result = await this.onUsers((manager) =>
       this.users(manager)
@@ -635,86 +492,14 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
     await this.onUsers((manager) => this.users(manager).update(user.id, identity as never));
   }
 
-  private async changePermissions(
-    role: R | string,
-    permissions: string[] | string,
-    change: (held: string[], given: string[]) => string[],
-  ): Promise<boolean> {
-    const given = toPermissionList(permissions, this.Role.name) ?? [];
-    const name = typeof role === "string" ? role : role.name;
-    const lock = dialectOf(this.dataSource) === "sqlite" ? {} : { lock: { mode: "pessimistic_write" as const } };
-    return this.onRoles((primary) =>
-      primary.transaction(async (manager) => {
-        // Read-modify-write under a row lock, so concurrent changes to one role lose nothing.
-        const stored = await this.roles(manager).findOne({ where: { name } as never, ...lock });
-        if (!stored) throw new UnknownRoleError(this.Role.name, "name", "unknown-role", `no role is named ${JSON.stringify(name)}`);
-        const held = stored.permissions ?? [];
-        const next = change(held, given);
-        if (next.length === held.length && next.every((p, i) => p === held[i])) return false;
-        await this.roles(manager).update(stored.id, { permissions: next } as never);
-        if (typeof role !== "string") role.permissions = next;
-        return true;
-      }),
-    );
-  }
-
-  /** The join table of the User entity's `roles`, quoted (with its schema), as the mixins declare it. */
-  private linkTable(): string {
-    const links = this.dataSource.getMetadata(this.User).findRelationWithPropertyPath("roles")?.junctionEntityMetadata;
-    if (!links)
-      throw new MissingColumnError(this.User.name, "roles", "missing-relation", "role changes need the roles relation of the user mixins");
-    return quotedTable(this.dataSource, links);
-  }
-
   /** `, update_datetime = CURRENT_TIMESTAMP` for a raw UPDATE of a user, when the entity has the column. */
   private touched(): string {
     const column = this.dataSource.getMetadata(this.User).updateDateColumn;
     return column ? `, ${this.dataSource.driver.escape(column.databaseName)} = CURRENT_TIMESTAMP` : "";
   }
-
-  /** `?` placeholders as the driver wants them. */
-  private positional(sql: string): string {
-    if (dialectOf(this.dataSource) !== "postgres") return sql;
-    let n = 0;
-    return sql.replace(/\?/g, () => `$${++n}`);
-  }
-
-  /** Runs a statement on `manager`'s connection and returns the rows it returned (`RETURNING`). */
-  private async records(manager: EntityManager, sql: string, params: unknown[]): Promise<Array<Record<string, unknown>>> {
-    const result = await manager.queryRunner!.query(sql, params, true);
-    return (result.records ?? []) as Array<Record<string, unknown>>;
-  }
-
-  /** Runs a statement on `manager`'s connection and returns how many rows it changed. */
-  private async run(manager: EntityManager, sql: string, params: unknown[]): Promise<number> {
-    const result = await manager.queryRunner!.query(sql, params, true);
-    return Number(result.affected ?? 0);
-  }
-}
-
-/**
- * Inserts `entity` as a new row of `target`, never an update (TypeORM's `save()` updates the row of a given id),
- * running its entity listeners and filling in its generated id and datetimes.
- */
-async function insertRow(manager: EntityManager, target: Class<unknown>, entity: object): Promise<void> {
-  await manager.createQueryBuilder().insert().into(target).values(entity).execute();
 }
 
 /** A boolean as the drivers return it: PostgreSQL `true`, SQLite `1`, MariaDB/MySQL `1` or `"1"`. */
 function toBoolean(value: unknown): boolean {
   return value === true || Number(value) === 1;
-}
-
-/** Permissions from a list or a comma string (`"read, write"`), each item checked. */
-function toPermissionList(permissions: unknown, entity: string): string[] | undefined {
-  if (permissions === undefined || permissions === null) return undefined;
-  if (typeof permissions !== "string" && !Array.isArray(permissions)) {
-    throw new InvalidListItemError(entity, "permissions", "list-type", "must be a list of strings or a comma string");
-  }
-  const list: unknown[] = typeof permissions === "string" ? parseCommaList(permissions) : permissions;
-  list.forEach((item, index) => {
-    const problem = listItemProblem(item);
-    if (problem) throw new InvalidListItemError(entity, "permissions", problem.rule, `item ${index + 1} ${problem.reason}`);
-  });
-  return list as string[];
 }

@@ -29,9 +29,9 @@ export interface PageRounds {
 }
 
 /**
- * Rounds keep a chunk's earlier rounds from being pruned only once no transaction that began before them is
+ * A round's old versions can be pruned only once no transaction that began before it committed is still
  * running. With several workers, another's statement usually is; a worker therefore takes its rounds over
- * this many chunks in turn, so a round of one chunk comes back only after the others' statements have ended.
+ * this many chunks in turn, so that it comes back to a chunk only after the others' statements have ended.
  */
 export const CHUNKS_IN_TURN = 4;
 
@@ -71,6 +71,7 @@ export async function pageRounds(context: ColumnsStepContext): Promise<PageRound
   if (session.dialect !== "postgres") return null;
   const [{ version }] = await session.query(`SELECT current_setting('server_version_num')::int AS version`);
   if (Number(version) < 140000) return null;
+  // The planner's row count when it has one (kept by ANALYZE and autovacuum), else a count.
   const [shape] = await session.query(
     `SELECT pg_relation_size(c.oid) / current_setting('block_size')::int AS pages,
             CASE WHEN c.reltuples > 0 THEN c.reltuples ELSE (SELECT COUNT(*) FROM ${table}) END AS rows,
@@ -79,7 +80,6 @@ export async function pageRounds(context: ColumnsStepContext): Promise<PageRound
        FROM pg_class c WHERE c.oid = $1::regclass`,
     [table],
   );
-  // The planner's row count when it has one (kept by ANALYZE and autovacuum), else a count.
   const pages = Number(shape.pages);
   if (pages === 0 || Number(shape.rows) === 0) return null;
   const rowsPerPage = Number(shape.rows) / pages;
