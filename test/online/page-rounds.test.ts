@@ -7,9 +7,8 @@
 import { DataSource } from "typeorm";
 import { upgradeOnline } from "../../src";
 import { roundsPerPage } from "../../src/online/phases/page-rounds";
-import { fillV1 } from "../fixtures/v1-users";
 import { describeOnDatabase, TestDatabase } from "../support/database";
-import { APPS, MIGRATIONS } from "./support/apps";
+import { filledAtV2 } from "./support/at-v2";
 
 const USERS = 3000;
 
@@ -39,19 +38,7 @@ describeOnDatabase("postgres", "online backfill on PostgreSQL: page by page, mos
     for (const database of databases) await database.drop();
   });
   /** A fresh database at V2 (`USERS` users, the table rewritten by the offline V1 to V2), and the V2 and V3 apps' DataSources on it. */
-  async function atV2(): Promise<{ v2: DataSource; v3: DataSource }> {
-    const db = new TestDatabase("postgres");
-    databases.push(db);
-    await db.create();
-    const open = async (version: 1 | 2 | 3) => db.dataSource([...APPS[version]], { migrations: MIGRATIONS[version] });
-    const v1 = await open(1);
-    await v1.runMigrations({ transaction: "all" });
-    await fillV1(v1, USERS);
-    await v1.destroy();
-    const v2 = await open(2);
-    await v2.runMigrations({ transaction: "all" });
-    return { v2, v3: await open(3) };
-  }
+  const atV2 = () => filledAtV2("postgres", USERS, databases);
 
   it("V2 to V3 with two workers: most users keep their page (their handle written in place), the table grows by far less than a copy of every row, every handle distinct", async () => {
     const { v2, v3 } = await atV2();

@@ -8,11 +8,11 @@
 import { DataSource } from "typeorm";
 import { planOnlineUpgrade, upgradeOnline } from "../../src";
 import type { OnlineUpgradeProgress } from "../../src";
-import { fillV1 } from "../fixtures/v1-users";
 import { describeOnDatabase, TestDatabase, withMysql } from "../support/database";
 import { MYSQL_URL } from "../support/servers";
 import { schemaFingerprint } from "../reliability/support/snapshots";
-import { APPS, MIGRATIONS } from "./support/apps";
+import { APPS } from "./support/apps";
+import { filledAtV2 } from "./support/at-v2";
 
 const USERS = 300;
 const TWIN = "tsm_online_null_password";
@@ -23,20 +23,7 @@ describeOnDatabase("mariadb", "online V2 to V3 on MariaDB: password made nullabl
     for (const database of databases) await database.drop();
   });
   /** A fresh database at V2 (`USERS` users), and the V2 and V3 apps' DataSources on it. */
-  async function atV2(): Promise<{ v2: DataSource; v3: DataSource; database: string }> {
-    const db = new TestDatabase("mariadb");
-    databases.push(db);
-    await db.create();
-    const database = db.name;
-    const open = async (version: 1 | 2 | 3) => db.dataSource([...APPS[version]], { migrations: MIGRATIONS[version] });
-    const v1 = await open(1);
-    await v1.runMigrations({ transaction: "all" });
-    await fillV1(v1, USERS);
-    await v1.destroy();
-    const v2 = await open(2);
-    await v2.runMigrations({ transaction: "all" });
-    return { v2, v3: await open(3), database };
-  }
+  const atV2 = () => filledAtV2("mariadb", USERS, databases);
   /** InnoDB's id of the user table: a rebuild gives the table a new one. */
   const tableId = async (ds: DataSource, database: string) =>
     Number((await ds.query(`SELECT TABLE_ID AS id FROM information_schema.INNODB_SYS_TABLES WHERE NAME = ?`, [`${database}/user`]))[0].id);
