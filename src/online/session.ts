@@ -128,12 +128,27 @@ export class OnlineSession {
 
   /** A session on its own pooled connection (SQLite: the DataSource's one connection, shared in turns). */
   static async open(dataSource: DataSource, guards: SessionGuards): Promise<OnlineSession> {
+    return OnlineSession.opened(dataSource, guards, true);
+  }
+
+  /**
+   * Another session of the same DataSource for a backfill worker, with the same settings. Its connection is
+   * not probed for a pooler: the lead's probe already answered for the DataSource, and the probe's second
+   * connection would be one more than the pool may hold while every worker holds one (a pool exactly as large
+   * as the workers waited forever).
+   */
+  static openWorker(lead: OnlineSession): Promise<OnlineSession> {
+    return OnlineSession.opened(lead.dataSource, lead.guards, false);
+  }
+
+  private static async opened(dataSource: DataSource, guards: SessionGuards, probePooler: boolean): Promise<OnlineSession> {
     const session = new OnlineSession(dataSource, dataSource.createQueryRunner(), guards);
     if (session.dialect === "postgres") {
-      await refuseTransactionPooler(dataSource, session.runner).catch(async (error: unknown) => {
-        await session.runner.release();
-        throw error;
-      });
+      if (probePooler)
+        await refuseTransactionPooler(dataSource, session.runner).catch(async (error: unknown) => {
+          await session.runner.release();
+          throw error;
+        });
       // PostgreSQL 14+: a statement of a client that died is cancelled within a second, so a killed run's
       // index build does not hold the lock for its whole duration (older servers: it finishes first).
       await session.runner.query(`SET client_connection_check_interval = 1000`).catch(() => undefined);

@@ -3,8 +3,10 @@
  * most users get their token in place, on their own page, instead of every row moving and every index taking a
  * new entry. Checked on a V2 table the offline migration rewrote (full pages, as a table filled by inserts):
  * most rows stay on their page; a row the app moves past the pages the rounds walk still gets its token.
+ * And on PostgreSQL and MariaDB: backfill workers on a pool with exactly as many connections do not wait forever.
  */
 import { DataSource } from "typeorm";
+import type { DataSourceOptions } from "typeorm";
 import { upgradeOnline } from "../../src";
 import { roundsPerPage } from "../../src/online/phases/page-rounds";
 import { describeOnDatabase, TestDatabase } from "../support/database";
@@ -26,7 +28,7 @@ async function tablePages(ds: DataSource): Promise<number> {
 /** Every user's WebAuthn handle is there and distinct. */
 async function expectDistinctHandles(ds: DataSource): Promise<void> {
   const [counts] = await ds.query(
-    `SELECT COUNT(*) AS users, COUNT(fs_webauthn_user_handle) AS handles, COUNT(DISTINCT fs_webauthn_user_handle) AS distinct_handles FROM "user"`,
+    `SELECT COUNT(*) AS users, COUNT(fs_webauthn_user_handle) AS handles, COUNT(DISTINCT fs_webauthn_user_handle) AS distinct_handles FROM ${ds.driver.escape("user")}`,
   );
   expect(Number(counts.handles)).toBe(Number(counts.users));
   expect(Number(counts.distinct_handles)).toBe(Number(counts.users));
@@ -95,3 +97,26 @@ describeOnDatabase("postgres", "online backfill on PostgreSQL: page by page, mos
     expect(roundsPerPage(1.5, 5000, 72)).toEqual([2]);
   });
 });
+
+for (const kind of ["postgres", "mariadb"] as const)
+  describeOnDatabase(kind, "online backfill workers on a pool exactly their size", () => {
+    const databases: TestDatabase[] = [];
+    afterAll(async () => {
+      for (const database of databases) await database.drop();
+    });
+
+    it("two workers on a pool of two connections: the upgrade completes, every user a distinct handle (PostgreSQL probed each worker's connection for a pooler through a third, and waited forever)", async () => {
+      const { v3: wide } = await filledAtV2(kind, 300, databases);
+      const narrow = await new DataSource({ ...wide.options, poolSize: 2 } as DataSourceOptions).initialize();
+      try {
+        const done = await Promise.race([
+          upgradeOnline(narrow, { batchMs: 5, workers: 2, complete: true }),
+          new Promise<"stuck">((resolve) => setTimeout(() => resolve("stuck"), 20_000).unref()),
+        ]);
+        expect(done).not.toBe("stuck");
+        await expectDistinctHandles(narrow);
+      } finally {
+        await narrow.destroy();
+      }
+    });
+  });

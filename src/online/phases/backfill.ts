@@ -147,7 +147,7 @@ export function backfillPhase(context: ColumnsStepContext, options: Settings): P
       const workers = session.dialect === "sqlite" ? 1 : Math.max(1, options.workers);
       const sessions = [session];
       try {
-        while (sessions.length < workers) sessions.push(await OnlineSession.open(session.dataSource, session.guards));
+        while (sessions.length < workers) sessions.push(await OnlineSession.openWorker(session));
 
         // PostgreSQL: page by page first, most rows updated in place (`page-rounds.ts`).
         const rounds = await pageRounds(context);
