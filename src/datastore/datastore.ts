@@ -275,9 +275,7 @@ export class SecurityDatastore<U extends UserBase, R extends RoleMixinV1> {
   private refreshTrackerOps?: RefreshTrackerOperations<U>;
 
   private get refreshTrackerOperations(): RefreshTrackerOperations<U> {
-    this.refreshTrackerOps ??= new RefreshTrackerOperations<U>(this.dataSource, this.User, (entity, target) =>
-      validateEntity(this.dataSource, entity, target as Class<unknown>),
-    );
+    this.refreshTrackerOps ??= new RefreshTrackerOperations<U>(this.dataSource, this.User);
     return this.refreshTrackerOps;
   }
 

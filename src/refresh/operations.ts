@@ -19,9 +19,7 @@ import type { DataSource, EntityManager, EntityMetadata } from "typeorm";
 import { InvalidFieldsError, MissingColumnError } from "../errors";
 import type { FieldProblem } from "../errors";
 import { newIdentityToken } from "../tokens";
-import { oneAtATimeOnSqlite } from "../datastore/sqlite-queue";
-import { retryingConflicts } from "../datastore/database-errors";
-import { onPrimary } from "../datastore/primary";
+import { onTableOf, validateEntity, type Class } from "../datastore/statements";
 import { unstorableFields } from "../datastore/storable";
 import type { UserBase } from "../user/base";
 import type { RefreshTrackerMixinV1 } from "./v1";
@@ -61,15 +59,11 @@ export interface CleanupOptions<U> {
   now?: Date;
 }
 
-/** Validates a new row as the datastore validates every entity (class-validator, then storable strings). */
-export type EntityValidator = (entity: object, target: Function) => Promise<void>;
-
 /** The refresh-tracker operations over the User entity's `refreshTrackers` relation. */
 export class RefreshTrackerOperations<U extends UserBase> {
   constructor(
     private readonly dataSource: DataSource,
     private readonly User: Function,
-    private readonly validateEntity: EntityValidator,
   ) {}
 
   /** Creates a tracker for `user`: a family from the CSPRNG, generation 1, last used now. */
@@ -86,7 +80,7 @@ export class RefreshTrackerOperations<U extends UserBase> {
     tracker.refreshFamily = newIdentityToken();
     tracker.gen = 1;
     tracker.lastUsedAt = new Date();
-    await this.validateEntity(tracker, metadata.target as Function);
+    await validateEntity(this.dataSource, tracker, metadata.target as Class<unknown>);
     return this.on(metadata, async (manager) => {
       await manager.createQueryBuilder().insert().into(metadata.target).values(tracker).execute();
       return tracker;
@@ -210,9 +204,7 @@ export class RefreshTrackerOperations<U extends UserBase> {
   }
 
   private on<T>(metadata: EntityMetadata, operation: (manager: EntityManager) => Promise<T>): Promise<T> {
-    return oneAtATimeOnSqlite(this.dataSource, () =>
-      retryingConflicts(this.dataSource, metadata, () => onPrimary(this.dataSource, operation)),
-    );
+    return onTableOf(this.dataSource, metadata.target as Class<unknown>, operation);
   }
 
   private byFamily(manager: EntityManager, metadata: EntityMetadata, family: string): Promise<RefreshTrackerMixinV1 | null> {
