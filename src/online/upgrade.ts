@@ -43,7 +43,8 @@ export interface OnlineUpgradeProgress {
   phase: OnlinePhaseName;
   /**
    * `start` and `done` of a phase; `progress` after each backfill batch; `retry` when a statement met a lock
-   * and will be tried again; `wait` when the backfill waits for lagging replicas (when it begins, then every 5 s).
+   * and will be tried again; `wait` when the backfill waits for lagging replicas or, on MariaDB, for room in
+   * InnoDB's redo log (when it begins, then every 5 s).
    */
   event: "start" | "progress" | "retry" | "wait" | "done";
   /** One line for people. */

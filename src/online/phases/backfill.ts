@@ -2,6 +2,7 @@
  * `backfill`: existing users get their random token in batches of about `batchMs`, each batch its own short
  * transaction, waiting for lagging replicas between batches.
  */
+import { RedoLogGuard } from "../redo-log";
 import { ReplicaLagGuard } from "../replica-lag";
 import { OnlineSession } from "../session";
 import type { Settings } from "../upgrade";
@@ -11,6 +12,7 @@ import { CHUNKS_IN_TURN, pageRounds, pageRoundStatement } from "./page-rounds";
 import { twinsBehind } from "./twins";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const mb = (bytes: number) => Math.round(bytes / 1e6);
 
 /**
  * One batch: the users without a token whose `id` (quoted) is in `[?, ?)` get a random one; with twins
@@ -41,6 +43,13 @@ function walNote({ session }: ColumnsStepContext): string {
   return session.walCompression
     ? `; its WAL compressed (${session.walCompression})`
     : `; its WAL not compressed (this role may not set wal_compression: GRANT SET ON PARAMETER wal_compression TO the role, PostgreSQL 15+), so it writes more`;
+}
+
+/** MariaDB: that each batch waits for room in InnoDB's redo log (see `RedoLogGuard`), said in the plan. */
+function redoNote({ session }: ColumnsStepContext): string {
+  return session.dialect === "mysql"
+    ? "; each batch waits while InnoDB's redo log is more than three-quarters full of changes not yet written out"
+    : "";
 }
 
 /** How many connections share the backfill, said in the plan when more than one. */
@@ -95,7 +104,7 @@ export function backfillPhase(context: ColumnsStepContext, options: Settings): P
       context.twins
         ? ` and copy ${context.twins.columns.map((t) => t.column.databaseName).join(", ")} into ${context.twins.columns.length > 1 ? "their twins" : "its twin"}`
         : ""
-    }, in batches of about ${options.batchMs} ms, each its own transaction${workersNote(context, options)}${walNote(context)}${
+    }, in batches of about ${options.batchMs} ms, each its own transaction${workersNote(context, options)}${walNote(context)}${redoNote(context)}${
       context.dialect === "postgres"
         ? "; on PostgreSQL 14+ page by page first, a few rows of each page moved out so that the rest are updated in place (fewer index entries, less WAL), then in id order the rows the app moved meanwhile"
         : ""
@@ -111,13 +120,23 @@ export function backfillPhase(context: ColumnsStepContext, options: Settings): P
       const replicas = await ReplicaLagGuard.open(session, options.maxReplicaLagMs, options.replicaLagExplicit, (message) =>
         report({ event: "wait", message }),
       );
-      /** One statement in its own transaction, after the replicas caught up; counts and reports what it changed. */
+      const redo = await RedoLogGuard.open(session);
+      /**
+       * One statement in its own transaction, after the replicas caught up and with room in the redo log;
+       * counts and reports what it changed.
+       */
       const batch = async (on: OnlineSession, sql: string, params: number[]): Promise<number> => {
         await replicas?.waitForReplicas((lag, waited) =>
           report({
             event: "wait",
             message: `waiting for ${lag.watching}: ${Math.round(lag.lagMs)} ms behind the backfill (more than ${options.maxReplicaLagMs} ms), waited ${Math.round(waited / 1000)} s`,
             replicaLagMs: Math.round(lag.lagMs),
+          }),
+        );
+        await redo?.waitForRoom(on, (fill, waited) =>
+          report({
+            event: "wait",
+            message: `waiting for InnoDB to write out pages: its redo log holds ${mb(fill.checkpointAge)} MB not yet written out, of at most ${mb(fill.maxCheckpointAge)} MB (the backfill goes on below three-quarters), waited ${Math.round(waited / 1000)} s`,
           }),
         );
         const batchStarted = Date.now();
