@@ -64,6 +64,18 @@ async function flushOwnWritesEarly(runner: QueryRunner): Promise<boolean> {
   }
 }
 
+/**
+ * PostgreSQL: keeps this session's scans and index builds in its own server process, without parallel
+ * workers. By default a CREATE INDEX on a table of a million users takes two more processes, and so does the
+ * duplicate check's scan: on a server with as many cores as processes, the app's sign-ins then wait for a core
+ * (bench/RESULTS.md). One process leaves the others to the app; the build takes a little longer. Any role may
+ * set both, per session.
+ */
+async function stayInOneProcess(runner: QueryRunner): Promise<void> {
+  await runner.query(`SET max_parallel_maintenance_workers = 0`);
+  await runner.query(`SET max_parallel_workers_per_gather = 0`);
+}
+
 /** How many connections the DataSource's pool opens at most (TypeORM's `poolSize`, else the driver's own option, else its default of 10). */
 export function poolSizeOf(dataSource: DataSource): number {
   const options = dataSource.options as { poolSize?: number; extra?: { max?: number; connectionLimit?: number } };
@@ -155,6 +167,7 @@ export class OnlineSession {
       await session.runner.query(`SET statement_timeout = 0`);
       session.walCompression = await compressOwnWal(session.runner);
       session.flushesEarly = await flushOwnWritesEarly(session.runner);
+      await stayInOneProcess(session.runner);
     } else if (session.dialect === "mysql") {
       await session.runner.query(`SET SESSION lock_wait_timeout = ${session.lockWaitSeconds()}`);
       await session.runner.query(`SET SESSION innodb_lock_wait_timeout = ${session.lockWaitSeconds()}`);
@@ -201,7 +214,8 @@ export class OnlineSession {
         if (this.locked) await this.runner.query(`SELECT pg_advisory_unlock(${PG_LOCK_KEY})`);
         await this.runner
           .query(
-            `RESET lock_timeout; RESET statement_timeout; RESET client_connection_check_interval; RESET wal_compression; RESET backend_flush_after`,
+            `RESET lock_timeout; RESET statement_timeout; RESET client_connection_check_interval; RESET wal_compression; RESET backend_flush_after; ` +
+              `RESET max_parallel_maintenance_workers; RESET max_parallel_workers_per_gather`,
           )
           .catch(() => undefined);
       } else if (this.dialect === "mysql") {

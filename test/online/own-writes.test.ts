@@ -19,7 +19,9 @@ import { APPS, MIGRATIONS } from "./support/apps";
 const GUARDS = { lockTimeoutMs: 50, attempts: 20, lockWaitMs: 5_000 };
 
 /** The server's own default for a setting, as a fresh connection sees it. */
-async function serverDefault(setting: "wal_compression" | "backend_flush_after"): Promise<string> {
+async function serverDefault(
+  setting: "wal_compression" | "backend_flush_after" | "max_parallel_workers_per_gather" | "max_parallel_maintenance_workers",
+): Promise<string> {
   return withPg(async (c) => (await c.query(`SHOW ${setting}`)).rows[0][setting] as string);
 }
 
@@ -42,6 +44,31 @@ describeOnDatabase("postgres", "online upgrade: how its own session writes", (db
     expect(await session.query(`SHOW backend_flush_after`)).toEqual([{ backend_flush_after: "256kB" }]);
     await session.close();
     expect(await ds.query(`SHOW backend_flush_after`)).toEqual([{ backend_flush_after: server }]);
+  });
+
+  it("the upgrade session scans and builds indexes in its own process, no parallel workers (they took the cores the app's sign-ins wait for); the pooled connection gets the server's settings back", async () => {
+    const ds = await db.dataSource([...APPS[1]], { poolSize: 1 });
+    await ds.query(`CREATE TABLE scanned AS SELECT g AS id, repeat('x', 100) AS pad FROM generate_series(1, 100000) g`);
+    await ds.query(`ANALYZE scanned`);
+    // Parallel plans made cheap on this connection (a table of a million users needs no such help).
+    await ds.query(`SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0`);
+    const plan = async (on: { query: (sql: string) => Promise<Array<{ "QUERY PLAN": string }>> }) =>
+      (await on.query(`EXPLAIN SELECT id, count(*) FROM scanned GROUP BY id HAVING count(*) > 1`))
+        .map((row) => row["QUERY PLAN"])
+        .join("\n");
+    const defaults = {
+      gather: await serverDefault("max_parallel_workers_per_gather"),
+      maintenance: await serverDefault("max_parallel_maintenance_workers"),
+    };
+    expect(Number(defaults.gather)).toBeGreaterThan(0); // else this test would prove nothing
+    expect(await plan(ds)).toContain("Gather");
+
+    const session = await OnlineSession.open(ds, GUARDS);
+    expect(await plan(session)).not.toContain("Gather");
+    expect(await session.query(`SHOW max_parallel_maintenance_workers`)).toEqual([{ max_parallel_maintenance_workers: "0" }]);
+    await session.close();
+    expect(await plan(ds)).toContain("Gather");
+    expect(await ds.query(`SHOW max_parallel_maintenance_workers`)).toEqual([{ max_parallel_maintenance_workers: defaults.maintenance }]);
   });
 
   it("a role that may not set it (the owner of the app's tables, no superuser) upgrades V1 to V2 online without it", async () => {
@@ -70,6 +97,7 @@ describeOnDatabase("postgres", "online upgrade: how its own session writes", (db
       expect(session.walCompression).toBeNull();
       expect(session.flushesEarly).toBe(true); // any role may set backend_flush_after
       expect(await session.query(`SHOW backend_flush_after`)).toEqual([{ backend_flush_after: "256kB" }]);
+      expect(await session.query(`SHOW max_parallel_workers_per_gather`)).toEqual([{ max_parallel_workers_per_gather: "0" }]); // nor these
       await session.close();
       // The plan says so, and how to change it; a superuser's plan on the same database says it compresses.
       const backfill = (plan: OnlineUpgradePlan) => plan.phases.find((phase) => phase.phase === "backfill")!.description;
