@@ -64,6 +64,8 @@ class Load {
   private app: "old" | "new" = "old";
   private created = 0;
   private readonly started = process.hrtime.bigint();
+  /** The wall clock (ms since 1970) at `at` 0, to line the samples up with other logs (BENCH_SAMPLES). */
+  readonly clock = Date.now();
 
   constructor(
     private readonly apps: Record<"old" | "new", { ds: DataSource; store: SecurityDatastore<UserBase, RoleMixinV1> }>,
@@ -142,6 +144,8 @@ interface Run {
   end: number;
   /** Users left without a token (offline V3: the old version's sign-ups that waited for the migration). */
   withoutToken: number;
+  /** The wall clock (ms since 1970) at `at` 0. */
+  clock: number;
 }
 
 async function openApp(db: TestDatabase, version: 1 | Step) {
@@ -211,7 +215,7 @@ async function upgradeUnderLoad(db: TestDatabase, to: Step, path: Run["path"]): 
   const drift = (await upgrader.driver.createSchemaBuilder().log()).upQueries;
   if (drift.length > 0) throw new Error(`${path} V${to}: drift ${drift.map((q) => q.query).join("; ")}`);
   for (const ds of [apps.old.ds, apps.new.ds, upgrader]) await ds.destroy();
-  return { path, seconds, samples: load.samples, marks, start, end, withoutToken };
+  return { path, seconds, samples: load.samples, marks, start, end, withoutToken, clock: load.clock };
 }
 
 /** Worst and p99 wait (ms) of one kind of operation while the upgrade ran, and how many failed. */
@@ -301,6 +305,30 @@ function picture(kind: DatabaseKind, rows: Array<{ to: number; offline: Run; onl
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif"><text x="${pad}" y="16" font-size="13">${kind}, ${USERS.toLocaleString("en")} users: sign-in wait (log scale) during the offline and the online upgrade</text>${parts.join("")}</svg>`;
 }
 
+/** The server settings that decide how fast pages and logs go out, said with the results. */
+const SETTINGS: Record<DatabaseKind, string[]> = {
+  postgres: ["shared_buffers", "max_wal_size", "checkpoint_timeout", "wal_compression"],
+  mariadb: ["innodb_buffer_pool_size", "innodb_log_file_size", "innodb_io_capacity", "innodb_io_capacity_max"],
+  sqlite: [],
+};
+
+async function serverSettings(kind: DatabaseKind): Promise<string> {
+  const db = new TestDatabase(kind);
+  await db.create();
+  const ds = await db.dataSource([]);
+  try {
+    const values: string[] = [];
+    for (const name of SETTINGS[kind]) {
+      const [row] = await ds.query(kind === "postgres" ? `SELECT current_setting('${name}') AS v` : `SELECT @@${name} AS v`);
+      values.push(`${name} ${row.v}`);
+    }
+    return `${kind}: ${values.join(", ")}`;
+  } finally {
+    await ds.destroy();
+    await db.drop();
+  }
+}
+
 async function main(): Promise<void> {
   const down = await probeServers();
   console.log(
@@ -309,8 +337,10 @@ async function main(): Promise<void> {
   console.log(
     `Load average before: ${loadavg()
       .map((l) => l.toFixed(2))
-      .join(", ")}\n`,
+      .join(", ")}`,
   );
+  for (const kind of KINDS) if (!down[kind]) console.log(`Server settings, ${await serverSettings(kind)}`);
+  console.log();
   console.log(
     "| database | step | path | upgrade (s) | online / offline | sign-ins: worst / p99 ms (count, rate) | sign-ups: worst / p99 ms (count, rate) | failed | users without a token | sign-ins before the upgrade: worst / p99 ms | phases (s) | waits per phase: sign-in worst/p99, sign-up worst/p99 ms | load average |",
   );
