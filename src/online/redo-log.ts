@@ -26,6 +26,8 @@ export interface RedoLogFill {
   checkpointAge: number;
   /** The most InnoDB lets it reach before every writer waits. */
   maxCheckpointAge: number;
+  /** Where InnoDB's last checkpoint is: it moves on as pages are written out. */
+  lastCheckpoint: number;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -33,9 +35,19 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** A reading this recent is shared by the backfill's workers instead of asking the server again. */
 const FRESH_MS = 10;
 
+/**
+ * How long the checkpoint may stand still before the guard stops waiting for it. While InnoDB writes pages
+ * out, its checkpoint moves on every 80 ms to 2 s (measured with the log more than half full); when it does
+ * not move, nothing is being written out, however full the log reads, and waiting would stop the backfill for
+ * good (a CI run's backfills waited minutes, at a few thousand users, before this).
+ */
+const STILL_MS = 3000;
+
 /** Watches InnoDB's redo log for the backfill. */
 export class RedoLogGuard {
   private last?: { at: number; reading: Promise<RedoLogFill> };
+  /** The checkpoint last seen while waiting, and since when it has stood there. */
+  private checkpoint = { at: -1, since: 0 };
 
   private constructor() {}
 
@@ -54,9 +66,11 @@ export class RedoLogGuard {
   }
 
   /**
-   * Returns once the redo log is at most three-quarters full, polling every 10 ms; `report` is called when a wait
-   * begins and every 5 s of it. There is no deadline: a server whose own writes keep the log that full is
-   * already stalling its writers, and the backfill would only add to it.
+   * Returns once the redo log is at most three-quarters full, polling every 10 ms, or at once while InnoDB's
+   * checkpoint has stood still for 3 s (nothing is being written out, so there is nothing to wait for; the
+   * waits resume when it moves); `report` is called when a wait begins and every 5 s of it. There is no
+   * other deadline: a server whose own writes keep the log that full is already near stalling its writers,
+   * and the backfill would only add to it.
    */
   async waitForRoom(on: OnlineSession, report: (fill: RedoLogFill, waitedMs: number) => Promise<void>): Promise<number> {
     const started = Date.now();
@@ -64,10 +78,12 @@ export class RedoLogGuard {
     for (;;) {
       const fill = await this.fill(on);
       if (fill.checkpointAge <= fill.maxCheckpointAge * REDO_LOG_FULLEST) return Date.now() - started;
-      const waited = Date.now() - started;
-      if (waited - reported >= 5000) {
-        reported = waited;
-        await report(fill, waited);
+      const now = Date.now();
+      if (fill.lastCheckpoint !== this.checkpoint.at) this.checkpoint = { at: fill.lastCheckpoint, since: now };
+      else if (now - this.checkpoint.since >= STILL_MS) return now - started;
+      if (now - started - reported >= 5000) {
+        reported = now - started;
+        await report(fill, reported);
       }
       await sleep(FRESH_MS);
     }
@@ -76,8 +92,12 @@ export class RedoLogGuard {
 
 async function read(session: OnlineSession): Promise<RedoLogFill> {
   const rows: Array<{ Variable_name: string; Value: string }> = await session.query(
-    `SHOW GLOBAL STATUS WHERE Variable_name IN ('Innodb_checkpoint_age', 'Innodb_checkpoint_max_age')`,
+    `SHOW GLOBAL STATUS WHERE Variable_name IN ('Innodb_checkpoint_age', 'Innodb_checkpoint_max_age', 'Innodb_lsn_last_checkpoint')`,
   );
   const value = (name: string) => Number(rows.find((r) => r.Variable_name === name)?.Value ?? 0);
-  return { checkpointAge: value("Innodb_checkpoint_age"), maxCheckpointAge: value("Innodb_checkpoint_max_age") };
+  return {
+    checkpointAge: value("Innodb_checkpoint_age"),
+    maxCheckpointAge: value("Innodb_checkpoint_max_age"),
+    lastCheckpoint: value("Innodb_lsn_last_checkpoint"),
+  };
 }
