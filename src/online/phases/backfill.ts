@@ -1,6 +1,6 @@
 /**
  * `backfill`: existing users get their random token in batches of about `batchMs`, each batch its own short
- * transaction, waiting for lagging replicas between batches.
+ * transaction, waiting between batches for lagging replicas and, on MariaDB, for room in InnoDB's redo log.
  */
 import { RedoLogGuard } from "../redo-log";
 import { ReplicaLagGuard } from "../replica-lag";
