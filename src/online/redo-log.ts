@@ -91,13 +91,10 @@ export class RedoLogGuard {
 }
 
 async function read(session: OnlineSession): Promise<RedoLogFill> {
-  const rows: Array<{ Variable_name: string; Value: string }> = await session.query(
-    `SHOW GLOBAL STATUS WHERE Variable_name IN ('Innodb_checkpoint_age', 'Innodb_checkpoint_max_age', 'Innodb_lsn_last_checkpoint')`,
-  );
-  const value = (name: string) => Number(rows.find((r) => r.Variable_name === name)?.Value ?? 0);
+  const status = await session.globalStatus(["Innodb_checkpoint_age", "Innodb_checkpoint_max_age", "Innodb_lsn_last_checkpoint"]);
   return {
-    checkpointAge: value("Innodb_checkpoint_age"),
-    maxCheckpointAge: value("Innodb_checkpoint_max_age"),
-    lastCheckpoint: value("Innodb_lsn_last_checkpoint"),
+    checkpointAge: Number(status.Innodb_checkpoint_age ?? 0),
+    maxCheckpointAge: Number(status.Innodb_checkpoint_max_age ?? 0),
+    lastCheckpoint: Number(status.Innodb_lsn_last_checkpoint ?? 0),
   };
 }

@@ -124,9 +124,6 @@ export class ReplicaLagGuard {
   }
 }
 
-async function galeraStatus(session: OnlineSession): Promise<Record<string, string>> {
-  const rows: Array<{ Variable_name: string; Value: string }> = await session.query(
-    `SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_cluster_size', 'wsrep_flow_control_paused_ns', 'wsrep_local_recv_queue')`,
-  );
-  return Object.fromEntries(rows.map((r) => [r.Variable_name, r.Value]));
+function galeraStatus(session: OnlineSession): Promise<Record<string, string>> {
+  return session.globalStatus(["wsrep_cluster_size", "wsrep_flow_control_paused_ns", "wsrep_local_recv_queue"]);
 }

@@ -227,6 +227,14 @@ export class OnlineSession {
     }
   }
 
+  /** MariaDB/MySQL: the named global status counters the server shows, by name (a name it does not show is absent). */
+  async globalStatus(names: readonly string[]): Promise<Record<string, string>> {
+    const rows: Array<{ Variable_name: string; Value: string }> = await this.query(
+      `SHOW GLOBAL STATUS WHERE Variable_name IN (${names.map((name) => `'${name}'`).join(", ")})`,
+    );
+    return Object.fromEntries(rows.map((row) => [row.Variable_name, row.Value]));
+  }
+
   /** One statement on the session's connection; rows of any shape, as `QueryRunner.query`. */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   query<T = any>(sql: string, parameters?: unknown[]): Promise<T> {
