@@ -20,6 +20,19 @@ import type { OnlineSession } from "./session";
  */
 export const REDO_LOG_FULLEST = 0.75;
 
+/**
+ * Redo InnoDB logs per user the backfill gives a token: each row grows, and the page it sits on is
+ * reorganized or split and logged whole (bench/RESULTS.md: 1,508 MB for a million users).
+ */
+export const REDO_PER_USER = 1500;
+
+/**
+ * Below this much room (`Innodb_checkpoint_max_age`) the dry run says the backfill will wait for InnoDB
+ * often: a 1 GB log (869 MB of room) let it go at 1.5-1.9x the offline migration's time at a million users,
+ * the default 96 MB (81 MB) at 5.6-6.2x (bench/RESULTS.md).
+ */
+export const ROOMY_REDO_LOG = 512e6;
+
 /** The redo guard's reading before a batch. */
 export interface RedoLogFill {
   /** Bytes of redo whose pages are not yet written out. */
@@ -88,6 +101,13 @@ export class RedoLogGuard {
       await sleep(FRESH_MS);
     }
   }
+}
+
+/** MariaDB: how much redo InnoDB's log may hold not yet written out; `null` on other servers or without the counter. */
+export async function redoLogRoom(session: OnlineSession): Promise<number | null> {
+  if (session.dialect !== "mysql") return null;
+  const room = (await read(session)).maxCheckpointAge;
+  return room > 0 ? room : null;
 }
 
 async function read(session: OnlineSession): Promise<RedoLogFill> {

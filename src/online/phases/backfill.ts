@@ -2,7 +2,7 @@
  * `backfill`: existing users get their random token in batches of about `batchMs`, each batch its own short
  * transaction, waiting between batches for lagging replicas and, on MariaDB, for room in InnoDB's redo log.
  */
-import { RedoLogGuard } from "../redo-log";
+import { REDO_PER_USER, RedoLogGuard, ROOMY_REDO_LOG } from "../redo-log";
 import { ReplicaLagGuard } from "../replica-lag";
 import { OnlineSession } from "../session";
 import type { Settings } from "../upgrade";
@@ -45,11 +45,20 @@ function walNote({ session }: ColumnsStepContext): string {
     : `; its WAL not compressed (this role may not set wal_compression: GRANT SET ON PARAMETER wal_compression TO the role, PostgreSQL 15+), so it writes more`;
 }
 
-/** MariaDB: that each batch waits for room in InnoDB's redo log (see `RedoLogGuard`), said in the plan. */
-function redoNote({ session }: ColumnsStepContext): string {
-  return session.dialect === "mysql"
-    ? "; each batch waits while InnoDB's redo log is more than three-quarters full of changes not yet written out"
-    : "";
+/**
+ * MariaDB: that each batch waits for room in InnoDB's redo log (see `RedoLogGuard`), said in the plan, and
+ * when the log is small for a big table, that the wait will be often and what gives it room.
+ */
+function redoNote({ session, redoLogRoom }: ColumnsStepContext): string {
+  if (session.dialect !== "mysql") return "";
+  const note = "; each batch waits while InnoDB's redo log is more than three-quarters full of changes not yet written out";
+  if (redoLogRoom === null || redoLogRoom >= ROOMY_REDO_LOG) return note;
+  const users = Math.max(1000, Math.round(redoLogRoom / REDO_PER_USER / 1000) * 1000);
+  return (
+    `${note}. Here it holds at most ${mb(redoLogRoom)} MB, which the backfill fills every ${users.toLocaleString("en")} users or so ` +
+    `(about ${(REDO_PER_USER / 1000).toFixed(1)} KB of redo each), so on a bigger table it will often wait. Give it room first: ` +
+    `SET GLOBAL innodb_log_file_size = 1073741824 (MariaDB 10.9+, no restart; see the runbook, "MariaDB: room in the redo log")`
+  );
 }
 
 /** How many connections share the backfill, said in the plan when more than one. */
