@@ -129,6 +129,12 @@ export class OnlineSession {
   walCompression: string | null = null;
   /** PostgreSQL: whether the pages this session dirties are written out early (see `flushOwnWritesEarly`). */
   flushesEarly = false;
+  /**
+   * Tables this run has read whole and found made by this package (`missingTables`): later checks in the same
+   * run, under its lock, only ask whether they are still there, which costs a query where reading a table's
+   * columns, indexes and keys costs ten (about 10 ms each, most of a table-only step's time).
+   */
+  readonly tablesFoundOurs = new Set<string>();
 
   private constructor(
     readonly dataSource: DataSource,

@@ -339,6 +339,28 @@ describeEachDatabase("online upgrade", (db: TestDatabase) => {
       });
     });
 
+    it("V3 to V4: the table dropped between create and complete of one run stops complete, recording nothing; run again, it makes the table and completes", async () => {
+      await onFreshV1(50, async (v1ds, v1db) => {
+        await (await open(v1db, 3)).runMigrations({ transaction: "all" });
+        const upgrader = await open(v1db, 4);
+        const failed = await upgradeOnline(upgrader, {
+          complete: true,
+          // Someone drops the table the run just made, as its complete phase begins.
+          onProgress: async (progress) => {
+            if (progress.phase === "complete" && progress.event === "start") await v1ds.query(`DROP TABLE fs_refresh_tracker`);
+          },
+        }).catch((error: unknown) => error);
+        expect(failed).toBeInstanceOf(OnlineUpgradeError);
+        expect(failed).toMatchObject({ entity: "fs_refresh_tracker", rule: "table-missing" });
+        expect((failed as Error).message).toContain("fs_refresh_tracker is missing; nothing was recorded: run the upgrade again");
+        expect(await upgrader.showMigrations()).toBe(true);
+        expect((await upgradeOnline(upgrader, { complete: true })).done).toBe(true);
+        expect(await upgrader.showMigrations()).toBe(false);
+        expect(await schemaFingerprint(upgrader, db.kind)).toBe(fingerprints.get(4));
+        expect(await drift(upgrader)).toEqual([]);
+      });
+    });
+
     // Not on SQLite: it has one writer, so the backfill runs one worker there, and rows have no locks of their own.
     if (db.kind !== "sqlite")
       it("two workers, one held up by a transaction that keeps a user's row locked: the upgrade stops with the lock's error once its attempts run out and lets go of the database; run again, it completes", async () => {

@@ -46,14 +46,23 @@ export function temporaryName(kind: "fill" | "not_null", column: ColumnMetadata)
 /**
  * The tables of a step not in the database yet. One that is there but was not made by this package (by
  * Flask-Security, synchronize or anything else) stops the step, changing nothing, as the offline migration
- * stops: recorded as applied, it would leave a schema the migration never made.
+ * stops: recorded as applied, it would leave a schema the migration never made. Each table is read whole
+ * once per run (`OnlineSession.tablesFoundOurs`); after that only whether it is still there.
  */
 export async function missingTables(session: OnlineSession, tables: EntityMetadata[]): Promise<EntityMetadata[]> {
   const missing: EntityMetadata[] = [];
   for (const metadata of tables) {
+    if (session.tablesFoundOurs.has(metadata.tablePath)) {
+      if (!(await session.runner.hasTable(metadata.tablePath))) {
+        session.tablesFoundOurs.delete(metadata.tablePath);
+        missing.push(metadata);
+      }
+      continue;
+    }
     const existing = await session.runner.getTable(metadata.tablePath);
     if (!existing) missing.push(metadata);
-    else if (!madeByThisPackage(existing, metadata))
+    else if (madeByThisPackage(existing, metadata)) session.tablesFoundOurs.add(metadata.tablePath);
+    else
       throw new MigrationBlockedError(
         metadata.tableName,
         "(table)",

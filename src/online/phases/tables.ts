@@ -31,8 +31,10 @@ export async function tablesStepPhases(session: OnlineSession, step: TablesStep)
     statements: await createTableStatements(session, step.tables),
     isDone: async () => (await isRecorded()) || (await missingTables(session, step.tables)).length === 0,
     run: async () => {
-      if (dialect === "mysql") return createMissingTables(session, step.tables);
-      await session.transaction(`create ${names}`, () => createMissingTables(session, step.tables));
+      if (dialect === "mysql") await createMissingTables(session, step.tables);
+      else await session.transaction(`create ${names}`, () => createMissingTables(session, step.tables));
+      // Made by this run, committed: later checks in it need only ask whether they are still there.
+      for (const table of step.tables) session.tablesFoundOurs.add(table.tablePath);
     },
   };
   const complete: Phase = {
