@@ -216,7 +216,9 @@ async function upgradeUnderLoad(db: TestDatabase, to: Step, path: Run["path"]): 
   const [row] = await upgrader.query(`SELECT COUNT(*) AS n, COUNT(DISTINCT ${TOKEN[to]}) AS tokens FROM ${upgrader.driver.escape("user")}`);
   // Offline, the old version's sign-ups that waited for the migration insert after it: V3 leaves them without a handle.
   const withoutToken = Number(row.n) - Number(row.tokens);
-  if (path === "online" && withoutToken !== 0) throw new Error(`${path} V${to}: ${row.n} users, ${row.tokens} distinct tokens`);
+  // V4 gives no token of its own: users an offline V3 step left without a handle (BENCH_REACH=offline) keep it so.
+  const ownToken = to === 4 ? process.env.BENCH_REACH !== "offline" : true;
+  if (path === "online" && ownToken && withoutToken !== 0) throw new Error(`${path} V${to}: ${row.n} users, ${row.tokens} distinct tokens`);
   const drift = (await upgrader.driver.createSchemaBuilder().log()).upQueries;
   if (drift.length > 0) throw new Error(`${path} V${to}: drift ${drift.map((q) => q.query).join("; ")}`);
   for (const ds of [apps.old.ds, apps.new.ds, upgrader]) await ds.destroy();
