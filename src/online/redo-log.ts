@@ -22,16 +22,31 @@ export const REDO_LOG_FULLEST = 0.75;
 
 /**
  * Redo InnoDB logs per user the backfill gives a token: each row grows, and the page it sits on is
- * reorganized or split and logged whole (bench/RESULTS.md: 1,508 MB for a million users).
+ * reorganized or split and logged whole (bench/RESULTS.md: 1,506-1,535 MB for a million users, V1 to V2).
  */
 export const REDO_PER_USER = 1500;
 
+/** How big InnoDB's redo log is on this server, for the dry run's advice. */
+export interface RedoLogSize {
+  /** The most redo it may hold not yet written out (`Innodb_checkpoint_max_age`), in bytes. */
+  room: number;
+  /** `innodb_log_file_size`, in bytes: the room is a fixed share of it. */
+  fileSize: number;
+}
+
 /**
- * Below this much room (`Innodb_checkpoint_max_age`) the dry run says the backfill will wait for InnoDB
- * often: a 1 GB log (869 MB of room) let it go at 1.5-1.9x the offline migration's time at a million users,
- * the default 96 MB (81 MB) at 5.6-6.2x (bench/RESULTS.md).
+ * The `innodb_log_file_size` that lets a backfill of `users` run without waiting (its redo stays below
+ * `REDO_LOG_FULLEST` of the room, so no page need be written out before it ends), in steps of 256 MB; `null`
+ * when the log has that room already. Without it, the backfill goes at the pace InnoDB writes pages out in
+ * the background: 230-660 pages/s measured, whatever `innodb_io_capacity` (200 or 2000), for some 30,000
+ * pages per million users, so minutes (bench/RESULTS.md).
  */
-export const ROOMY_REDO_LOG = 512e6;
+export function roomierRedoLog(size: RedoLogSize, users: number): number | null {
+  const needed = (users * REDO_PER_USER) / REDO_LOG_FULLEST;
+  if (size.room >= needed) return null;
+  const step = 256 * 2 ** 20;
+  return Math.ceil(needed / (size.room / size.fileSize) / step) * step;
+}
 
 /** The redo guard's reading before a batch. */
 export interface RedoLogFill {
@@ -103,11 +118,13 @@ export class RedoLogGuard {
   }
 }
 
-/** MariaDB: how much redo InnoDB's log may hold not yet written out; `null` on other servers or without the counter. */
-export async function redoLogRoom(session: OnlineSession): Promise<number | null> {
+/** MariaDB: how big InnoDB's redo log is; `null` on other servers or without the counter. */
+export async function redoLogSize(session: OnlineSession): Promise<RedoLogSize | null> {
   if (session.dialect !== "mysql") return null;
   const room = (await read(session)).maxCheckpointAge;
-  return room > 0 ? room : null;
+  if (!(room > 0)) return null;
+  const [{ size }] = await session.query(`SELECT @@GLOBAL.innodb_log_file_size AS size`);
+  return { room, fileSize: Number(size) };
 }
 
 async function read(session: OnlineSession): Promise<RedoLogFill> {

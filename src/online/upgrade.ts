@@ -179,14 +179,15 @@ async function toPlan(built: Awaited<ReturnType<typeof buildPlan>>): Promise<Onl
   const phases: OnlinePhasePlan[] = [];
   for (const phase of built.phases) {
     const done = await phase.isDone();
+    const rows = phase.rows && !done ? await phase.rows() : undefined;
     phases.push({
       migration: phase.migration,
       phase: phase.phase,
-      description: phase.description,
+      description: phase.description + (rows !== undefined && phase.advise ? phase.advise(rows) : ""),
       done,
       beforeDeploy: phase.beforeDeploy,
       statements: phase.statements,
-      ...(phase.rows && !done ? { rows: await phase.rows() } : {}),
+      ...(rows !== undefined ? { rows } : {}),
     });
   }
   return {

@@ -2,7 +2,7 @@
  * `backfill`: existing users get their random token in batches of about `batchMs`, each batch its own short
  * transaction, waiting between batches for lagging replicas and, on MariaDB, for room in InnoDB's redo log.
  */
-import { REDO_PER_USER, RedoLogGuard, ROOMY_REDO_LOG } from "../redo-log";
+import { REDO_LOG_FULLEST, REDO_PER_USER, RedoLogGuard, roomierRedoLog } from "../redo-log";
 import { ReplicaLagGuard } from "../replica-lag";
 import { OnlineSession } from "../session";
 import type { Settings } from "../upgrade";
@@ -45,19 +45,26 @@ function walNote({ session }: ColumnsStepContext): string {
     : `; its WAL not compressed (this role may not set wal_compression: GRANT SET ON PARAMETER wal_compression TO the role, PostgreSQL 15+), so it writes more`;
 }
 
+/** MariaDB: that each batch waits for room in InnoDB's redo log (see `RedoLogGuard`), said in the plan. */
+function redoNote({ session }: ColumnsStepContext): string {
+  return session.dialect === "mysql"
+    ? "; each batch waits while InnoDB's redo log is more than three-quarters full of changes not yet written out"
+    : "";
+}
+
 /**
- * MariaDB: that each batch waits for room in InnoDB's redo log (see `RedoLogGuard`), said in the plan, and
- * when the log is small for a big table, that the wait will be often and what gives it room.
+ * MariaDB, a log too small for `users`: that the backfill will wait for InnoDB's background writes, and the
+ * statement that gives it room (`roomierRedoLog`), said in the plan.
  */
-function redoNote({ session, redoLogRoom }: ColumnsStepContext): string {
-  if (session.dialect !== "mysql") return "";
-  const note = "; each batch waits while InnoDB's redo log is more than three-quarters full of changes not yet written out";
-  if (redoLogRoom === null || redoLogRoom >= ROOMY_REDO_LOG) return note;
-  const users = Math.max(1000, Math.round(redoLogRoom / REDO_PER_USER / 1000) * 1000);
+function redoAdvice({ redoLog }: ColumnsStepContext, users: number): string {
+  const size = redoLog && roomierRedoLog(redoLog, users);
+  if (!redoLog || !size) return "";
   return (
-    `${note}. Here it holds at most ${mb(redoLogRoom)} MB, which the backfill fills every ${users.toLocaleString("en")} users or so ` +
-    `(about ${(REDO_PER_USER / 1000).toFixed(1)} KB of redo each), so on a bigger table it will often wait. Give it room first: ` +
-    `SET GLOBAL innodb_log_file_size = 1073741824 (MariaDB 10.9+, no restart; see the runbook, "MariaDB: room in the redo log")`
+    `. For ${users.toLocaleString("en")} users it writes about ${mb(users * REDO_PER_USER)} MB of redo (about ${(REDO_PER_USER / 1000).toFixed(1)} KB each), ` +
+    `more than the ${mb(redoLog.room * REDO_LOG_FULLEST)} MB it may fill of this log (three-quarters of its ${mb(redoLog.room)} MB of room; ` +
+    `innodb_log_file_size is ${mb(redoLog.fileSize)} MB), so once the log is that full it goes at the pace InnoDB writes pages out ` +
+    `in the background, which can take many times the offline migration. To let it run through, first: ` +
+    `SET GLOBAL innodb_log_file_size = ${size} (MariaDB 10.9+, no restart; see the runbook, "MariaDB: room in the redo log")`
   );
 }
 
@@ -120,6 +127,7 @@ export function backfillPhase(context: ColumnsStepContext, options: Settings): P
     }`,
     statements: context.dialect === "postgres" ? [pageRoundStatement(context), batchSql] : [batchSql],
     rows: rowsLeft,
+    advise: (users) => redoAdvice(context, users),
     isDone: async () => (await hasNewColumns()) && (await rowsLeft()) === 0,
     run: async (report) => {
       const total = await rowsLeft();

@@ -8,7 +8,7 @@ import type { ColumnMetadata } from "typeorm/metadata/ColumnMetadata";
 import { columnDefinition, randomTokenSql } from "../../schema/operations";
 import { quotedTable } from "../../database/quoting";
 import type { Dialect } from "../../database/dialect";
-import { redoLogRoom } from "../redo-log";
+import { redoLogSize, type RedoLogSize } from "../redo-log";
 import type { OnlineSession } from "../session";
 import type { ColumnsStep } from "../steps";
 import type { Settings } from "../upgrade";
@@ -64,8 +64,8 @@ export interface ColumnsStepContext {
   isRecorded: () => Promise<boolean>;
   /** MariaDB/MySQL: the token column's random default, or null when it has none (yet, or any more). */
   mysqlTokenDefault: () => Promise<string | null>;
-  /** MariaDB: how much redo InnoDB's log may hold not yet written out (`redo-log.ts`), or null. */
-  redoLogRoom: number | null;
+  /** MariaDB: how big InnoDB's redo log is (`redo-log.ts`), or null. */
+  redoLog: RedoLogSize | null;
 }
 
 /** How a phase of a step that changes the user table is built: from the step's context and the upgrade's settings. */
@@ -83,7 +83,7 @@ export async function columnsStepContext(session: OnlineSession, step: ColumnsSt
   const liveTable = async () => (await session.runner.getTable(step.user.tablePath))!;
   const twins = await twinsOf(session, step);
   const withoutToken = tokenPlaceholder ? `${token} = ${tokenPlaceholder}` : `${token} IS NULL`;
-  const redoRoom = await redoLogRoom(session);
+  const redoLog = await redoLogSize(session);
   return {
     session,
     step,
@@ -121,6 +121,6 @@ export async function columnsStepContext(session: OnlineSession, step: ColumnsSt
       // MariaDB reports a nullable column without a default as the text 'NULL'; the placeholder is no random default either.
       return row?.d === undefined || row.d === null || row.d === "NULL" || row.d === tokenPlaceholder ? null : String(row.d);
     },
-    redoLogRoom: redoRoom,
+    redoLog,
   };
 }

@@ -17,6 +17,8 @@ export interface Phase extends Omit<OnlinePhasePlan, "done" | "rows"> {
   isDone(): Promise<boolean>;
   /** Backfill: users still without a token. */
   rows?(): Promise<number>;
+  /** Backfill: what the plan adds to the description for `rows` users left (server settings that will slow it). */
+  advise?(rows: number): string;
   /** Does what is missing of the phase, reporting progress through `report`. */
   run(report: (progress: Omit<OnlineUpgradeProgress, "migration" | "phase">) => Promise<void>): Promise<void>;
 }
