@@ -16,7 +16,8 @@ import type { OnlineSession } from "./session";
 
 /**
  * How full the redo log may be when a batch starts: room for two workers' batches before the limit (a 50 ms
- * batch wrote about 5 MB of the default log's 80 MB). Half full held the backfill to the same pace (measured).
+ * batch wrote about 5 MB of the default log's 80 MB). Half full held the backfill to the same pace; 92%, in
+ * the last eighth where InnoDB writes pages out at once, was three times slower still (bench/RESULTS.md).
  */
 export const REDO_LOG_FULLEST = 0.75;
 
