@@ -328,21 +328,28 @@ const SETTINGS: Record<DatabaseKind, string[]> = {
   sqlite: [],
 };
 
-async function serverSettings(kind: DatabaseKind): Promise<string> {
+/** `work` on a scratch database of `kind`, dropped afterwards: for statements about the server, not a database. */
+async function onServer<T>(kind: DatabaseKind, work: (ds: DataSource) => Promise<T>): Promise<T> {
   const db = new TestDatabase(kind);
   await db.create();
   const ds = await db.dataSource([]);
   try {
+    return await work(ds);
+  } finally {
+    await ds.destroy();
+    await db.drop();
+  }
+}
+
+async function serverSettings(kind: DatabaseKind): Promise<string> {
+  return onServer(kind, async (ds) => {
     const values: string[] = [];
     for (const name of SETTINGS[kind]) {
       const [row] = await ds.query(kind === "postgres" ? `SELECT current_setting('${name}') AS v` : `SELECT @@${name} AS v`);
       values.push(`${name} ${row.v}`);
     }
     return `${kind}: ${values.join(", ")}`;
-  } finally {
-    await ds.destroy();
-    await db.drop();
-  }
+  });
 }
 
 /**
@@ -352,26 +359,14 @@ async function serverSettings(kind: DatabaseKind): Promise<string> {
  */
 async function sizeRedoLog(): Promise<() => Promise<void>> {
   if (MARIADB_REDO_LOG === "server") return async () => {};
-  const db = new TestDatabase("mariadb");
-  await db.create();
-  const ds = await db.dataSource([]);
-  try {
+  const size = await onServer("mariadb", async (ds) => {
     const [{ size }] = await ds.query(`SELECT @@GLOBAL.innodb_log_file_size AS size`);
     const [{ Value: room }] = await ds.query(`SHOW GLOBAL STATUS LIKE 'Innodb_checkpoint_max_age'`);
     const wanted = MARIADB_REDO_LOG ?? roomierRedoLog({ room: Number(room), fileSize: Number(size) }, USERS);
     if (wanted !== null) await ds.query(`SET GLOBAL innodb_log_file_size = ${Number(wanted)}`);
-    return async () => {
-      const again = new TestDatabase("mariadb");
-      await again.create();
-      const back = await again.dataSource([]);
-      await back.query(`SET GLOBAL innodb_log_file_size = ${Number(size)}`);
-      await back.destroy();
-      await again.drop();
-    };
-  } finally {
-    await ds.destroy();
-    await db.drop();
-  }
+    return Number(size);
+  });
+  return () => onServer("mariadb", (ds) => ds.query(`SET GLOBAL innodb_log_file_size = ${size}`));
 }
 
 async function main(): Promise<void> {
